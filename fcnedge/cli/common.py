@@ -1,0 +1,63 @@
+"""Shared CLI plumbing: the error boundary and console helpers. The CLI is the only layer that prints/exits."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from fcnedge.errors import FcnEdgeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(stderr=True)
+out = Console()
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one error line on stderr and return the exit-2 exception to raise."""
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code=2)
+
+
+def cli_errors(func: F) -> F:
+    """Turn an FcnEdgeError into one line on stderr and exit code 2; other exceptions keep their traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FcnEdgeError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(verbose: bool) -> None:
+    """INFO logs to stderr with -v, warnings otherwise."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def require_torch(what: str) -> None:
+    """Raise MissingDependencyError unless torch is importable.
+
+    Raises:
+        MissingDependencyError: torch is not installed.
+    """
+    from fcnedge.errors import MissingDependencyError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(
+            f"{what} needs PyTorch, which this install lacks: pip install 'fcnedge[torch]'"
+        ) from None

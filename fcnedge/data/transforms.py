@@ -1,0 +1,64 @@
+"""Training transforms on numpy arrays: scale jitter, random crop (padding with the ignore id), flip, normalise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+
+def normalize(image: NDArray[np.uint8], mean: Sequence[float], std: Sequence[float]) -> NDArray[np.float32]:
+    """HxWx3 uint8 RGB -> 3xHxW float32 ``(x / 255 - mean) / std``."""
+    scale = (1.0 / (255.0 * np.asarray(std, dtype=np.float32))).reshape(1, 1, 3)
+    shift = (np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)).reshape(1, 1, 3)
+    out = image.astype(np.float32) * scale - shift
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def pad_to(
+    image: NDArray[np.uint8], mask: NDArray[np.uint8], h: int, w: int, *, ignore: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Pad bottom/right so the pair is at least h x w; the mask is padded with ``ignore``."""
+    ph, pw = max(0, h - image.shape[0]), max(0, w - image.shape[1])
+    if ph or pw:
+        image = np.pad(image, ((0, ph), (0, pw), (0, 0)))
+        mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=ignore)
+    return image, mask
+
+
+@dataclass(frozen=True)
+class TrainAugment:
+    """Scale jitter -> random crop (padded with the ignore id when the image is smaller) -> horizontal flip.
+
+    Attributes:
+        crop: (height, width) of the crop.
+        scale: (min, max) scale factor.
+        flip: random horizontal flip.
+        ignore: mask id used for padding.
+    """
+
+    crop: tuple[int, int] = (320, 480)
+    scale: tuple[float, float] = (1.0, 1.0)
+    flip: bool = True
+    ignore: int = 255
+
+    def __call__(
+        self, image: NDArray[np.uint8], mask: NDArray[np.uint8], rng: np.random.Generator
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+        lo, hi = self.scale
+        if hi > lo or lo != 1.0:
+            s = float(rng.uniform(lo, hi))
+            h, w = max(1, round(image.shape[0] * s)), max(1, round(image.shape[1] * s))
+            image = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+            mask = np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+        ch, cw = self.crop
+        image, mask = pad_to(image, mask, ch, cw, ignore=self.ignore)
+        y = int(rng.integers(0, image.shape[0] - ch + 1))
+        x = int(rng.integers(0, image.shape[1] - cw + 1))
+        image, mask = image[y : y + ch, x : x + cw], mask[y : y + ch, x : x + cw]
+        if self.flip and rng.random() < 0.5:
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        return np.ascontiguousarray(image), np.ascontiguousarray(mask)

@@ -1,0 +1,57 @@
+"""Atomic file writes: a temp file in the target folder, then a rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from fcnedge.errors import ConfigError, OutputExistsError
+
+
+def check_output(path: Path, *, force: bool) -> None:
+    """Check that ``path`` may be written.
+
+    Raises:
+        OutputExistsError: it exists and ``force`` is false.
+        ConfigError: its folder does not exist or is not writable.
+    """
+    if path.exists() and not force:
+        raise OutputExistsError(f"output {path} exists: pass --force to replace it or choose another path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"output folder {parent} does not exist: create it first")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"output folder {parent} is not writable: choose a writable folder")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success rename it onto ``path``, on failure remove it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
+    """Call ``writer(tmp)`` and move the result onto ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    atomic_write(path, write)

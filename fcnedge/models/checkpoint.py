@@ -1,0 +1,134 @@
+"""Checkpoint I/O: one file holding the state_dict and the ModelMeta, written atomically."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fcnedge.errors import CheckpointError, ModelMetaError
+from fcnedge.fsutil import atomic_write, check_output
+from fcnedge.meta import ModelMeta
+from fcnedge.models.registry import build_from_meta
+
+log = logging.getLogger(__name__)
+
+FORMAT = "fcnedge-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    meta: ModelMeta,
+    *,
+    force: bool = False,
+    half: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write ``model``'s weights and ``meta`` to ``path`` atomically.
+
+    Args:
+        path: destination file (``.pt``).
+        model: the module whose ``state_dict`` is saved.
+        meta: its description.
+        force: replace an existing file.
+        half: store floating-point tensors as float16 (halves the size; loading casts back to float32).
+        extra: more JSON-like entries (optimizer state, epoch) kept beside the weights.
+
+    Raises:
+        OutputExistsError: ``path`` exists and ``force`` is false.
+        ConfigError: the folder is missing or not writable.
+    """
+    path = Path(path)
+    check_output(path, force=force)
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "meta": meta.to_dict(),
+        "state_dict": state,
+    }
+    if extra:
+        payload["extra"] = extra
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    log.info("saved checkpoint %s (%s)", path, meta.arch)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Read and check the raw payload of a checkpoint.
+
+    Raises:
+        CheckpointError: missing, truncated, corrupt, or not an fcnedge checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: check the path")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): re-save or re-download it")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for bad files (zip, pickle, EOF, Runtime)
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}): re-save or re-download it"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not an fcnedge checkpoint (no {FORMAT!r} header): save models with fcnedge train or "
+            "fcnedge.models.save_checkpoint"
+        )
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format_version {payload.get('format_version')!r}; this fcnedge reads "
+            f"{FORMAT_VERSION}: re-save it with this version"
+        )
+    return payload
+
+
+def load_checkpoint(path: Path, *, arch: str | None = None) -> tuple[nn.Module, ModelMeta]:
+    """Rebuild the model saved at ``path`` (float32, eval mode).
+
+    Args:
+        path: a file written by :func:`save_checkpoint`.
+        arch: if given, the architecture the checkpoint must have.
+
+    Raises:
+        CheckpointError: unreadable file, another architecture than ``arch``, or weights that do not fit.
+        ModelMetaError: invalid embedded meta.
+    """
+    payload = read_checkpoint(path)
+    try:
+        meta = ModelMeta.from_dict(payload["meta"])
+    except ModelMetaError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    if arch is not None and meta.arch != arch:
+        raise CheckpointError(
+            f"checkpoint {path} holds architecture {meta.arch!r}, not {arch!r}: pass --arch {meta.arch} "
+            "or the right checkpoint"
+        )
+    model = build_from_meta(meta)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit architecture {meta.arch!r} (missing {result.missing_keys[:3]}, "
+            f"unexpected {result.unexpected_keys[:3]}): it was saved from another model; re-save it"
+        )
+    model.eval()
+    return model, meta
+
+
+def read_meta(path: Path) -> ModelMeta:
+    """The ModelMeta of a checkpoint without building the model.
+
+    Raises:
+        CheckpointError: unreadable file or invalid meta.
+    """
+    payload = read_checkpoint(path)
+    try:
+        return ModelMeta.from_dict(payload["meta"])
+    except ModelMetaError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None

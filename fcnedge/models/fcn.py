@@ -1,0 +1,106 @@
+"""The seed's FCN: backbone features -> 1x1 score conv -> bilinear-initialised ConvTranspose2d upsampling.
+
+``head="32s"`` is exactly the seed (one ConvTranspose2d(K, K, 64, stride 32, padding 16)); ``"16s"`` and ``"8s"``
+are the FCN paper's skip variants that fuse stride-16 / stride-8 features before the final upsampling.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fcnedge.errors import ConfigError
+
+HEADS = ("32s", "16s", "8s")
+
+
+def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
+    """The (C, C, k, k) transposed-conv weight that upsamples each channel bilinearly by ``k // 2``.
+
+    Channel ``c`` feeds only output channel ``c``; off-diagonal filters are zero.
+    """
+    factor = (kernel_size + 1) // 2
+    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
+    og = torch.arange(kernel_size, dtype=torch.float64)
+    filt1d = 1 - torch.abs(og - center) / factor
+    filt = (filt1d[:, None] * filt1d[None, :]).to(torch.float32)
+    weight = torch.zeros(channels, channels, kernel_size, kernel_size)
+    idx = torch.arange(channels)
+    weight[idx, idx] = filt
+    return weight
+
+
+def bilinear_upsampler(channels: int, factor: int, *, frozen: bool) -> nn.ConvTranspose2d:
+    """ConvTranspose2d(kernel 2f, stride f, padding f/2) initialised as bilinear x``factor`` upsampling."""
+    up = nn.ConvTranspose2d(channels, channels, kernel_size=2 * factor, stride=factor, padding=factor // 2)
+    with torch.no_grad():
+        up.weight.copy_(bilinear_kernel(channels, 2 * factor))
+        assert up.bias is not None
+        up.bias.zero_()
+    up.requires_grad_(not frozen)
+    return up
+
+
+def _zero(conv: nn.Conv2d) -> None:
+    """Skip scores start at zero, so an untrained 16s/8s head equals the 32s one (FCN paper)."""
+    nn.init.zeros_(conv.weight)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
+class FCN(nn.Module):
+    """Fully convolutional network for semantic segmentation.
+
+    Args:
+        backbone: module mapping (N, 3, H, W) to a dict {stride: features} with strides 8, 16 and 32.
+        channels: feature channels at strides 8, 16 and 32.
+        num_classes: K.
+        head: ``"32s"`` (the seed), ``"16s"`` or ``"8s"``.
+        freeze_upsampling: keep the transposed convs fixed at bilinear (FCN paper) instead of training them.
+
+    Raises:
+        ConfigError: unknown head or num_classes < 2.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        channels: dict[int, int],
+        num_classes: int,
+        head: str = "32s",
+        freeze_upsampling: bool = False,
+    ) -> None:
+        super().__init__()
+        if head not in HEADS:
+            raise ConfigError(f"head {head!r} is unknown: choose one of {', '.join(HEADS)}")
+        if num_classes < 2:
+            raise ConfigError(f"num_classes {num_classes} is invalid: use 2 or more")
+        self.backbone = backbone
+        self.head = head
+        k = num_classes
+        self.score32 = nn.Conv2d(channels[32], k, kernel_size=1)
+        if head == "32s":
+            self.upsample = bilinear_upsampler(k, 32, frozen=freeze_upsampling)
+            return
+        self.score16 = nn.Conv2d(channels[16], k, kernel_size=1)
+        self.up32to16 = bilinear_upsampler(k, 2, frozen=freeze_upsampling)
+        _zero(self.score16)
+        if head == "16s":
+            self.upsample = bilinear_upsampler(k, 16, frozen=freeze_upsampling)
+            return
+        self.score8 = nn.Conv2d(channels[8], k, kernel_size=1)
+        _zero(self.score8)
+        self.up16to8 = bilinear_upsampler(k, 2, frozen=freeze_upsampling)
+        self.upsample = bilinear_upsampler(k, 8, frozen=freeze_upsampling)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) normalised RGB -> (N, K, H, W) logits (H, W multiples of 32)."""
+        feats = self.backbone(x)
+        score = self.score32(feats[32])
+        if self.head in ("16s", "8s"):
+            score = self.up32to16(score) + self.score16(feats[16])
+        if self.head == "8s":
+            score = self.up16to8(score) + self.score8(feats[8])
+        out: torch.Tensor = self.upsample(score)
+        return out

@@ -1,0 +1,175 @@
+"""Frozen option bundles and the string enums behind CLI choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from fcnedge.errors import ConfigError
+
+
+class Quantize(str, Enum):
+    """Weight/activation precision of an exported model."""
+
+    NONE = "none"
+    INT8 = "int8"
+    FP16 = "fp16"
+
+
+class CalibMethod(str, Enum):
+    """Calibration method for static int8 quantisation."""
+
+    MINMAX = "minmax"
+    ENTROPY = "entropy"
+    PERCENTILE = "percentile"
+
+
+class DataFormat(str, Enum):
+    """On-disk dataset layouts fcnedge reads."""
+
+    CAMVID = "camvid"
+    VOC = "voc"
+    FOLDER = "folder"
+
+
+class Blend(str, Enum):
+    """How overlapping tile logits are combined."""
+
+    MEAN = "mean"  # the seed's rule: plain average where tiles overlap
+    HANN = "hann"  # smooth window, heavier weight at tile centres
+
+
+class Provider(str, Enum):
+    """Short names for ONNX Runtime execution providers."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+    TENSORRT = "tensorrt"
+    OPENVINO = "openvino"
+    COREML = "coreml"
+    DML = "dml"
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """How a large image is cut into tiles.
+
+    Attributes:
+        size: (height, width) of a tile; each a positive multiple of the model stride.
+        overlap: fraction of a tile shared with its neighbour, in [0, 1).
+        blend: how overlapping logits are combined.
+        batch: how many tiles one session call runs (when the model's batch axis is dynamic).
+    """
+
+    size: tuple[int, int] = (320, 480)
+    overlap: float = 0.25
+    blend: Blend = Blend.MEAN
+    batch: int = 4
+
+    def validate(self, stride: int) -> None:
+        """Check the spec against a model stride.
+
+        Raises:
+            ConfigError: a side is not a positive multiple of ``stride``, overlap is outside [0, 1),
+                or batch < 1.
+        """
+        h, w = self.size
+        if h <= 0 or w <= 0 or h % stride or w % stride:
+            raise ConfigError(
+                f"tile size {h}x{w} is invalid: each side must be a positive multiple of the model stride "
+                f"{stride} (e.g. {max(stride, h // stride * stride)}x{max(stride, w // stride * stride)})"
+            )
+        if not 0.0 <= self.overlap < 1.0:
+            raise ConfigError(f"overlap {self.overlap} is invalid: use a value in [0, 1), e.g. 0.25")
+        if self.batch < 1:
+            raise ConfigError(f"tile batch {self.batch} is invalid: use 1 or more")
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """Which execution providers to use, in order of preference.
+
+    Attributes:
+        providers: ordered provider names; the first available one runs the model.
+        allow_fallback: when a requested provider is missing, warn and continue instead of raising.
+        threads: intra-op threads for the CPU provider (0 lets ONNX Runtime choose).
+        device_id: GPU index for cuda/tensorrt/dml.
+        trt_cache: folder for TensorRT engine caches.
+        openvino_device: OpenVINO device type (CPU, GPU, NPU, ...).
+    """
+
+    providers: tuple[Provider, ...] = (Provider.CPU,)
+    allow_fallback: bool = False
+    threads: int = 0
+    device_id: int = 0
+    trt_cache: Path | None = None
+    openvino_device: str = "CPU"
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Everything ``fcnedge export`` needs to turn a torch model into ONNX.
+
+    Attributes:
+        output: path of the .onnx file to write.
+        opset: ONNX opset version.
+        simplify: run onnxsim (then onnxslim as a fallback).
+        rewrite: replace the transposed-conv upsampling with its fastest exact equivalent.
+        quantize: precision of the written model.
+        export_shape: (height, width) used to trace the model.
+        verify: compare torch and ONNX Runtime outputs after export.
+        force: replace an existing output.
+        dynamo: use the dynamo-based torch exporter instead of the TorchScript one.
+    """
+
+    output: Path
+    opset: int = 17
+    simplify: bool = True
+    rewrite: bool = True
+    quantize: Quantize = Quantize.NONE
+    export_shape: tuple[int, int] = (320, 480)
+    verify: bool = True
+    force: bool = False
+    dynamo: bool = False
+    quant: QuantSpec | None = None
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """Static int8 quantisation options.
+
+    Attributes:
+        calib_data: dataset folder with calibration images.
+        calib_format: its layout.
+        calib_count: how many images to calibrate on.
+        method: calibration method.
+        per_channel: per-channel weight scales (per-tensor otherwise).
+        calib_shape: (height, width) calibration images are cropped/resized to.
+        keep_upsampling_float: leave the final upsampling in float.
+    """
+
+    calib_data: Path | None = None
+    calib_format: DataFormat = DataFormat.CAMVID
+    calib_count: int = 32
+    method: CalibMethod = CalibMethod.MINMAX
+    per_channel: bool = True
+    calib_shape: tuple[int, int] = (320, 480)
+    keep_upsampling_float: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_hw(text: str, *, what: str = "size") -> tuple[int, int]:
+    """Parse ``"320x480"`` into ``(320, 480)``.
+
+    Raises:
+        ConfigError: the text is not two positive integers joined by ``x``.
+    """
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"{what} {text!r} is invalid: write HEIGHTxWIDTH, e.g. 320x480") from None
+    if h <= 0 or w <= 0:
+        raise ConfigError(f"{what} {text!r} is invalid: both sides must be positive, e.g. 320x480")
+    return h, w

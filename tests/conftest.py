@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny seeded models saved/exported once per session, CamVid when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "camvid"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def camvid() -> Path:
+    if not (CAMVID / "val").is_dir():
+        pytest.skip(f"CamVid not present at {CAMVID}")
+    return CAMVID
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded tiny FCN-32s checkpoint with K=5, weights perturbed so logits are not trivial."""
+    torch = pytest.importorskip("torch")
+    from fcnedge.models import build, default_meta, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build("fcn_tiny", num_classes=5)
+    model.eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, model, default_meta("fcn_tiny", num_classes=5))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny8s_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded tiny FCN-8s checkpoint (frozen bilinear upsampling) with K=4 and nonzero skip scores."""
+    torch = pytest.importorskip("torch")
+    from fcnedge.models import build, default_meta, save_checkpoint
+
+    torch.manual_seed(1)
+    model = build("fcn_tiny", num_classes=4, head="8s", freeze_upsampling=True)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith(("score8", "score16")):
+                p.normal_(0, 0.2)
+    model.eval()
+    path = tmp_path_factory.mktemp("ckpt8") / "tiny8s.pt"
+    save_checkpoint(path, model, default_meta("fcn_tiny", num_classes=4, head="8s", freeze_upsampling=True))
+    return path
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fcnedge.errors import CheckpointError, OutputExistsError  # noqa: E402
+from fcnedge.models import build, default_meta, load_checkpoint, read_meta, save_checkpoint  # noqa: E402
+
+
+def test_round_trip_keeps_weights_and_meta(tiny_checkpoint: Path) -> None:
+    model, meta = load_checkpoint(tiny_checkpoint)
+    assert meta.arch == "fcn_tiny" and meta.num_classes == 5 and meta.stride == 32
+    torch.manual_seed(0)
+    ref = build("fcn_tiny", num_classes=5).eval()
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x))
+
+
+def test_half_storage_loads_as_float32(tmp_path: Path) -> None:
+    model = build("fcn_tiny", num_classes=3)
+    p = tmp_path / "h.pt"
+    save_checkpoint(p, model, default_meta("fcn_tiny", num_classes=3), half=True)
+    loaded, _ = load_checkpoint(p)
+    w = loaded.score32.weight
+    assert w.dtype == torch.float32
+    torch.testing.assert_close(w, model.score32.weight.half().float())
+
+
+def test_existing_output_needs_force(tiny_checkpoint: Path) -> None:
+    model, meta = load_checkpoint(tiny_checkpoint)
+    with pytest.raises(OutputExistsError, match="--force"):
+        save_checkpoint(tiny_checkpoint, model, meta)
+
+
+def test_truncated_and_foreign_files(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    data = tiny_checkpoint.read_bytes()
+    bad = tmp_path / "trunc.pt"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(bad)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        read_meta(empty)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not an fcnedge checkpoint"):
+        load_checkpoint(foreign)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_wrong_architecture_is_named(tiny_checkpoint: Path) -> None:
+    with pytest.raises(CheckpointError, match="holds architecture 'fcn_tiny', not 'fcn_resnet18'"):
+        load_checkpoint(tiny_checkpoint, arch="fcn_resnet18")
+
+
+def test_no_partial_file_on_failure(tmp_path: Path) -> None:
+    class Boom(torch.nn.Module):
+        def state_dict(self, *a: object, **k: object) -> dict[str, object]:  # type: ignore[override]
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint(tmp_path / "x.pt", Boom(), default_meta("fcn_tiny", num_classes=2))
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fcnedge.errors import ConfigError, ModelMetaError
+from fcnedge.meta import ModelMeta, default_palette
+from fcnedge.specs import TileSpec, parse_hw
+
+
+def test_meta_json_round_trip() -> None:
+    meta = ModelMeta(
+        arch="fcn_resnet18",
+        backbone="resnet18",
+        num_classes=3,
+        class_names=("a", "b", "c"),
+        provenance={"dataset": "camvid"},
+    )
+    back = ModelMeta.from_json(meta.to_json())
+    assert back == meta
+    assert json.loads(meta.to_json())["schema_version"] == 1
+
+
+def test_default_palette_is_voc() -> None:
+    pal = default_palette(21)
+    assert pal[0] == (0, 0, 0) and pal[1] == (128, 0, 0) and pal[15] == (192, 128, 128)
+
+
+@pytest.mark.parametrize(
+    ("data", "msg"),
+    [
+        ({"schema_version": 99, "arch": "x", "backbone": "y", "num_classes": 3}, "schema_version 99"),
+        ({"schema_version": 1, "backbone": "y", "num_classes": 3}, "lacks 'arch'"),
+        ({"schema_version": 1, "arch": "x", "backbone": "y", "num_classes": 1}, "at least 2"),
+        ({"schema_version": 1, "arch": "x", "backbone": "y", "num_classes": 3, "foo": 1}, "unknown fields"),
+    ],
+)
+def test_meta_errors(data: dict[str, object], msg: str) -> None:
+    with pytest.raises(ModelMetaError, match=msg):
+        ModelMeta.from_dict(data)
+    with pytest.raises(ModelMetaError, match="not valid JSON"):
+        ModelMeta.from_json("{nope")
+
+
+def test_tile_spec_and_hw_parsing() -> None:
+    assert parse_hw("320x480") == (320, 480)
+    with pytest.raises(ConfigError, match="HEIGHTxWIDTH"):
+        parse_hw("320by480")
+    TileSpec((64, 96)).validate(32)
+    with pytest.raises(ConfigError, match="multiple of the model stride 32"):
+        TileSpec((70, 96)).validate(32)
+    with pytest.raises(ConfigError, match=r"\[0, 1\)"):
+        TileSpec((64, 96), overlap=1.0).validate(32)
