@@ -166,18 +166,29 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
     info = train_ds.info
     k = len(info.class_names)
     meta = default_meta(
-        cfg.arch, num_classes=k, head=cfg.head, freeze_upsampling=cfg.freeze_upsampling,
-        class_names=info.class_names, palette=info.palette, ignore_index=info.ignore_index,
-    )  # fmt: skip
+        cfg.arch,
+        num_classes=k,
+        head=cfg.head,
+        freeze_upsampling=cfg.freeze_upsampling,
+        class_names=info.class_names,
+        palette=info.palette,
+        ignore_index=info.ignore_index,
+    )
     t_load = time.perf_counter()
     train_samples = load_split(train_ds, cfg.max_train_images)
     val_samples = load_split(val_ds)
     if not train_samples or not val_samples:
         raise DatasetError(f"dataset {cfg.data} has an empty {cfg.train_split} or {cfg.val_split} split")
-    log.info("loaded %d train / %d val images in %.1fs", len(train_samples), len(val_samples),
-             time.perf_counter() - t_load)  # fmt: skip
-    model = build(cfg.arch, num_classes=k, pretrained_backbone=cfg.pretrained_backbone, head=cfg.head,
-                  freeze_upsampling=cfg.freeze_upsampling)  # fmt: skip
+    log.info(
+        "loaded %d train / %d val images in %.1fs", len(train_samples), len(val_samples), time.perf_counter() - t_load
+    )
+    model = build(
+        cfg.arch,
+        num_classes=k,
+        pretrained_backbone=cfg.pretrained_backbone,
+        head=cfg.head,
+        freeze_upsampling=cfg.freeze_upsampling,
+    )
     optimizer = _make_optimizer(model, cfg)
     last_path = cfg.out.with_suffix(".last.pt")
     log_path = cfg.out.with_suffix(".log.json")
@@ -207,8 +218,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
             gstep = epoch * steps_per_epoch + step
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(gstep, total_steps, base_lr, warmup=min(100, total_steps // 10))
-            x, y = make_batch(train_samples, order[step * cfg.batch_size : (step + 1) * cfg.batch_size],
-                              aug, meta, rng)  # fmt: skip
+            x, y = make_batch(train_samples, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], aug, meta, rng)
             loss = loss_fn(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -216,26 +226,45 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
             seen += x.shape[0]
             loss_sum += loss.item()
             if progress:
-                progress({"epoch": epoch, "step": step + 1, "steps": steps_per_epoch, "loss": loss.item(),
-                          "images_per_s": seen / (time.perf_counter() - t0)})  # fmt: skip
+                progress(
+                    {
+                        "epoch": epoch,
+                        "step": step + 1,
+                        "steps": steps_per_epoch,
+                        "loss": loss.item(),
+                        "images_per_s": seen / (time.perf_counter() - t0),
+                    }
+                )
         train_time = time.perf_counter() - t0
         scores = evaluate(model, val_samples, meta)
-        row = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "images_per_s": seen / train_time,
-               "train_s": train_time, "val": scores}  # fmt: skip
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / steps_per_epoch,
+            "images_per_s": seen / train_time,
+            "train_s": train_time,
+            "val": scores,
+        }
         history.append(row)
-        log.info("epoch %d loss %.4f val mIoU %.4f (%.1f img/s)", epoch + 1, row["loss"], scores["miou"],
-                 row["images_per_s"])  # fmt: skip
+        log.info(
+            "epoch %d loss %.4f val mIoU %.4f (%.1f img/s)", epoch + 1, row["loss"], scores["miou"], row["images_per_s"]
+        )
         run_meta = meta.with_provenance(
-            dataset=f"{cfg.fmt.value}:{cfg.data.name}", epoch=epoch + 1, val_miou=scores["miou"],
+            dataset=f"{cfg.fmt.value}:{cfg.data.name}",
+            epoch=epoch + 1,
+            val_miou=scores["miou"],
             recipe=dict(zip(("optimizer", "lr", "weight_decay"), recipe(cfg), strict=True)),
-        )  # fmt: skip
+        )
         extra = {"optimizer": optimizer.state_dict(), "epoch": epoch, "history": json.dumps(history)}
         save_checkpoint(last_path, model, run_meta, force=True, extra=extra)
         if scores["miou"] > best:
             best = scores["miou"]
             save_checkpoint(cfg.out, model, run_meta, force=True)
-        summary = {"config": {k2: str(v) for k2, v in asdict(cfg).items()}, "history": history,
-                   "best_val_miou": best, "wall_s": time.perf_counter() - t_start}  # fmt: skip
+        summary = {
+            "config": {k2: str(v) for k2, v in asdict(cfg).items()},
+            "history": history,
+            "best_val_miou": best,
+            "wall_s": time.perf_counter() - t_start,
+        }
         atomic_write_text(log_path, json.dumps(summary, indent=2))
         if progress:
             progress({"epoch_done": epoch + 1, "val_miou": scores["miou"], "best": best})

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import make_identity_onnx
 
 CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "camvid"
 
@@ -57,3 +58,35 @@ def tiny8s_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def identity_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_identity_onnx(tmp_path_factory.mktemp("id") / "identity.onnx")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory, tiny8s_checkpoint: Path) -> tuple[Path, dict]:
+    """The tiny FCN-8s exported once (simplified, rewritten, verified) with its ExportReport."""
+    pytest.importorskip("torch")
+    from fcnedge.exporters.pipeline import run
+    from fcnedge.models import load_checkpoint
+    from fcnedge.specs import ExportSpec
+
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    out = tmp_path_factory.mktemp("onnx") / "tiny8s.onnx"
+    report = run(ExportSpec(output=out, export_shape=(64, 96)), model, meta, threads=2)
+    return out, report
+
+
+@pytest.fixture(scope="session")
+def calib_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight generated 'photos' in a plain folder, for int8 calibration."""
+    import cv2
+
+    from fcnedge.exporters.verify import test_images
+
+    folder = tmp_path_factory.mktemp("calib")
+    for i, img in enumerate(test_images([(64, 96)] * 8, seed=5)):
+        cv2.imwrite(str(folder / f"img{i}.png"), img[:, :, ::-1])
+    return folder

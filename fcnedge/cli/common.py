@@ -16,7 +16,7 @@ from fcnedge.errors import FcnEdgeError
 F = TypeVar("F", bound=Callable[..., Any])
 
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True, highlight=False)
 
 
 def fail(message: str) -> typer.Exit:

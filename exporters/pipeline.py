@@ -1,0 +1,285 @@
+"""``fcnedge export`` as a sequence of small named steps: export -> simplify -> rewrite -> verify -> quantise ->
+gate -> write. Everything is written to temp files in the output folder and renamed into place at the end."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fcnedge.errors import AccuracyGateError, ConfigError
+from fcnedge.exporters.onnx_meta import embed_meta
+from fcnedge.exporters.rewrite import Form, rewrite_upsampling
+from fcnedge.exporters.verify import check_fp32, compare, verify_shapes
+from fcnedge.fsutil import atomic_write_text, check_output
+from fcnedge.meta import ModelMeta
+from fcnedge.specs import ExportSpec, Quantize, QuantSpec, TileSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """The accuracy gate: evaluate fp32 and the quantised model and refuse a drop over ``max_drop`` points."""
+
+    data: Path
+    fmt: str = "camvid"
+    split: str = "val"
+    max_drop: float = 1.0
+    allow_drop: bool = False
+    limit: int | None = None
+
+
+@dataclass
+class ExportRun:
+    """State passed between steps, and the report that is written beside the model."""
+
+    spec: ExportSpec
+    meta: ModelMeta
+    work: Path
+    report: dict[str, Any] = field(default_factory=dict)
+    proto: Any = None
+
+    def step(self, name: str, t0: float) -> None:
+        self.report.setdefault("steps_s", {})[name] = round(time.perf_counter() - t0, 3)
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    from fcnedge._version import __version__
+
+    return {
+        "fcnedge": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def step_export(run: ExportRun, model: Any) -> None:
+    from fcnedge.exporters.torch_export import export_torch
+
+    t0 = time.perf_counter()
+    path = run.work / "exported.onnx"
+    run.proto = export_torch(model, path, opset=run.spec.opset, shape=run.spec.export_shape, dynamo=run.spec.dynamo)
+    run.report["exporter"] = "dynamo" if run.spec.dynamo else "torchscript"
+    run.report["nodes"] = {"exported": len(run.proto.graph.node)}
+    run.report["bytes"] = {"exported": path.stat().st_size}
+    run.step("export", t0)
+
+
+def step_simplify(run: ExportRun) -> None:
+    from fcnedge.exporters.simplify import simplify
+
+    t0 = time.perf_counter()
+    res = simplify(run.proto)
+    run.proto = res.model
+    run.report["simplifier"] = res.tool
+    if res.failure:
+        run.report["simplifier_failure"] = res.failure
+    run.report["nodes"]["simplified"] = len(run.proto.graph.node)
+    run.step("simplify", t0)
+
+
+def _time_model(proto: Any, shape: tuple[int, int], threads: int, runs: int = 5) -> float:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    x = np.zeros((1, 3, *shape), dtype=np.float32)
+    sess.run(None, {name: x})
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        sess.run(None, {name: x})
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def step_rewrite(run: ExportRun, threads: int) -> None:
+    """Rewrite the upsampling; where several exact forms exist, time each on the export shape and keep the fastest."""
+    import copy
+
+    t0 = time.perf_counter()
+    probe = copy.deepcopy(run.proto)
+    rep = rewrite_upsampling(probe)
+    candidates = sorted({f for r in rep.rewrites for f in r["exact_forms"]})
+    timings: dict[str, float] = {}
+    best_proto, best_rep = probe, rep
+    if len(candidates) > 1:
+        for form in candidates:
+            trial = copy.deepcopy(run.proto)
+            rewrite_upsampling(trial, force_form=Form(form))
+            timings[form] = _time_model(trial, run.spec.export_shape, threads)
+        fastest = min(timings, key=lambda f: timings[f])
+        best_proto = copy.deepcopy(run.proto)
+        best_rep = rewrite_upsampling(best_proto, force_form=Form(fastest))
+        if "convtranspose" not in timings:
+            timings["convtranspose"] = _time_model(run.proto, run.spec.export_shape, threads)
+    run.proto = best_proto
+    run.report["rewrite"] = {
+        "rewrites": best_rep.rewrites,
+        "form_timings_ms": {k: round(v * 1e3, 2) for k, v in timings.items()},
+    }
+    run.report["nodes"]["rewritten"] = len(run.proto.graph.node)
+    run.step("rewrite", t0)
+
+
+def save_proto(proto: Any, path: Path) -> None:
+    import onnx
+
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def step_verify(run: ExportRun, model: Any, path: Path, threads: int) -> None:
+    t0 = time.perf_counter()
+    shapes = verify_shapes(run.spec.export_shape, run.meta.stride)
+    tile = TileSpec(size=run.spec.export_shape, overlap=0.25)
+    results = compare(model, path, run.meta, shapes=shapes, tile=tile, threads=threads)
+    from fcnedge.exporters.verify import as_dicts
+
+    run.report["parity_fp32"] = as_dicts(results)
+    check_fp32(results)
+    run.step("verify", t0)
+
+
+def step_quantize(run: ExportRun, fp32_path: Path, out_tmp: Path, model: Any, threads: int) -> Path:
+    from fcnedge.exporters.quantize import calibration_images, convert_fp16, quantize_int8
+    from fcnedge.exporters.verify import as_dicts
+
+    t0 = time.perf_counter()
+    if run.spec.quantize is Quantize.INT8:
+        qspec = run.spec.quant or QuantSpec()
+        images = calibration_images(qspec)
+        run.report["int8"] = quantize_int8(fp32_path, out_tmp, run.meta, qspec, images)
+        _embed_into_file(out_tmp, run)
+    else:
+        import onnx
+
+        fp16 = convert_fp16(onnx.load(str(fp32_path)))
+        save_proto(fp16, out_tmp)
+        run.report["fp16"] = {"io": "float32 (keep_io_types)", "compute": "float16"}
+    run.step(f"quantize_{run.spec.quantize.value}", t0)
+    if run.spec.quantize is Quantize.INT8:
+        t1 = time.perf_counter()
+        shapes = verify_shapes(run.spec.export_shape, run.meta.stride)
+        tile = TileSpec(size=run.spec.export_shape, overlap=0.25)
+        run.report["parity_int8"] = as_dicts(
+            compare(model, out_tmp, run.meta, shapes=shapes, tile=tile, threads=threads)
+        )
+        run.step("verify_int8", t1)
+    return out_tmp
+
+
+def _embed_into_file(path: Path, run: ExportRun) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    embed_meta(proto, run.meta)
+    _stamp(proto, run)
+    onnx.save(proto, str(path))
+
+
+def _stamp(proto: Any, run: ExportRun) -> None:
+    proto.producer_name = "fcnedge"
+    from fcnedge._version import __version__
+
+    proto.producer_version = __version__
+
+
+def step_gate(run: ExportRun, fp32_path: Path, q_path: Path, gate: GateSpec, threads: int) -> None:
+    from fcnedge.data.datasets import open_dataset
+    from fcnedge.evaluation import evaluate_predictor
+    from fcnedge.runtime.predictor import TiledPredictor
+    from fcnedge.runtime.session import Session
+    from fcnedge.specs import ProviderSpec
+
+    t0 = time.perf_counter()
+    ds = open_dataset(gate.data, gate.fmt, gate.split)
+    scores = {}
+    for name, path in (("fp32", fp32_path), (run.spec.quantize.value, q_path)):
+        sess = Session(path, ProviderSpec(threads=threads), meta=run.meta)
+        pred = TiledPredictor(sess.run, run.meta, TileSpec(size=run.spec.export_shape), max_batch=sess.max_batch)
+        scores[name] = evaluate_predictor(pred, ds, limit=gate.limit)["miou"]
+    drop = 100 * (scores["fp32"] - scores[run.spec.quantize.value])
+    run.report["accuracy"] = {
+        "data": str(gate.data),
+        "split": gate.split,
+        "miou": scores,
+        "drop_points": drop,
+        "max_drop_points": gate.max_drop,
+    }
+    run.step("accuracy_gate", t0)
+    if drop > gate.max_drop and not gate.allow_drop:
+        raise AccuracyGateError(
+            f"{run.spec.quantize.value} mIoU {100 * scores[run.spec.quantize.value]:.2f} is {drop:.2f} points below "
+            f"fp32 {100 * scores['fp32']:.2f} (limit {gate.max_drop}): nothing written; try --calib-method entropy, "
+            "more --calib-count, or pass --allow-drop / a larger --max-miou-drop"
+        )
+
+
+def run(
+    spec: ExportSpec, model: Any, meta: ModelMeta, *, gate: GateSpec | None = None, threads: int = 0
+) -> dict[str, Any]:
+    """Export ``model`` per ``spec``; returns the ExportReport (also written as ``<output>.report.json``).
+
+    Raises:
+        ExportError, ParityError, AccuracyGateError: a step failed (nothing is written).
+        OutputExistsError, ConfigError: the output cannot be written.
+        DatasetError: calibration or gate data problems.
+    """
+    out = Path(spec.output)
+    check_output(out, force=spec.force)
+    if spec.export_shape[0] % meta.stride or spec.export_shape[1] % meta.stride:
+        raise ConfigError(f"export shape {spec.export_shape} must have sides that are multiples of {meta.stride}")
+    if gate is not None and spec.quantize is Quantize.NONE:
+        raise ConfigError("--eval-data gates a quantised model: add --quantize int8 (or fp16)")
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=".fcnedge-export-", dir=out.parent) as tmp:
+        r = ExportRun(spec, meta.with_provenance(export_opset=spec.opset, quantize=spec.quantize.value), Path(tmp))
+        model = model.eval()
+        step_export(r, model)
+        if spec.simplify:
+            step_simplify(r)
+        if spec.rewrite:
+            step_rewrite(r, threads)
+        embed_meta(r.proto, r.meta)
+        _stamp(r.proto, r)
+        fp32 = r.work / "fp32.onnx"
+        save_proto(r.proto, fp32)
+        r.report["bytes"]["fp32"] = fp32.stat().st_size
+        if spec.verify:
+            step_verify(r, model, fp32, threads)
+        final = fp32
+        if spec.quantize is not Quantize.NONE:
+            final = step_quantize(r, fp32, r.work / f"{spec.quantize.value}.onnx", model, threads)
+            r.report["bytes"][spec.quantize.value] = final.stat().st_size
+            if gate is not None:
+                step_gate(r, fp32, final, gate, threads)
+        r.report.update(
+            output=str(out),
+            quantize=spec.quantize.value,
+            opset=spec.opset,
+            versions=_versions(),
+            export_shape=list(spec.export_shape),
+            total_s=round(time.perf_counter() - t_all, 3),
+        )
+        final.replace(out)  # same folder: an atomic rename
+    report_path = out.with_name(out.name + ".report.json") if out.suffix != ".onnx" else out.with_suffix(".report.json")
+    atomic_write_text(report_path, json.dumps(r.report, indent=2))
+    return r.report

@@ -1,0 +1,178 @@
+"""int8 (static QDQ, calibrated on real images) and fp16 conversion of an fp32 ONNX model.
+
+Signedness: activations uint8 (asymmetric; FCN activations after ReLU/ReLU6 are non-negative, so uint8 spends
+its whole range on them), weights int8 (symmetric, per channel). This U8S8 QDQ form is the one ONNX Runtime's
+x86 int8 kernels are fastest on (VNNI/AMX; on this project's CPU S8S8 gave no speedup over fp32). The CPU here
+has AVX512-VNNI, so the U8S8 saturation problem of plain AVX2 does not arise and ``reduce_range`` stays off.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.data.datasets import DatasetInfo, open_dataset, read_image_file
+from fcnedge.errors import ConfigError, DatasetError, ExportError
+from fcnedge.meta import ModelMeta
+from fcnedge.runtime.preprocess import Normalizer
+from fcnedge.specs import CalibMethod, QuantSpec
+
+log = logging.getLogger(__name__)
+
+UPSAMPLING_OPS = ("ConvTranspose", "Resize", "DepthToSpace")
+
+
+def calibration_images(spec: QuantSpec) -> list[NDArray[np.uint8]]:
+    """Up to ``spec.calib_count`` RGB images from the calibration folder, evenly spread over it.
+
+    Any dataset layout works; a plain folder of images works too (``--calib-format folder`` with no masks/).
+
+    Raises:
+        DatasetError: the folder is missing, unreadable or holds no images.
+        ConfigError: calib_count < 1.
+    """
+    if spec.calib_data is None:
+        raise ConfigError("int8 quantisation needs calibration images: pass --calib-data DIR")
+    if spec.calib_count < 1:
+        raise ConfigError(f"--calib-count {spec.calib_count} is invalid: use 1 or more (32 is a good default)")
+    paths = _calibration_paths(Path(spec.calib_data), spec)
+    idx = np.linspace(0, len(paths) - 1, num=min(spec.calib_count, len(paths))).round().astype(int)
+    return [read_image_file(paths[i]) for i in sorted(set(idx.tolist()))]
+
+
+def _calibration_paths(root: Path, spec: QuantSpec) -> list[Path]:
+    from fcnedge.data.datasets import IMAGE_EXTS
+
+    if not root.is_dir():
+        raise DatasetError(f"calibration folder {root} does not exist: pass a folder of images to --calib-data")
+    try:
+        ds = open_dataset(root, spec.calib_format, "train")
+        return [img for img, _ in ds.pairs]
+    except DatasetError:
+        pass
+    try:
+        plain = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    except OSError as exc:
+        raise DatasetError(f"calibration folder {root} cannot be read ({exc.strerror}): check permissions") from None
+    if not plain:
+        raise DatasetError(f"calibration folder {root} holds no images: pass a folder with .png/.jpg images")
+    return plain
+
+
+def center_crop(img: NDArray[np.uint8], h: int, w: int) -> NDArray[np.uint8]:
+    """Crop (or zero-pad) to h x w around the centre."""
+    ph, pw = max(0, h - img.shape[0]), max(0, w - img.shape[1])
+    if ph or pw:
+        img = np.pad(img, ((0, ph), (0, pw), (0, 0)))
+    y, x = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
+    return img[y : y + h, x : x + w]
+
+
+class ImageReader:
+    """ONNX Runtime CalibrationDataReader over real images, normalised per the model's meta."""
+
+    def __init__(self, images: list[NDArray[np.uint8]], meta: ModelMeta, shape: tuple[int, int], input_name: str):
+        self.norm = Normalizer(meta.mean, meta.std)
+        self.images, self.shape, self.input_name = images, shape, input_name
+        self._it: Iterator[NDArray[np.uint8]] = iter(images)
+
+    def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+        img = next(self._it, None)
+        if img is None:
+            return None
+        return {self.input_name: self.norm(center_crop(img, *self.shape))[None]}
+
+    def rewind(self) -> None:
+        self._it = iter(self.images)
+
+
+def upsampling_nodes(model: Any) -> list[str]:
+    """Names of the nodes that make up the upsampling (ConvTranspose or its rewritten forms)."""
+    names = []
+    for n in model.graph.node:
+        if n.op_type in UPSAMPLING_OPS or "/Conv3x3" in n.name or n.name.endswith(("/Pad", "/Slice", "/AddBias")):
+            names.append(n.name)
+    return names
+
+
+def quantize_int8(
+    fp32_path: Path,
+    out_path: Path,
+    meta: ModelMeta,
+    spec: QuantSpec,
+    images: list[NDArray[np.uint8]],
+) -> dict[str, Any]:
+    """Static QDQ int8 quantisation of ``fp32_path`` into ``out_path``; returns facts for the report.
+
+    Raises:
+        ExportError: ONNX Runtime's quantisation tools failed.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    method = {
+        CalibMethod.MINMAX: CalibrationMethod.MinMax,
+        CalibMethod.ENTROPY: CalibrationMethod.Entropy,
+        CalibMethod.PERCENTILE: CalibrationMethod.Percentile,
+    }[spec.method]
+    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        try:
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
+        except Exception as exc:
+            log.warning("quantisation pre-processing failed (%s); quantising the unprocessed model", exc)
+            pre = fp32_path
+        model = onnx.load(str(pre))
+        exclude = upsampling_nodes(model) if spec.keep_upsampling_float else []
+        input_name = model.graph.input[0].name
+        reader = ImageReader(images, meta, spec.calib_shape, input_name)
+        try:
+            quantize_static(
+                str(pre),
+                str(out_path),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=spec.per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=method,
+                nodes_to_exclude=exclude,
+                extra_options={"CalibMovingAverage": False},
+            )
+        except Exception as exc:
+            raise ExportError(f"int8 quantisation failed ({type(exc).__name__}: {str(exc)[:300]})") from exc
+    return {
+        "calibration_images": len(images),
+        "method": spec.method.value,
+        "per_channel": spec.per_channel,
+        "activations": "uint8",
+        "weights": "int8",
+        "format": "QDQ",
+        "excluded_nodes": exclude,
+    }
+
+
+def convert_fp16(model: Any) -> Any:
+    """fp16 weights and compute with float32 inputs/outputs (``keep_io_types``), for GPU providers.
+
+    Raises:
+        ExportError: the converter failed.
+    """
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    try:
+        return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+    except Exception as exc:
+        raise ExportError(f"fp16 conversion failed ({type(exc).__name__}: {str(exc)[:300]})") from exc
+
+
+def dataset_info_for(meta: ModelMeta) -> DatasetInfo:
+    """The DatasetInfo a model's meta implies (for readers that need one)."""
+    return DatasetInfo(meta.class_names, meta.palette, meta.ignore_index if meta.ignore_index is not None else 255)

@@ -1,0 +1,115 @@
+"""Parity: PyTorch vs ONNX Runtime on several shapes, through the runtime's own tile/pad rule."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.errors import ParityError
+from fcnedge.meta import ModelMeta
+from fcnedge.runtime.predictor import TiledPredictor
+from fcnedge.runtime.session import Session
+from fcnedge.specs import ProviderSpec, TileSpec
+
+log = logging.getLogger(__name__)
+
+REL_TOL = 1e-4  # max |torch - ort| relative to the logit scale (max |torch logit|)
+MIN_AGREEMENT = 0.9999
+
+
+@dataclass(frozen=True)
+class ShapeParity:
+    """Parity on one input shape."""
+
+    shape: tuple[int, int]
+    max_abs_diff: float
+    logit_scale: float
+    argmax_agreement: float
+
+    @property
+    def rel_diff(self) -> float:
+        return self.max_abs_diff / max(self.logit_scale, 1e-12)
+
+
+def verify_shapes(export_shape: tuple[int, int], stride: int) -> list[tuple[int, int]]:
+    """The export shape, another multiple of the stride, and one whose sides are not multiples of it."""
+    h, w = export_shape
+    other = (h + 2 * stride, max(stride, w - stride)) if w > stride else (h + stride, w + stride)
+    odd = (h + stride + 7, w + 2 * stride + 3)
+    return [export_shape, other, odd]
+
+
+def test_images(shapes: list[tuple[int, int]], seed: int = 0) -> list[NDArray[np.uint8]]:
+    """Seeded smooth random RGB images (structure at several scales, like photos)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for h, w in shapes:
+        base = rng.integers(0, 256, size=(max(2, h // 16), max(2, w // 16), 3), dtype=np.uint8)
+        img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
+        noise = rng.integers(-12, 13, size=img.shape)
+        out.append(np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+    return out
+
+
+def torch_runner(model: Any) -> Any:
+    """Wrap a torch module as a (N,3,h,w) numpy -> (N,K,h,w) numpy runner."""
+    import torch
+
+    def run(batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        with torch.no_grad():
+            out: NDArray[np.float32] = model(torch.from_numpy(batch)).numpy()
+        return out
+
+    return run
+
+
+def compare(
+    model: Any, onnx_path: Path, meta: ModelMeta, *, shapes: list[tuple[int, int]], tile: TileSpec, threads: int = 0
+) -> list[ShapeParity]:
+    """Run torch and ORT through the same TiledPredictor on each shape and measure the differences."""
+    session = Session(onnx_path, ProviderSpec(threads=threads), meta=meta)
+    ort_pred = TiledPredictor(session.run, meta, tile, max_batch=session.max_batch)
+    ref_pred = TiledPredictor(torch_runner(model), meta, tile)
+    results = []
+    for img in test_images(shapes):
+        ref = ref_pred.logits(img)
+        got = ort_pred.logits(img)
+        agree = float(np.mean(ref.argmax(0) == got.argmax(0)))
+        results.append(ShapeParity(img.shape[:2], float(np.abs(ref - got).max()), float(np.abs(ref).max()), agree))
+    return results
+
+
+def check_fp32(results: list[ShapeParity]) -> None:
+    """Raise ParityError when fp32 parity misses its bounds.
+
+    Raises:
+        ParityError: relative difference > 1e-4 or argmax agreement < 99.99 % on any shape.
+    """
+    for r in results:
+        if r.rel_diff > REL_TOL or r.argmax_agreement < MIN_AGREEMENT:
+            raise ParityError(
+                f"ONNX output differs from PyTorch at {r.shape[0]}x{r.shape[1]}: max diff {r.max_abs_diff:.3g} "
+                f"({r.rel_diff:.2e} of the logit scale, limit {REL_TOL:g}), argmax agreement "
+                f"{100 * r.argmax_agreement:.3f} %: export with --no-rewrite / --no-simplify to find the step at fault"
+            )
+
+
+def as_dicts(results: list[ShapeParity]) -> list[dict[str, Any]]:
+    """JSON-ready parity rows."""
+    return [
+        {
+            "shape": list(r.shape),
+            "max_abs_diff": r.max_abs_diff,
+            "logit_scale": r.logit_scale,
+            "rel_diff": r.rel_diff,
+            "argmax_agreement": r.argmax_agreement,
+        }
+        for r in results
+    ]

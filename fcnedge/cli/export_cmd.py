@@ -1,0 +1,143 @@
+"""``fcnedge export`` and ``fcnedge quantize``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from fcnedge.cli.common import cli_errors, console, out
+from fcnedge.specs import CalibMethod, DataFormat, ExportSpec, Quantize, QuantSpec, parse_hw
+
+CalibData = Annotated[Optional[Path], typer.Option("--calib-data", help="Images for int8 calibration (e.g. CamVid).")]
+CalibFormat = Annotated[DataFormat, typer.Option("--calib-format", help="Layout of --calib-data.")]
+CalibCount = Annotated[int, typer.Option("--calib-count", help="How many calibration images.")]
+CalibMethodOpt = Annotated[CalibMethod, typer.Option("--calib-method", help="Calibration method.")]
+PerChannel = Annotated[bool, typer.Option("--per-channel/--per-tensor", help="Per-channel int8 weight scales.")]
+QuantUp = Annotated[
+    bool, typer.Option("--quantize-upsampling/--float-upsampling", help="Quantise the upsampling too (int8).")
+]
+
+
+def _summary(report: dict[str, Any]) -> None:
+    mb = {k: f"{v / 1e6:.2f} MB" for k, v in report.get("bytes", {}).items()}
+    out.print(f"wrote {report['output']} ({report['quantize']}) in {report['total_s']:.1f}s; sizes {mb}")
+    for key in ("parity_fp32", "parity_int8"):
+        for row in report.get(key, []):
+            out.print(
+                f"  {key} {row['shape'][0]}x{row['shape'][1]}: rel diff {row['rel_diff']:.2e}, "
+                f"argmax agreement {100 * row['argmax_agreement']:.3f} %"
+            )
+    if "accuracy" in report:
+        acc = report["accuracy"]
+        out.print(
+            f"  mIoU {json.dumps({k: round(100 * v, 2) for k, v in acc['miou'].items()})}, "
+            f"drop {acc['drop_points']:.2f} points"
+        )
+
+
+@cli_errors
+def export(
+    model: Annotated[
+        Optional[str], typer.Argument(help="Checkpoint .pt, architecture name, or nothing (default).")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")] = Path("model.onnx"),
+    num_classes: Annotated[Optional[int], typer.Option(help="Classes, with an architecture name.")] = None,
+    head: Annotated[str, typer.Option(help="FCN head with an architecture name: 32s, 16s, 8s.")] = "32s",
+    opset: Annotated[int, typer.Option(help="ONNX opset (13-21).")] = 17,
+    shape: Annotated[str, typer.Option(help="Export/verify shape HxW (multiples of 32).")] = "320x480",
+    simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Run onnxsim (onnxslim fallback).")] = True,
+    rewrite: Annotated[bool, typer.Option("--rewrite/--no-rewrite", help="Replace ConvTranspose upsampling.")] = True,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check PyTorch vs ONNX Runtime.")] = True,
+    dynamo: Annotated[bool, typer.Option("--dynamo", help="Use the dynamo exporter (needs onnxscript).")] = False,
+    quantize: Annotated[Quantize, typer.Option("--quantize", help="none, int8 (static QDQ) or fp16.")] = Quantize.NONE,
+    calib_data: CalibData = None,
+    calib_format: CalibFormat = DataFormat.CAMVID,
+    calib_count: CalibCount = 32,
+    calib_method: CalibMethodOpt = CalibMethod.MINMAX,
+    per_channel: PerChannel = True,
+    quantize_upsampling: QuantUp = False,
+    eval_data: Annotated[Optional[Path], typer.Option(help="Labelled data for the fp32 vs quantised gate.")] = None,
+    eval_format: Annotated[DataFormat, typer.Option(help="Layout of --eval-data.")] = DataFormat.CAMVID,
+    max_miou_drop: Annotated[float, typer.Option(help="Refuse a larger mIoU drop (points).")] = 1.0,
+    allow_drop: Annotated[bool, typer.Option(help="Write the model even if the gate fails.")] = False,
+    threads: Annotated[int, typer.Option(help="ORT threads for verification (0: all).")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+) -> None:
+    """Export a PyTorch FCN to ONNX (dynamic N/H/W), simplify, rewrite, verify, optionally quantise."""
+    from fcnedge.cli.resolve import load_torch_model
+    from fcnedge.exporters.pipeline import GateSpec, run
+    from fcnedge.exporters.torch_export import check_opset
+    from fcnedge.fsutil import check_output
+
+    check_output(output, force=force)
+    check_opset(opset)
+    hw = parse_hw(shape, what="--shape")
+    qspec = QuantSpec(
+        calib_data=calib_data,
+        calib_format=calib_format,
+        calib_count=calib_count,
+        method=calib_method,
+        per_channel=per_channel,
+        calib_shape=hw,
+        keep_upsampling_float=not quantize_upsampling,
+    )
+    if quantize is Quantize.INT8:
+        from fcnedge.exporters.quantize import calibration_images
+
+        calibration_images(qspec)  # fail on bad calibration data before the slow steps
+    torch_model, meta = load_torch_model(model, num_classes=num_classes, head=head)
+    spec = ExportSpec(
+        output=output,
+        opset=opset,
+        simplify=simplify,
+        rewrite=rewrite,
+        quantize=quantize,
+        export_shape=hw,
+        verify=verify,
+        force=force,
+        dynamo=dynamo,
+        quant=qspec,
+    )
+    gate = GateSpec(eval_data, eval_format.value, max_drop=max_miou_drop, allow_drop=allow_drop) if eval_data else None
+    with console.status("exporting..."):
+        report = run(spec, torch_model, meta, gate=gate, threads=threads)
+    _summary(report)
+
+
+@cli_errors
+def quantize_cmd(
+    model: Annotated[Path, typer.Argument(help="An fp32 .onnx exported by fcnedge.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
+    mode: Annotated[Quantize, typer.Option("--quantize", help="int8 or fp16.")] = Quantize.INT8,
+    calib_data: CalibData = None,
+    calib_format: CalibFormat = DataFormat.CAMVID,
+    calib_count: CalibCount = 32,
+    calib_method: CalibMethodOpt = CalibMethod.MINMAX,
+    per_channel: PerChannel = True,
+    quantize_upsampling: QuantUp = False,
+    shape: Annotated[str, typer.Option(help="Calibration crop HxW.")] = "320x480",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+) -> None:
+    """Quantise an existing fcnedge ONNX model (int8 static QDQ or fp16)."""
+    from fcnedge.exporters.standalone import quantize_onnx
+
+    qspec = QuantSpec(
+        calib_data=calib_data,
+        calib_format=calib_format,
+        calib_count=calib_count,
+        method=calib_method,
+        per_channel=per_channel,
+        calib_shape=parse_hw(shape, what="--shape"),
+        keep_upsampling_float=not quantize_upsampling,
+    )
+    report = quantize_onnx(model, output, mode=mode, spec=qspec, force=force)
+    out.print(f"wrote {output} ({mode.value}): {report['bytes_in'] / 1e6:.2f} MB -> {report['bytes_out'] / 1e6:.2f} MB")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to ``app``."""
+    app.command("export")(export)
+    app.command("quantize")(quantize_cmd)

@@ -1,0 +1,170 @@
+"""Predictors: image (HxWx3 uint8 RGB) -> (K, H, W) logits or (H, W) class ids.
+
+:class:`TiledPredictor` is the seed's rule: windows whose sides are multiples of the stride, logits averaged where
+windows overlap (or blended with a smooth window), argmax only after stitching. It streams over rows of windows,
+so memory is bounded by one band of K x tile_height x width logits plus the output, whatever the image height.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.errors import ConfigError
+from fcnedge.meta import ModelMeta
+from fcnedge.runtime.preprocess import Normalizer, as_rgb_uint8
+from fcnedge.runtime.tiling import Grid, make_grid, window
+from fcnedge.specs import Blend, TileSpec
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[NDArray[np.float32]], NDArray[np.float32]]
+
+
+class Predictor(Protocol):
+    """What the CLI, benchmarks and demo see."""
+
+    meta: ModelMeta
+
+    def logits(self, image: NDArray[np.uint8]) -> NDArray[np.float32]: ...
+
+    def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]: ...
+
+
+def softmax(logits: NDArray[np.float32], axis: int = 0) -> NDArray[np.float32]:
+    """Numerically stable softmax."""
+    e = np.exp(logits - logits.max(axis=axis, keepdims=True))
+    out: NDArray[np.float32] = e / e.sum(axis=axis, keepdims=True)
+    return out
+
+
+class TiledPredictor:
+    """Tile, run, stitch.
+
+    Args:
+        runner: (N, 3, h, w) float32 -> (N, K, h, w) float32 (an ORT :class:`Session`, a torch wrapper, ...).
+        meta: the model's meta (mean/std, stride, K).
+        spec: tile size, overlap, blend, batch.
+        max_batch: how many windows one runner call may hold (1 for a fixed-batch model).
+
+    Raises:
+        ConfigError: the tile spec does not fit the model stride.
+    """
+
+    def __init__(self, runner: Runner, meta: ModelMeta, spec: TileSpec | None = None, *, max_batch: int = 1 << 16):
+        self.runner = runner
+        self.meta = meta
+        self.spec = spec or TileSpec()
+        self.spec.validate(meta.stride)
+        self.batch = max(1, min(self.spec.batch, max_batch))
+        self.norm = Normalizer(meta.mean, meta.std)
+        self.stats = {"runs": 0, "windows": 0}
+
+    # -- public API -------------------------------------------------------------------------------------------
+    def logits(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """(K, H, W) float32 stitched logits (a view of the session output in whole-image mode)."""
+        img = as_rgb_uint8(image)
+        grid = make_grid(img.shape[0], img.shape[1], self.spec, self.meta.stride)
+        if grid.count == 1:
+            return self._single(img, grid)
+        out = np.empty((self.meta.num_classes, *img.shape[:2]), dtype=np.float32)
+        for y0, y1, strip in self._strips(img, grid):
+            out[:, y0:y1] = strip
+        return out
+
+    def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """(H, W) uint8 class ids (argmax after stitching; memory bounded by one band of logits)."""
+        img = as_rgb_uint8(image)
+        grid = make_grid(img.shape[0], img.shape[1], self.spec, self.meta.stride)
+        if grid.count == 1:
+            return self._single(img, grid).argmax(0).astype(np.uint8)
+        out = np.empty(img.shape[:2], dtype=np.uint8)
+        for y0, y1, strip in self._strips(img, grid):
+            out[y0:y1] = strip.argmax(0)
+        return out
+
+    def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """(K, H, W) softmax of the stitched logits."""
+        return softmax(self.logits(image))
+
+    # -- internals --------------------------------------------------------------------------------------------
+    def _single(self, img: NDArray[np.uint8], grid: Grid) -> NDArray[np.float32]:
+        th, tw = grid.tile
+        h, w = img.shape[:2]
+        buf = np.zeros((1, 3, th, tw), dtype=np.float32) if (h, w) != (th, tw) else np.empty((1, 3, h, w), np.float32)
+        self.norm.into(img, buf[0])
+        out = self.runner(buf)
+        self.stats["runs"] += 1
+        self.stats["windows"] += 1
+        return out[0, :, :h, :w]
+
+    def _run_row(self, img: NDArray[np.uint8], y: int, grid: Grid) -> Iterator[tuple[int, NDArray[np.float32]]]:
+        """Yield (x, logits of the window at (y, x)) for one row of windows, batched."""
+        th, tw = grid.tile
+        xs = list(grid.xs)
+        for i in range(0, len(xs), self.batch):
+            chunk = xs[i : i + self.batch]
+            buf = np.zeros((len(chunk), 3, th, tw), dtype=np.float32)
+            for j, x in enumerate(chunk):
+                self.norm.into(img[y : y + th, x : x + tw], buf[j])
+            out = self.runner(buf)
+            self.stats["runs"] += 1
+            self.stats["windows"] += len(chunk)
+            yield from zip(chunk, out, strict=True)
+
+    def _strips(self, img: NDArray[np.uint8], grid: Grid) -> Iterator[tuple[int, int, NDArray[np.float32]]]:
+        """Yield (y0, y1, (K, y1-y0, W) final logits) top to bottom."""
+        k = self.meta.num_classes
+        th, tw = grid.tile
+        h, w = img.shape[:2]
+        wp = grid.padded[1]
+        win = window(grid.tile, self.spec.blend)
+        mean = self.spec.blend is Blend.MEAN
+        acc = np.zeros((k, th, wp), dtype=np.float32)
+        wsum = np.zeros((th, wp), dtype=np.float32)
+        origin = 0
+        for y in grid.ys:
+            if y > origin:  # rows [origin, y) are final: no later window starts above y
+                n = y - origin
+                yield origin, y, self._finish(acc[:, :n, :w], wsum[:n, :w])
+                acc[:, : th - n] = acc[:, n:].copy()
+                acc[:, th - n :] = 0
+                wsum[: th - n] = wsum[n:].copy()
+                wsum[th - n :] = 0
+                origin = y
+            for x, tile_logits in self._run_row(img, y, grid):
+                if mean:
+                    acc[:, :, x : x + tw] += tile_logits
+                    wsum[:, x : x + tw] += 1.0
+                else:
+                    acc[:, :, x : x + tw] += tile_logits * win
+                    wsum[:, x : x + tw] += win
+        last = min(h, origin + th) - origin
+        yield origin, origin + last, self._finish(acc[:, :last, :w], wsum[:last, :w])
+
+    @staticmethod
+    def _finish(acc: NDArray[np.float32], wsum: NDArray[np.float32]) -> NDArray[np.float32]:
+        out: NDArray[np.float32] = np.divide(acc, wsum[None])
+        return out
+
+
+def fit_tile_to_model(spec: TileSpec | None, fixed_hw: tuple[int, int] | None, *, explicit: bool) -> TileSpec:
+    """Use a fixed-size model's only size as the tile unless the user asked for another.
+
+    Raises:
+        ConfigError: the user's tile differs from the size a fixed-size model accepts.
+    """
+    spec = spec or TileSpec()
+    if fixed_hw is None or spec.size == fixed_hw:
+        return spec
+    if explicit:
+        raise ConfigError(
+            f"the model accepts only {fixed_hw[0]}x{fixed_hw[1]} inputs but --tile {spec.size[0]}x{spec.size[1]} "
+            f"was given: pass --tile {fixed_hw[0]}x{fixed_hw[1]} or re-export with dynamic H/W"
+        )
+    log.info("model has fixed input %dx%d: tiling to that size", *fixed_hw)
+    return TileSpec(size=fixed_hw, overlap=spec.overlap, blend=spec.blend, batch=spec.batch)

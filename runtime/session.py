@@ -1,0 +1,164 @@
+"""An ONNX Runtime session that knows its model: names, shapes and ModelMeta read from the graph."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.errors import ConfigError, ModelMetaError
+from fcnedge.meta import META_KEY, ModelMeta
+from fcnedge.runtime.providers import check_session_providers, resolve
+from fcnedge.specs import ProviderSpec
+
+log = logging.getLogger(__name__)
+
+
+def _load_error(path: Path, exc: Exception) -> ModelMetaError:
+    return ModelMetaError(
+        f"{path} is not a loadable ONNX model ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}): "
+        "re-export it with fcnedge export"
+    )
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise ModelMetaError(f"model {path} does not exist: check the path or run fcnedge export")
+    if path.stat().st_size == 0:
+        raise ModelMetaError(f"model {path} is empty (0 bytes): re-export it with fcnedge export")
+
+
+def read_onnx_meta(path: Path) -> tuple[ModelMeta | None, dict[str, Any]]:
+    """The embedded ModelMeta (None if absent) and a few facts about an .onnx file, without running it.
+
+    Raises:
+        ModelMetaError: missing, corrupt or truncated file, or invalid embedded meta.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    _check_file(path)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own pybind exception types
+        raise _load_error(path, exc) from None
+    custom = sess.get_modelmeta().custom_metadata_map
+    meta = ModelMeta.from_json(custom[META_KEY]) if META_KEY in custom else None
+    inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
+    extra = {
+        "kind": "onnx",
+        "file_bytes": path.stat().st_size,
+        "input": f"{inp.name} {inp.shape} {inp.type}",
+        "output": f"{out.name} {out.shape} {out.type}",
+        **{k: v for k, v in custom.items() if k != META_KEY},
+    }
+    return meta, extra
+
+
+class Session:
+    """Wraps ``onnxruntime.InferenceSession`` for an image-to-logits model.
+
+    Args:
+        path: the .onnx file.
+        spec: providers, threads, fallback policy.
+        meta: use this meta instead of (or when there is no) embedded one.
+        tile: tile size, used to derive TensorRT shape profiles.
+        optimization: ORT graph optimisation level name (``all``, ``extended``, ``basic``, ``none``).
+
+    Raises:
+        ModelMetaError: missing/corrupt file, no meta and none given, or an input that is not (N, 3, H, W).
+        ProviderUnavailableError: see :mod:`fcnedge.runtime.providers`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        spec: ProviderSpec | None = None,
+        *,
+        meta: ModelMeta | None = None,
+        tile: tuple[int, int] | None = None,
+        optimization: str = "all",
+    ) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.spec = spec or ProviderSpec()
+        _check_file(self.path)
+        providers = resolve(self.spec, tile=tile)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = _opt_level(optimization)
+        if self.spec.threads:
+            so.intra_op_num_threads = self.spec.threads
+        try:
+            self.ort = ort.InferenceSession(str(self.path), so, providers=providers)
+        except Exception as exc:
+            raise _load_error(self.path, exc) from None
+        check_session_providers(
+            [p for p, _ in providers], self.ort.get_providers(), allow_fallback=self.spec.allow_fallback
+        )
+        self.provider = self.ort.get_providers()[0]
+        inp, out = self.ort.get_inputs()[0], self.ort.get_outputs()[0]
+        self.input_name, self.output_name = inp.name, out.name
+        self.input_shape: list[Any] = list(inp.shape)
+        if len(self.input_shape) != 4 or (isinstance(self.input_shape[1], int) and self.input_shape[1] != 3):
+            raise ModelMetaError(f"{self.path} input {inp.name} has shape {inp.shape}: expected (N, 3, H, W)")
+        self.meta = meta or self._embedded_meta()
+        self.use_io_binding = self.provider == "CUDAExecutionProvider"
+        log.info("session %s on %s (input %s %s)", self.path.name, self.provider, self.input_name, self.input_shape)
+
+    def _embedded_meta(self) -> ModelMeta:
+        custom = self.ort.get_modelmeta().custom_metadata_map
+        if META_KEY not in custom:
+            raise ModelMetaError(
+                f"{self.path} carries no fcnedge metadata: export it with fcnedge export, or pass --num-classes "
+                "(and --mean/--std if not ImageNet's) to run it anyway"
+            )
+        return ModelMeta.from_json(custom[META_KEY])
+
+    @property
+    def fixed_hw(self) -> tuple[int, int] | None:
+        """(H, W) when the model accepts only one size, else None."""
+        h, w = self.input_shape[2:]
+        return (h, w) if isinstance(h, int) and isinstance(w, int) else None
+
+    @property
+    def max_batch(self) -> int:
+        """How many images one call may hold (1 when the batch axis is fixed)."""
+        n = self.input_shape[0]
+        return n if isinstance(n, int) else 1 << 16
+
+    def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        """(N, 3, H, W) float32 -> (N, K, H, W) float32 logits."""
+        if self.use_io_binding:
+            return self._run_bound(batch)
+        out: NDArray[np.float32] = self.ort.run([self.output_name], {self.input_name: batch})[0]
+        return out
+
+    def _run_bound(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        binding = self.ort.io_binding()
+        binding.bind_cpu_input(self.input_name, np.ascontiguousarray(batch))
+        binding.bind_output(self.output_name, "cpu")
+        self.ort.run_with_iobinding(binding)
+        out: NDArray[np.float32] = binding.copy_outputs_to_cpu()[0]
+        return out
+
+    __call__ = run
+
+
+def _opt_level(name: str) -> Any:
+    import onnxruntime as ort
+
+    levels = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }
+    if name not in levels:
+        raise ConfigError(f"optimisation level {name!r} is unknown: choose one of {', '.join(levels)}")
+    return levels[name]
