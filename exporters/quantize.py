@@ -168,9 +168,33 @@ def convert_fp16(model: Any) -> Any:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     try:
-        return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+        converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
     except Exception as exc:
         raise ExportError(f"fp16 conversion failed ({type(exc).__name__}: {str(exc)[:300]})") from exc
+    toposort(converted.graph)  # the converter appends its input Casts at the end
+    return converted
+
+
+def toposort(graph: Any) -> None:
+    """Reorder ``graph.node`` so every node comes after the producers of its inputs (stable otherwise)."""
+    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered: list[Any] = []
+    while pending:
+        progressed = False
+        rest = []
+        for n in pending:
+            if all(i in ready for i in n.input):
+                ordered.append(n)
+                ready.update(n.output)
+                progressed = True
+            else:
+                rest.append(n)
+        if not progressed:
+            raise ExportError("fp16 graph has a cycle or a dangling input: report this model to fcnedge")
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def dataset_info_for(meta: ModelMeta) -> DatasetInfo:

@@ -44,7 +44,7 @@ def verify_shapes(export_shape: tuple[int, int], stride: int) -> list[tuple[int,
     return [export_shape, other, odd]
 
 
-def test_images(shapes: list[tuple[int, int]], seed: int = 0) -> list[NDArray[np.uint8]]:
+def synthetic_images(shapes: list[tuple[int, int]], seed: int = 0) -> list[NDArray[np.uint8]]:
     """Seeded smooth random RGB images (structure at several scales, like photos)."""
     import cv2
 
@@ -78,7 +78,7 @@ def compare(
     ort_pred = TiledPredictor(session.run, meta, tile, max_batch=session.max_batch)
     ref_pred = TiledPredictor(torch_runner(model), meta, tile)
     results = []
-    for img in test_images(shapes):
+    for img in synthetic_images(shapes):
         ref = ref_pred.logits(img)
         got = ort_pred.logits(img)
         agree = float(np.mean(ref.argmax(0) == got.argmax(0)))

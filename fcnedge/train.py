@@ -58,6 +58,7 @@ class TrainConfig:
     resume: bool = False
     force: bool = False
     threads: int = 0
+    num_classes: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -161,8 +162,8 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    train_ds = open_dataset(cfg.data, cfg.fmt, cfg.train_split)
-    val_ds = open_dataset(cfg.data, cfg.fmt, cfg.val_split)
+    train_ds = open_dataset(cfg.data, cfg.fmt, cfg.train_split, num_classes=cfg.num_classes)
+    val_ds = open_dataset(cfg.data, cfg.fmt, cfg.val_split, num_classes=cfg.num_classes)
     info = train_ds.info
     k = len(info.class_names)
     meta = default_meta(

@@ -84,9 +84,9 @@ def calib_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight generated 'photos' in a plain folder, for int8 calibration."""
     import cv2
 
-    from fcnedge.exporters.verify import test_images
+    from fcnedge.exporters.verify import synthetic_images
 
     folder = tmp_path_factory.mktemp("calib")
-    for i, img in enumerate(test_images([(64, 96)] * 8, seed=5)):
+    for i, img in enumerate(synthetic_images([(64, 96)] * 8, seed=5)):
         cv2.imwrite(str(folder / f"img{i}.png"), img[:, :, ::-1])
     return folder

@@ -59,7 +59,7 @@ def test_bad_model_files(tmp_path: Path) -> None:
     with pytest.raises(ModelMetaError, match="not a loadable ONNX model"):
         Session(junk)
     no_meta = make_identity_onnx(tmp_path / "nometa.onnx", with_meta=False)
-    with pytest.raises(ModelMetaError, match="no fcnedge metadata.*--num-classes"):
+    with pytest.raises(ModelMetaError, match=r"no fcnedge metadata.*--num-classes"):
         Session(no_meta)
 
 

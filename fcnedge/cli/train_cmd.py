@@ -1,0 +1,155 @@
+"""``fcnedge train`` and ``fcnedge eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from fcnedge.cli.common import cli_errors, console, out, require_torch
+from fcnedge.specs import DataFormat, parse_hw
+
+DataDir = Annotated[Path, typer.Option("--data", help="Dataset folder.")]
+Fmt = Annotated[DataFormat, typer.Option("--format", help="camvid, voc or folder.")]
+
+
+@cli_errors
+def train(
+    data: DataDir,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Best checkpoint (.pt).")] = Path("model.pt"),
+    fmt: Fmt = DataFormat.CAMVID,
+    arch: Annotated[str, typer.Option(help="Architecture (fcnedge models).")] = "fcn_efficientnet_lite0",
+    head: Annotated[str, typer.Option(help="FCN head: 32s (the seed), 16s or 8s.")] = "32s",
+    freeze_upsampling: Annotated[bool, typer.Option(help="Keep the transposed convs bilinear.")] = False,
+    pretrained_backbone: Annotated[bool, typer.Option(help="ImageNet backbone weights.")] = True,
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 8,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: recipe).")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay (default: recipe).")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="sgd or adamw (default: sgd for ResNets).")] = None,
+    crop: Annotated[str, typer.Option(help="Random crop HxW (multiples of 32).")] = "320x480",
+    scale: Annotated[str, typer.Option(help="Scale jitter MIN,MAX.")] = "1.0,1.0",
+    class_weighting: Annotated[bool, typer.Option(help="sqrt median-frequency class weights.")] = False,
+    num_classes: Annotated[Optional[int], typer.Option(help="Classes, for --format folder (default 2).")] = None,
+    workers: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from <out>.last.pt.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
+) -> None:
+    """Train an FCN; evaluates on the val split each epoch and keeps the best checkpoint."""
+    require_torch("fcnedge train")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fcnedge.errors import ConfigError
+    from fcnedge.train import TrainConfig
+    from fcnedge.train import train as run_train
+
+    try:
+        lo, hi = (float(v) for v in scale.split(","))
+    except ValueError:
+        raise ConfigError(f"--scale {scale!r} is invalid: write MIN,MAX, e.g. 0.75,1.5") from None
+    cfg = TrainConfig(
+        data=data,
+        out=out_path,
+        fmt=fmt,
+        arch=arch,
+        head=head,
+        freeze_upsampling=freeze_upsampling,
+        pretrained_backbone=pretrained_backbone,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        crop=parse_hw(crop, what="--crop"),
+        scale=(lo, hi),
+        class_weighting=class_weighting,
+        seed=seed,
+        resume=resume,
+        force=force,
+        threads=workers,
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("epoch 1", total=None, info="")
+
+        def progress(d: dict[str, Any]) -> None:
+            if "epoch_done" in d:
+                console.print(f"epoch {d['epoch_done']}: val mIoU {d['val_miou']:.4f} (best {d['best']:.4f})")
+                return
+            bar.update(
+                task,
+                description=f"epoch {d['epoch'] + 1}",
+                total=d["steps"],
+                completed=d["step"],
+                info=f"loss {d['loss']:.3f}  {d['images_per_s']:.1f} img/s",
+            )
+
+        summary = run_train(cfg, progress)
+    out.print(
+        f"best val mIoU {summary['best_val_miou']:.4f}; checkpoint {out_path}; log {out_path.with_suffix('.log.json')}"
+    )
+
+
+@cli_errors
+def evaluate(
+    model: Annotated[Optional[str], typer.Argument(help="Checkpoint .pt, .onnx, or nothing (bundled default).")] = None,
+    data: DataDir = Path("../shared/datasets/camvid"),
+    fmt: Fmt = DataFormat.CAMVID,
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
+    tile: Annotated[str, typer.Option(help="Tile HxW for images whose sides are not multiples of 32.")] = "320x480",
+    provider: Annotated[str, typer.Option(help="Provider for .onnx models.")] = "cpu",
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
+    num_classes: Annotated[Optional[int], typer.Option(help="Classes, for --format folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Whole-image evaluation: mIoU, pixel accuracy, mean class accuracy, per-class IoU."""
+    from fcnedge.data.datasets import open_dataset
+    from fcnedge.evaluation import evaluate_predictor
+    from fcnedge.specs import TileSpec
+
+    ds = open_dataset(data, fmt, split, num_classes=num_classes)
+    spec = TileSpec(size=parse_hw(tile, what="--tile"))
+    pred = _predictor(model, spec, provider)
+    scores = evaluate_predictor(pred, ds, limit=limit)
+    if as_json:
+        keys = ("miou", "pixel_accuracy", "mean_class_accuracy", "per_class_iou", "images")
+        out.print_json(json.dumps({k: scores[k] for k in keys}))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{model or 'bundled default'} on {data} ({split}, {scores['images']} images)")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for name, iou in scores["per_class_iou"].items():
+        table.add_row(name, "-" if iou is None else f"{100 * iou:.2f}")
+    out.print(table)
+    out.print(
+        f"mIoU {100 * scores['miou']:.2f}  pixel acc {100 * scores['pixel_accuracy']:.2f}  "
+        f"mean class acc {100 * scores['mean_class_accuracy']:.2f}"
+    )
+
+
+def _predictor(model: Optional[str], spec: Any, provider: str) -> Any:
+    from fcnedge.runtime.predictor import TiledPredictor
+
+    if model is not None and model.endswith(".onnx"):
+        from fcnedge.runtime.providers import parse_providers
+        from fcnedge.runtime.session import Session
+        from fcnedge.specs import ProviderSpec
+
+        sess = Session(Path(model), ProviderSpec(providers=parse_providers(provider)), tile=spec.size)
+        return TiledPredictor(sess.run, sess.meta, spec, max_batch=sess.max_batch)
+    from fcnedge.cli.resolve import load_torch_model
+    from fcnedge.exporters.verify import torch_runner
+
+    torch_model, meta = load_torch_model(model)
+    return TiledPredictor(torch_runner(torch_model), meta, spec)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to ``app``."""
+    app.command("train")(train)
+    app.command("eval")(evaluate)

