@@ -57,7 +57,7 @@ def test_training_learns_and_resumes(blocks: Path, tmp_path: Path) -> None:
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["loss"] < hist[0]["loss"]
     assert summary["best_val_miou"] > 0.5  # two balanced classes: chance is about 0.33
-    model, meta = load_checkpoint(out)
+    _, meta = load_checkpoint(out)
     assert meta.provenance["val_miou"] == pytest.approx(summary["best_val_miou"])
     log = json.loads(out.with_suffix(".log.json").read_text())
     assert len(log["history"]) == 3

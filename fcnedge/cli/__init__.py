@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from fcnedge._version import __version__
-from fcnedge.cli import export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd
+from fcnedge.cli import bench_cmd, demo_cmd, export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd
 
 app = typer.Typer(
     name="fcnedge",
@@ -33,7 +33,7 @@ def main(
     setup_logging(verbose)
 
 
-for _module in (models_cmd, info_cmd, train_cmd, export_cmd, predict_cmd):
+for _module in (models_cmd, info_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, demo_cmd):
     _module.register(app)
 
 __all__ = ["app"]

@@ -66,6 +66,7 @@ def train(
         crop=parse_hw(crop, what="--crop"),
         scale=(lo, hi),
         class_weighting=class_weighting,
+        num_classes=num_classes,
         seed=seed,
         resume=resume,
         force=force,

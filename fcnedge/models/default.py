@@ -12,6 +12,7 @@ from fcnedge.meta import ModelMeta
 from fcnedge.models.checkpoint import load_checkpoint
 
 DEFAULT_NAME = "fcn_lite0_camvid.pt"
+INT8_NAME = "fcn_lite0_camvid.int8.onnx"
 
 
 def default_checkpoint_path() -> Path:
@@ -27,6 +28,12 @@ def default_checkpoint_path() -> Path:
             "fcnedge) or pass a model path"
         )
     return path
+
+
+def shipped_int8_path() -> Path | None:
+    """The int8 ONNX of the default model shipped in the package (calibrated on CamVid train), if present."""
+    path = Path(str(resources.files("fcnedge.models") / "weights" / INT8_NAME))
+    return path if path.is_file() else None
 
 
 def load_default() -> tuple[nn.Module, ModelMeta]:

@@ -41,7 +41,7 @@ def test_voc_reader_maps_palette_back_to_ids(voc_root: tuple[Path, np.ndarray]) 
 
 def test_voc_missing_split_file(voc_root: tuple[Path, np.ndarray]) -> None:
     root, _ = voc_root
-    with pytest.raises(DatasetError, match="split file .*train.txt does not exist"):
+    with pytest.raises(DatasetError, match=r"split file .*train.txt does not exist"):
         open_dataset(root, "voc", "train")
 
 
@@ -62,7 +62,7 @@ def test_folder_reader_and_bad_inputs(tmp_path: Path) -> None:
     img, mask = next(iter(ds))
     assert img.shape == (40, 60, 3) and mask.max() <= 1
     (root / "images" / "lonely.png").write_bytes((root / "images" / "s0.png").read_bytes())
-    with pytest.raises(DatasetError, match="lonely.png has no mask"):
+    with pytest.raises(DatasetError, match=r"lonely.png has no mask"):
         open_dataset(root, "folder", "train")
     bad = _folder(tmp_path / "bad", n=1)
     cv2.imwrite(str(bad / "masks" / "s0.png"), np.full((40, 60), 7, np.uint8))

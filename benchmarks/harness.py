@@ -1,0 +1,267 @@
+"""``fcnedge bench``: every variant timed on identical inputs in one run, with accuracy side by side."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.benchmarks.machine import machine_facts, peak_rss_mb, reset_peak_rss
+from fcnedge.benchmarks.timing import argmax_u8, time_stages
+from fcnedge.benchmarks.variants import (
+    ONNX_VARIANTS,
+    TORCH_VARIANTS,
+    Built,
+    Source,
+    build_onnx,
+    build_openvino,
+    build_ort,
+    build_torch,
+)
+from fcnedge.errors import ConfigError
+from fcnedge.meta import ModelMeta
+from fcnedge.runtime.preprocess import Normalizer
+from fcnedge.specs import Provider, ProviderSpec, QuantSpec, TileSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Options of ``fcnedge bench``."""
+
+    variants: tuple[str, ...] = ("torch", "fp32", "int8")
+    providers: ProviderSpec = field(default_factory=ProviderSpec)
+    shapes: tuple[tuple[int, int], ...] = ((320, 480),)
+    batch: int = 1
+    threads: int = 2
+    warmup: int = 5
+    runs: int = 30
+    data: Path | None = None
+    data_format: str = "camvid"
+    split: str = "val"
+    eval_limit: int | None = None
+    calib: QuantSpec | None = None
+    opset: int = 17
+    out: Path = Path("bench")
+    roofline: bool = True
+
+
+def torch_source(label: str, model: Any, meta: ModelMeta, digest: str, shipped_int8: Path | None = None) -> Source:
+    """A Source for a torch model."""
+    return Source(label=label, torch_model=model, meta=meta, digest=digest, shipped_int8=shipped_int8)
+
+
+def file_digest(path: Path) -> str:
+    """Short sha256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def bench_input(cfg: BenchConfig, shape: tuple[int, int]) -> NDArray[np.uint8]:
+    """The one uint8 RGB image every variant sees: a real val image when --data is given, else a seeded synthetic."""
+    from fcnedge.exporters.quantize import center_crop
+    from fcnedge.exporters.verify import synthetic_images
+
+    if cfg.data is not None:
+        from fcnedge.data.datasets import open_dataset, read_image_file
+
+        ds = open_dataset(cfg.data, cfg.data_format, cfg.split)
+        return np.ascontiguousarray(center_crop(read_image_file(ds.pairs[0][0]), *shape))
+    return synthetic_images([shape])[0]
+
+
+def _build(src: Source, variant: str, cfg: BenchConfig, shape: tuple[int, int]) -> Built:
+    cuda = Provider.CUDA in cfg.providers.providers
+    if src.onnx_path is not None:
+        return build_ort(src.onnx_path, variant, cfg.providers, shape)
+    if variant in TORCH_VARIANTS:
+        return build_torch(src, variant, threads=cfg.threads, cuda=cuda)
+    cache = cfg.out / "cache"
+    if variant == "openvino":
+        fp32 = build_onnx(src, "fp32", cache=cache, opset=cfg.opset, shape=shape, quant=None, threads=cfg.threads)
+        return build_openvino(fp32, src.meta, threads=cfg.threads, shape=shape, batch=cfg.batch)  # type: ignore[arg-type]
+    path = build_onnx(src, variant, cache=cache, opset=cfg.opset, shape=shape, quant=cfg.calib, threads=cfg.threads)
+    return build_ort(path, variant, cfg.providers, shape)
+
+
+def time_variant(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> dict[str, Any]:
+    """Staged latency of one variant on ``cfg.batch`` copies of ``image``."""
+    norm = Normalizer(b.meta.mean, b.meta.std)
+    h, w = image.shape[:2]
+    buf = np.empty((cfg.batch, 3, h, w), dtype=np.float32)
+
+    def preprocess(img: NDArray[np.uint8]) -> NDArray[np.float32]:
+        for i in range(cfg.batch):
+            norm.into(img, buf[i])
+        return buf
+
+    stages = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", argmax_u8)]
+    total, per = time_stages(stages, image, warmup=cfg.warmup, runs=cfg.runs, sync=b.sync)
+    return {
+        "latency_ms": total.as_dict(),
+        "stages_ms": {k: v.as_dict() for k, v in per.items()},
+        "throughput": cfg.batch * 1e3 / total.mean,
+        "runs": total.runs,
+    }
+
+
+def accuracy(b: Built, cfg: BenchConfig, shape: tuple[int, int]) -> dict[str, Any]:
+    """mIoU etc. on --data with the same metric code as fcnedge eval."""
+    from fcnedge.data.datasets import open_dataset
+    from fcnedge.evaluation import evaluate_predictor
+    from fcnedge.runtime.predictor import TiledPredictor
+
+    assert cfg.data is not None
+    ds = open_dataset(cfg.data, cfg.data_format, cfg.split)
+    pred = TiledPredictor(b.run, b.meta, TileSpec(size=shape, batch=cfg.batch), max_batch=b.max_batch)
+    s = evaluate_predictor(pred, ds, limit=cfg.eval_limit)
+    return {
+        "miou": s["miou"],
+        "pixel_accuracy": s["pixel_accuracy"],
+        "per_class_iou": s["per_class_iou"],
+        "eval_images": s["images"],
+    }
+
+
+def fidelity(b: Built, ref: NDArray[np.float32] | None, x: NDArray[np.float32]) -> dict[str, Any]:
+    """Argmax agreement and max abs logit difference against the PyTorch reference output."""
+    if ref is None:
+        return {}
+    got = b.run(x)
+    return {
+        "argmax_agreement_vs_torch": float(np.mean(got.argmax(1) == ref.argmax(1))),
+        "max_abs_logit_diff_vs_torch": float(np.abs(got - ref).max()),
+    }
+
+
+def _reference(src: Source, x: NDArray[np.float32]) -> NDArray[np.float32] | None:
+    if src.torch_model is None:
+        return None
+    from fcnedge.exporters.verify import torch_runner
+
+    return torch_runner(src.torch_model)(x)  # type: ignore[no-any-return]
+
+
+def bench_one(
+    src: Source,
+    variant: str,
+    cfg: BenchConfig,
+    shape: tuple[int, int],
+    image: NDArray[np.uint8],
+    ref: NDArray[np.float32] | None,
+) -> dict[str, Any]:
+    """Build, time and score one variant; returns its report row."""
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    b = _build(src, variant, cfg, shape)
+    build_s = time.perf_counter() - t0
+    row: dict[str, Any] = {
+        "model": src.label,
+        "variant": b.variant,
+        "provider": b.provider,
+        "shape": f"{shape[0]}x{shape[1]}",
+        "batch": cfg.batch,
+        "threads": cfg.threads,
+        "build_s": round(build_s, 2),
+    }
+    if b.onnx_path is not None:
+        row["onnx"] = str(b.onnx_path)
+        row["file_mb"] = round(b.onnx_path.stat().st_size / 1e6, 2)
+    if b.note:
+        row["note"] = b.note
+    row.update(time_variant(b, image, cfg))
+    x = Normalizer(b.meta.mean, b.meta.std)(image)[None].repeat(cfg.batch, axis=0)
+    row.update(fidelity(b, ref, x) if variant not in TORCH_VARIANTS else {})
+    if cfg.data is not None:
+        row.update(accuracy(b, cfg, shape))
+    row["peak_rss_mb"] = peak_rss_mb()
+    log.info("%s %s %s: p50 %.1f ms", src.label, variant, b.provider, row["latency_ms"]["p50"])
+    return row
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """speedup_vs_torch and speedup_vs_fp32 (p50 ratios within the same model and shape)."""
+    for r in rows:
+        same = [o for o in rows if o["model"] == r["model"] and o["shape"] == r["shape"]]
+        for base in ("torch", "fp32"):
+            ref = next((o for o in same if o["variant"] == base), None)
+            if ref is not None:
+                r[f"speedup_vs_{base}"] = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"]
+
+
+def add_roofline(rows: list[dict[str, Any]], cfg: BenchConfig) -> dict[str, Any] | None:
+    """Measure the conv roofline once and each ONNX CPU row's achieved GFLOP/s as a share of it."""
+    from fcnedge.benchmarks.roofline import conv_roofline, model_gflop
+
+    if not cfg.roofline:
+        return None
+    roof = conv_roofline(threads=cfg.threads)
+    for r in rows:
+        fp32 = next(
+            (
+                o
+                for o in rows
+                if o["model"] == r["model"]
+                and o["variant"] in ("fp32", "onnx")
+                and o["shape"] == r["shape"]
+                and "onnx" in o
+            ),
+            None,
+        )
+        if fp32 is None:
+            continue
+        h, w = (int(v) for v in r["shape"].split("x"))
+        gflop = model_gflop(Path(fp32["onnx"]), (h, w)) * r["batch"]
+        achieved = gflop / (r["stages_ms"]["inference"]["p50"] / 1e3)
+        r["gflop"] = round(gflop, 3)
+        r["achieved_gflops"] = round(achieved, 2)
+        if r["provider"] in ("CPUExecutionProvider", "openvino-cpu", "torch-cpu"):
+            r["roofline_share"] = achieved / roof["gflops"]
+    return roof
+
+
+def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
+    """Run every source x variant x shape; returns the report (the CLI writes it).
+
+    Raises:
+        ConfigError: a variant that does not apply to a source.
+        ProviderUnavailableError: see runtime.providers.
+    """
+    from fcnedge.runtime.providers import resolve
+
+    resolve(cfg.providers)  # fail before any work when a requested provider is missing
+    rows: list[dict[str, Any]] = []
+    for shape in cfg.shapes:
+        image = bench_input(cfg, shape)
+        for src in sources:
+            variants = ("onnx",) if src.onnx_path is not None else cfg.variants
+            x = None if src.meta is None else Normalizer(src.meta.mean, src.meta.std)(image)[None]
+            ref = None if x is None else _reference(src, x.repeat(cfg.batch, axis=0))
+            for v in variants:
+                if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, "openvino"):
+                    raise ConfigError(f"variant {v!r} does not apply to {src.label}")
+                rows.append(bench_one(src, v, cfg, shape, image, ref))
+    add_ratios(rows)
+    roof = add_roofline(rows, cfg)
+    return {"machine": machine_facts(), "config": _config_dict(cfg), "roofline": roof, "rows": rows}
+
+
+def _config_dict(cfg: BenchConfig) -> dict[str, Any]:
+    return {
+        "variants": list(cfg.variants),
+        "providers": [p.value for p in cfg.providers.providers],
+        "shapes": [f"{h}x{w}" for h, w in cfg.shapes],
+        "batch": cfg.batch,
+        "threads": cfg.threads,
+        "warmup": cfg.warmup,
+        "runs": cfg.runs,
+        "data": str(cfg.data) if cfg.data else None,
+        "split": cfg.split,
+        "eval_limit": cfg.eval_limit,
+    }

@@ -1,0 +1,86 @@
+"""Facts about the machine a benchmark ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or platform's guess)."""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The int8-relevant instruction-set flags this CPU has."""
+    info = Path("/proc/cpuinfo")
+    if not info.exists():
+        return []
+    for line in info.read_text().splitlines():
+        if line.startswith("flags"):
+            have = set(line.split(":", 1)[1].split())
+            return sorted(have & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16"})
+    return []
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_facts() -> dict[str, Any]:
+    """CPU model, cores, flags, package versions and available ONNX Runtime providers."""
+    import onnxruntime as ort
+
+    versions = {
+        d: _version(d)
+        for d in (
+            "fcnedge",
+            "onnxruntime",
+            "onnxruntime-gpu",
+            "torch",
+            "onnx",
+            "openvino",
+            "numpy",
+            "opencv-python-headless",
+        )
+    }
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cpu_flags": cpu_flags(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {k: v for k, v in versions.items() if v},
+        "ort_providers": ort.get_available_providers(),
+    }
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter for this process (Linux); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident set size of this process since the last reset, in MiB (Linux VmHWM)."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None

@@ -1,0 +1,126 @@
+"""Bench reports: report.json, report.md (ratios vs torch eager and vs fp32), a latency-vs-mIoU PNG."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from fcnedge.fsutil import atomic_path, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "model",
+    "variant",
+    "provider",
+    "shape",
+    "p50 ms",
+    "p90 ms",
+    "img/s",
+    "x torch",
+    "x fp32",
+    "mIoU",
+    "agree",
+    "roof %",
+    "RSS MB",
+)
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def table_rows(report: dict[str, Any]) -> list[list[str]]:
+    """One list of cells per row, in :data:`COLUMNS` order."""
+    out = []
+    for r in report["rows"]:
+        miou = r.get("miou")
+        roof = r.get("roofline_share")
+        out.append(
+            [
+                r["model"],
+                r["variant"],
+                r["provider"],
+                r["shape"],
+                _fmt(r["latency_ms"]["p50"], ".1f"),
+                _fmt(r["latency_ms"]["p90"], ".1f"),
+                _fmt(r["throughput"], ".1f"),
+                _fmt(r.get("speedup_vs_torch"), ".2f"),
+                _fmt(r.get("speedup_vs_fp32"), ".2f"),
+                _fmt(None if miou is None else 100 * miou, ".2f"),
+                _fmt(None if "argmax_agreement_vs_torch" not in r else 100 * r["argmax_agreement_vs_torch"], ".2f"),
+                _fmt(None if roof is None else 100 * roof, ".0f"),
+                _fmt(r.get("peak_rss_mb"), ".0f"),
+            ]
+        )
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a Markdown table with the machine and the roofline."""
+    m = report["machine"]
+    lines = [
+        "# fcnedge bench",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores ({', '.join(m['cpu_flags'])}); "
+        f"threads {report['config']['threads']}, "
+        f"batch {report['config']['batch']}, {report['config']['runs']} timed runs after {report['config']['warmup']} "
+        f"warm-up; versions {json.dumps(m['versions'])}.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
+    roof = report.get("roofline")
+    if roof:
+        lines += [
+            "",
+            f"Roofline probe: {roof['probe']} ran at {roof['gflops']:.1f} GFLOP/s; 'roof %' is each "
+            "variant's achieved GFLOP/s (fp32 model FLOPs / inference p50) as a share of it.",
+        ]
+    lines += [
+        "",
+        "x torch / x fp32: p50 speedup over PyTorch eager / ORT fp32 of the same model and shape. "
+        "agree: argmax agreement with PyTorch on the benchmark input. mIoU: whole-image, tiled.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> bool:
+    """Latency (p50) against mIoU, one point per row with mIoU; False when matplotlib is absent or no mIoU."""
+    rows = [r for r in report["rows"] if r.get("miou") is not None]
+    if not rows:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: no plot (pip install 'fcnedge[plot]')")
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        ax.scatter(r["latency_ms"]["p50"], 100 * r["miou"])
+        ax.annotate(f"{r['variant']} ({r['provider']})", (r["latency_ms"]["p50"], 100 * r["miou"]), fontsize=8)
+    ax.set_xlabel("latency p50 (ms)")
+    ax.set_ylabel("mIoU (%)")
+    ax.set_title(f"{report['machine']['cpu']}, {report['config']['threads']} threads")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_reports(report: dict[str, Any], out: Path) -> list[Path]:
+    """Write report.json, report.md and (when possible) latency_vs_miou.png into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=str))
+    atomic_write_text(out / "report.md", markdown(report))
+    written = [out / "report.json", out / "report.md"]
+    if plot(report, out / "latency_vs_miou.png"):
+        written.append(out / "latency_vs_miou.png")
+    return written

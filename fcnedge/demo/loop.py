@@ -1,0 +1,203 @@
+"""The demo loop: capture thread -> Predictor -> overlay -> window and/or recording, with per-frame timings."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.demo.capture import FrameSource
+from fcnedge.demo.overlay import blend, draw_legend, draw_stats, palette_bgr
+from fcnedge.errors import ConfigError, SourceError
+from fcnedge.fsutil import atomic_write_text
+from fcnedge.runtime.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Options of ``fcnedge demo``."""
+
+    source: str = "0"
+    input_size: tuple[int, int] | None = (352, 480)
+    alpha: float = 0.5
+    record: Path | None = None
+    stats: Path | None = None
+    headless: bool = False
+    max_frames: int | None = None
+    live: bool | None = None
+    provider: str = "CPUExecutionProvider"
+    snapshot_dir: Path = Path(".")
+
+
+def gui_available() -> bool:
+    """Whether this OpenCV build can open windows (the headless wheel cannot)."""
+    info = cv2.getBuildInformation()
+    for line in info.splitlines():
+        if line.strip().startswith("GUI:"):
+            return "NONE" not in line.upper()
+    return False
+
+
+def check_window_support(headless: bool) -> None:
+    """Raise ConfigError with the fix when a window is asked for on a GUI-less OpenCV.
+
+    Raises:
+        ConfigError: no GUI support and not headless.
+    """
+    if not headless and not gui_available():
+        raise ConfigError(
+            "this OpenCV build has no GUI support (opencv-python-headless), so no window can open: run with "
+            "--headless --record out.mp4, or install the GUI wheel: pip uninstall -y opencv-python-headless && "
+            "pip install opencv-python"
+        )
+
+
+class Segmenter:
+    """Frame (BGR) -> class ids at frame size, through a Predictor, optionally at a fixed input size."""
+
+    def __init__(self, pred: Predictor, input_size: tuple[int, int] | None) -> None:
+        self.pred = pred
+        self.input_size = input_size
+
+    def __call__(self, bgr: NDArray[np.uint8], times: dict[str, float]) -> NDArray[np.uint8]:
+        t0 = time.perf_counter()
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if self.input_size is not None and rgb.shape[:2] != self.input_size:
+            h, w = self.input_size
+            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        t1 = time.perf_counter()
+        ids = self.pred.predict(rgb)
+        t2 = time.perf_counter()
+        if ids.shape != bgr.shape[:2]:
+            ids = cv2.resize(ids, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_NEAREST)
+        times["resize"] = (t1 - t0) * 1e3
+        times["model"] = (t2 - t1) * 1e3
+        times["upsample"] = (time.perf_counter() - t2) * 1e3
+        return ids
+
+
+class Recorder:
+    """An mp4 writer opened on the first frame, written to a hidden partial file and, on close (also after an
+    error or a dropped camera), released so the container is finalised, then renamed into place."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = Path(path), fps if fps > 0 else 15.0
+        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self.writer: cv2.VideoWriter | None = None
+        self.frames = 0
+
+    def write(self, frame: NDArray[np.uint8]) -> None:
+        if self.writer is None:
+            h, w = frame.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise SourceError(f"cannot write video {self.path}: check that the folder exists and use a .mp4 name")
+        self.writer.write(frame)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is None:
+            return
+        self.writer.release()
+        self.writer = None
+        if self.frames:
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+def run_demo(pred: Predictor, cfg: DemoConfig) -> dict[str, Any]:
+    """Run until the source ends, ``max_frames`` frames, or q/Esc; returns (and optionally writes) the stats.
+
+    Raises:
+        SourceError: the source cannot be opened or the recording cannot be written.
+        ConfigError: a window was requested on a GUI-less OpenCV.
+    """
+    check_window_support(cfg.headless)
+    if not 0.0 <= cfg.alpha <= 1.0:
+        raise ConfigError(f"--alpha {cfg.alpha} is invalid: use a value in [0, 1]")
+    src = FrameSource(cfg.source, live=cfg.live).start()
+    seg = Segmenter(pred, cfg.input_size)
+    lut = palette_bgr(pred.meta.palette)
+    rec = Recorder(cfg.record, src.fps) if cfg.record else None
+    state = {"paused": False, "mask_only": False, "quit": False}
+    frames: list[dict[str, Any]] = []
+    t_first: float | None = None
+    try:
+        while not state["quit"] and (cfg.max_frames is None or len(frames) < cfg.max_frames):
+            frame = src.get()
+            if frame is None:
+                break
+            t_first = t_first or frame.t_capture
+            times: dict[str, float] = {}
+            ids = seg(frame.bgr, times)
+            t0 = time.perf_counter()
+            shown = blend(frame.bgr, ids, lut, cfg.alpha, mask_only=bool(state["mask_only"]))
+            fps = len(frames) / max(1e-9, time.perf_counter() - t_first) if frames else 0.0
+            draw_legend(shown, pred.meta.class_names, lut, present=np.unique(ids).tolist())
+            draw_stats(shown, fps, {k: times[k] for k in ("model",)}, cfg.provider)
+            times["overlay"] = (time.perf_counter() - t0) * 1e3
+            if rec is not None:
+                rec.write(shown)
+            if not cfg.headless:
+                _window(shown, state, cfg)
+            times["e2e"] = (time.perf_counter() - frame.t_capture) * 1e3
+            frames.append({"index": frame.index, **{k: round(v, 3) for k, v in times.items()}})
+    finally:
+        src.close()
+        if rec is not None:
+            rec.close()
+        if not cfg.headless:
+            cv2.destroyAllWindows()
+    return _finish(frames, src, t_first, cfg)
+
+
+def _window(shown: NDArray[np.uint8], state: dict[str, bool], cfg: DemoConfig) -> None:
+    cv2.imshow("fcnedge", shown)
+    while True:
+        key = cv2.waitKey(1 if not state["paused"] else 50) & 0xFF
+        if key in (ord("q"), 27):
+            state["quit"] = True
+        elif key == ord(" "):
+            state["paused"] = not state["paused"]
+        elif key == ord("m"):
+            state["mask_only"] = not state["mask_only"]
+        elif key == ord("s"):
+            path = cfg.snapshot_dir / f"fcnedge-snapshot-{time.strftime('%Y%m%d-%H%M%S')}.png"
+            cv2.imwrite(str(path), shown)
+            log.info("snapshot %s", path)
+        if not state["paused"] or state["quit"]:
+            return
+
+
+def _finish(frames: list[dict[str, Any]], src: FrameSource, t_first: float | None, cfg: DemoConfig) -> dict[str, Any]:
+    wall = (time.perf_counter() - t_first) if t_first else 0.0
+    med = {k: float(np.median([f[k] for f in frames])) for k in ("model", "e2e", "overlay")} if frames else {}
+    stats = {
+        "source": cfg.source,
+        "frames": len(frames),
+        "captured": src.captured,
+        "dropped": src.dropped,
+        "wall_s": wall,
+        "fps": len(frames) / wall if wall else 0.0,
+        "median_ms": med,
+        "ended_because": src.error
+        or ("max-frames" if cfg.max_frames and len(frames) >= cfg.max_frames else "end of stream"),
+        "record": str(cfg.record) if cfg.record else None,
+        "provider": cfg.provider,
+        "input_size": list(cfg.input_size) if cfg.input_size else None,
+        "per_frame": frames,
+    }
+    if cfg.stats is not None:
+        atomic_write_text(cfg.stats, json.dumps(stats, indent=1))
+    return stats

@@ -1,0 +1,52 @@
+"""Drawing: class colours blended over the frame, a legend, FPS and per-stage latency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+
+def palette_bgr(palette: Sequence[tuple[int, int, int]]) -> NDArray[np.uint8]:
+    """(K, 3) BGR lookup table from the meta's RGB palette."""
+    return np.array([(b, g, r) for r, g, b in palette], dtype=np.uint8)
+
+
+def blend(
+    frame_bgr: NDArray[np.uint8],
+    ids: NDArray[np.uint8],
+    lut_bgr: NDArray[np.uint8],
+    alpha: float,
+    *,
+    mask_only: bool = False,
+) -> NDArray[np.uint8]:
+    """Class colours over the frame (``alpha`` in [0, 1]); ``mask_only`` shows the colours alone."""
+    colour = lut_bgr[ids]
+    if mask_only:
+        return colour
+    out: NDArray[np.uint8] = cv2.addWeighted(frame_bgr, 1.0 - alpha, colour, alpha, 0.0)
+    return out
+
+
+def draw_legend(
+    img: NDArray[np.uint8], names: Sequence[str], lut_bgr: NDArray[np.uint8], present: Sequence[int] | None = None
+) -> None:
+    """A colour box and name per class (only the classes present, when given), top-right."""
+    idx = list(present) if present is not None else list(range(len(names)))
+    x0 = img.shape[1] - 130
+    for row, k in enumerate(idx[:16]):
+        y = 8 + 16 * row
+        cv2.rectangle(img, (x0, y), (x0 + 12, y + 12), tuple(int(v) for v in lut_bgr[k]), -1)
+        cv2.putText(
+            img, names[k][:14], (x0 + 16, y + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA
+        )
+
+
+def draw_stats(img: NDArray[np.uint8], fps: float, stages_ms: dict[str, float], provider: str) -> None:
+    """FPS, provider and per-stage latency, top-left, on a dark band for legibility."""
+    lines = [f"{fps:5.1f} FPS  {provider}"] + [f"{k} {v:5.1f} ms" for k, v in stages_ms.items()]
+    cv2.rectangle(img, (0, 0), (190, 8 + 16 * len(lines)), (0, 0, 0), -1)
+    for i, text in enumerate(lines):
+        cv2.putText(img, text, (6, 18 + 16 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)

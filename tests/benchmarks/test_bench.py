@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fcnedge.benchmarks.roofline import conv_model, model_gflop
+from fcnedge.benchmarks.timing import LatencyStats
+from fcnedge.cli import app
+
+runner = CliRunner()
+
+
+def test_latency_stats() -> None:
+    s = LatencyStats.from_seconds([0.001 * i for i in range(1, 101)])
+    assert s.p50 == pytest.approx(50.5) and s.p90 == pytest.approx(90.1) and s.runs == 100
+    assert s.mean == pytest.approx(50.5)
+
+
+def test_model_gflop_counts_convs(tmp_path: Path) -> None:
+    import onnx
+
+    path = tmp_path / "c.onnx"
+    onnx.save(conv_model(8, 16), str(path))
+    assert model_gflop(path, (10, 20)) == pytest.approx(2 * 8 * 16 * 9 * 10 * 20 / 1e9)
+
+
+def test_bench_checkpoint_variants_on_identical_inputs(tiny8s_checkpoint: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    out = tmp_path / "bench"
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            str(tiny8s_checkpoint),
+            "--variants",
+            "torch,fp32",
+            "--shape",
+            "64x96",
+            "--runs",
+            "3",
+            "--warmup",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    rows = {r["variant"]: r for r in report["rows"]}
+    assert set(rows) == {"torch", "fp32"}
+    assert rows["fp32"]["provider"] == "CPUExecutionProvider" and rows["torch"]["provider"] == "torch-cpu"
+    for r in rows.values():
+        assert r["shape"] == "64x96" and r["latency_ms"]["p50"] > 0 and r["throughput"] > 0
+        assert set(r["stages_ms"]) == {"preprocess", "inference", "stitch_argmax"}
+    assert rows["fp32"]["argmax_agreement_vs_torch"] >= 0.9999
+    assert rows["fp32"]["speedup_vs_torch"] == pytest.approx(
+        rows["torch"]["latency_ms"]["p50"] / rows["fp32"]["latency_ms"]["p50"]
+    )
+    assert report["roofline"]["gflops"] > 0 and rows["fp32"]["gflop"] > 0
+    assert report["machine"]["cores"] >= 1 and "onnxruntime" in report["machine"]["versions"]
+    md = (out / "report.md").read_text()
+    assert "| tiny8s | fp32 | CPUExecutionProvider | 64x96 |" in md
+    # the cached export is reused on a second run
+    cached = list((out / "cache").glob("*.onnx"))
+    assert len(cached) == 1
+
+
+def test_bench_refuses_data_with_other_classes(tiny_onnx: tuple[Path, dict], tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    path, _ = tiny_onnx
+    data = tmp_path / "data"
+    for sub in ("images", "masks"):
+        (data / "val" / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(data / "val" / "images" / f"{i}.png"), rng.integers(0, 255, (70, 100, 3), dtype=np.uint8))
+        cv2.imwrite(str(data / "val" / "masks" / f"{i}.png"), rng.integers(0, 4, (70, 100), dtype=np.uint8))
+    out = tmp_path / "b"
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            str(path),
+            "--shape",
+            "64x96",
+            "--runs",
+            "2",
+            "--warmup",
+            "1",
+            "--data",
+            str(data),
+            "--format",
+            "folder",
+            "--no-roofline",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 2 and "has 2 classes but the model predicts 4" in res.stderr
+
+
+def test_bench_cuda_missing_exit_2(tmp_path: Path) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA is present")
+    res = runner.invoke(app, ["bench", "--provider", "cuda", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2
+    assert "'cuda' is not available" in res.stderr
+    assert not (tmp_path / "x").exists()
