@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.benchmarks.machine import machine_facts, peak_rss_mb, reset_peak_rss
-from fcnedge.benchmarks.timing import argmax_u8, time_stages
+from fcnedge.benchmarks.timing import Stage, argmax_u8, time_stages
 from fcnedge.benchmarks.variants import (
     ONNX_VARIANTS,
     TORCH_VARIANTS,
@@ -101,7 +101,7 @@ def time_variant(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> dict[s
             norm.into(img, buf[i])
         return buf
 
-    stages = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", argmax_u8)]
+    stages: list[tuple[str, Stage]] = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", argmax_u8)]
     total, per = time_stages(stages, image, warmup=cfg.warmup, runs=cfg.runs, sync=b.sync)
     return {
         "latency_ms": total.as_dict(),

@@ -26,7 +26,7 @@ def conv_model(cin: int = 256, cout: int = 256, k: int = 3) -> Any:
 
 def conv_roofline(
     *, threads: int, hw: tuple[int, int] = (40, 60), cin: int = 256, cout: int = 256, runs: int = 20
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """GFLOP/s of a large 3x3 convolution in ONNX Runtime on CPU with ``threads`` threads (median of runs)."""
     import onnxruntime as ort
 

@@ -41,11 +41,12 @@ def read_image(path: Path) -> NDArray[np.uint8]:
             img = to_rgb_from_bgr_any(img, name=str(path))
     if img is None:
         raise InputImageError(f"image {path} cannot be decoded: it is corrupt or not an image")
-    check_size(img, name=str(path))
-    return np.ascontiguousarray(img)
+    rgb = np.ascontiguousarray(img, dtype=np.uint8)
+    check_size(rgb, name=str(path))
+    return rgb
 
 
-def check_size(img: NDArray[np.uint8], *, name: str) -> None:
+def check_size(img: NDArray[np.generic], *, name: str) -> None:
     """Raise InputImageError for images with a side under 2 pixels.
 
     Raises:
@@ -61,7 +62,7 @@ def to_rgb_from_bgr_any(img: NDArray[np.generic], *, name: str = "image") -> NDA
     """Any decoded OpenCV image (BGR/BGRA/gray, 8 or 16 bit) -> HxWx3 uint8 RGB."""
     if img.dtype == np.uint16:
         log.info("%s is 16-bit: scaled to 8-bit", name)
-        img = (img >> 8).astype(np.uint8)
+        img = (img.astype(np.uint16) >> 8).astype(np.uint8)
     elif img.dtype != np.uint8:
         log.info("%s is %s: scaled to 8-bit", name, img.dtype)
         f = img.astype(np.float32)

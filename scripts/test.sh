@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
-# Create (or reuse) .venv, install fcnedge with its torch and dev extras, then run ruff, mypy and pytest.
+# Create (or reuse) .venv, install fcnedge with its extras, then run ruff, mypy and pytest.
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-VPY=.venv/bin/python
-"$VPY" -m pip install -q --upgrade pip setuptools wheel
-"$VPY" -m pip install -q -e '.[torch,dev,plot]'
+. scripts/_env.sh
 echo "== ruff"
 "$VPY" -m ruff check .
 "$VPY" -m ruff format --check .

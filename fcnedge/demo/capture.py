@@ -100,7 +100,7 @@ class FrameSource:
                 if img is None:
                     log.warning("skipping unreadable frame %s", path)
                     continue
-                yield img
+                yield np.asarray(img, dtype=np.uint8)
             return
         assert self.cap is not None
         while True:
@@ -109,7 +109,7 @@ class FrameSource:
                 if self.is_camera:
                     self.error = f"camera {self.source} stopped delivering frames"
                 return
-            yield frame
+            yield np.asarray(frame, dtype=np.uint8)
 
     def _run(self) -> None:
         period = 1.0 / self.fps if (self.live and not self.is_camera and self.fps > 0) else 0.0

@@ -71,15 +71,15 @@ class Segmenter:
 
     def __call__(self, bgr: NDArray[np.uint8], times: dict[str, float]) -> NDArray[np.uint8]:
         t0 = time.perf_counter()
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        rgb: NDArray[np.uint8] = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
         if self.input_size is not None and rgb.shape[:2] != self.input_size:
             h, w = self.input_size
-            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+            rgb = np.asarray(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
         t1 = time.perf_counter()
         ids = self.pred.predict(rgb)
         t2 = time.perf_counter()
         if ids.shape != bgr.shape[:2]:
-            ids = cv2.resize(ids, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_NEAREST)
+            ids = np.asarray(cv2.resize(ids, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_NEAREST), np.uint8)
         times["resize"] = (t1 - t0) * 1e3
         times["model"] = (t2 - t1) * 1e3
         times["upsample"] = (time.perf_counter() - t2) * 1e3
@@ -99,7 +99,7 @@ class Recorder:
     def write(self, frame: NDArray[np.uint8]) -> None:
         if self.writer is None:
             h, w = frame.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (w, h))
             if not self.writer.isOpened():
                 raise SourceError(f"cannot write video {self.path}: check that the folder exists and use a .mp4 name")
         self.writer.write(frame)

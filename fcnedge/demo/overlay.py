@@ -23,10 +23,10 @@ def blend(
     mask_only: bool = False,
 ) -> NDArray[np.uint8]:
     """Class colours over the frame (``alpha`` in [0, 1]); ``mask_only`` shows the colours alone."""
-    colour = lut_bgr[ids]
+    colour: NDArray[np.uint8] = np.asarray(lut_bgr[ids], dtype=np.uint8)
     if mask_only:
         return colour
-    out: NDArray[np.uint8] = cv2.addWeighted(frame_bgr, 1.0 - alpha, colour, alpha, 0.0)
+    out: NDArray[np.uint8] = np.asarray(cv2.addWeighted(frame_bgr, 1.0 - alpha, colour, alpha, 0.0), np.uint8)
     return out
 
 

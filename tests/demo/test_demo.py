@@ -115,7 +115,7 @@ def test_live_mode_drops_frames_for_a_slow_model(video: Path) -> None:
 
     src = FrameSource(str(video), live=True).start()
     got = 0
-    while (frame := src.get(timeout=3)) is not None:
+    while src.get(timeout=3) is not None:
         got += 1
         time.sleep(0.25)  # 4 FPS consumer, 10 FPS source
     src.close()
