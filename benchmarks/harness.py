@@ -101,7 +101,10 @@ def time_variant(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> dict[s
             norm.into(img, buf[i])
         return buf
 
-    stages: list[tuple[str, Stage]] = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", argmax_u8)]
+    def postprocess(logits: NDArray[np.float32]) -> NDArray[np.uint8]:
+        return argmax_u8(logits, threads=cfg.threads)
+
+    stages: list[tuple[str, Stage]] = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", postprocess)]
     total, per = time_stages(stages, image, warmup=cfg.warmup, runs=cfg.runs, sync=b.sync)
     return {
         "latency_ms": total.as_dict(),
@@ -119,7 +122,9 @@ def accuracy(b: Built, cfg: BenchConfig, shape: tuple[int, int]) -> dict[str, An
 
     assert cfg.data is not None
     ds = open_dataset(cfg.data, cfg.data_format, cfg.split)
-    pred = TiledPredictor(b.run, b.meta, TileSpec(size=shape, batch=cfg.batch), max_batch=b.max_batch)
+    pred = TiledPredictor(
+        b.run, b.meta, TileSpec(size=shape, batch=cfg.batch), max_batch=b.max_batch, threads=cfg.threads
+    )
     s = evaluate_predictor(pred, ds, limit=cfg.eval_limit)
     return {
         "miou": s["miou"],

@@ -59,7 +59,8 @@ def time_stages(
     return LatencyStats.from_seconds(totals), {k: LatencyStats.from_seconds(v) for k, v in per.items()}
 
 
-def argmax_u8(logits: NDArray[np.float32]) -> NDArray[np.uint8]:
-    """(N, K, H, W) -> (N, H, W) uint8 class ids."""
-    out: NDArray[np.uint8] = logits.argmax(1).astype(np.uint8)
-    return out
+def argmax_u8(logits: NDArray[np.float32], *, threads: int = 0) -> NDArray[np.uint8]:
+    """(N, K, H, W) -> (N, H, W) uint8 class ids, with the runtime's argmax."""
+    from fcnedge.runtime.postprocess import argmax_ids
+
+    return np.stack([argmax_ids(x, threads=threads) for x in logits])

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from fcnedge.errors import ConfigError
 from fcnedge.meta import ModelMeta
+from fcnedge.runtime.postprocess import argmax_ids
 from fcnedge.runtime.preprocess import Normalizer, as_rgb_uint8
 from fcnedge.runtime.tiling import Grid, make_grid, window
 from fcnedge.specs import Blend, TileSpec
@@ -50,18 +51,28 @@ class TiledPredictor:
         meta: the model's meta (mean/std, stride, K).
         spec: tile size, overlap, blend, batch.
         max_batch: how many windows one runner call may hold (1 for a fixed-batch model).
+        threads: threads for the argmax (0: ONNX Runtime's default).
 
     Raises:
         ConfigError: the tile spec does not fit the model stride.
     """
 
-    def __init__(self, runner: Runner, meta: ModelMeta, spec: TileSpec | None = None, *, max_batch: int = 1 << 16):
+    def __init__(
+        self,
+        runner: Runner,
+        meta: ModelMeta,
+        spec: TileSpec | None = None,
+        *,
+        max_batch: int = 1 << 16,
+        threads: int = 0,
+    ) -> None:
         self.runner = runner
         self.meta = meta
         self.spec = spec or TileSpec()
         self.spec.validate(meta.stride)
         self.batch = max(1, min(self.spec.batch, max_batch))
         self.norm = Normalizer(meta.mean, meta.std)
+        self.threads = threads
         self.stats = {"runs": 0, "windows": 0}
 
     # -- public API -------------------------------------------------------------------------------------------
@@ -81,10 +92,10 @@ class TiledPredictor:
         img = as_rgb_uint8(image)
         grid = make_grid(img.shape[0], img.shape[1], self.spec, self.meta.stride)
         if grid.count == 1:
-            return self._single(img, grid).argmax(0).astype(np.uint8)
+            return argmax_ids(self._single(img, grid), threads=self.threads)
         out = np.empty(img.shape[:2], dtype=np.uint8)
         for y0, y1, strip in self._strips(img, grid):
-            out[y0:y1] = strip.argmax(0)
+            out[y0:y1] = argmax_ids(strip, threads=self.threads)
         return out
 
     def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:

@@ -49,7 +49,7 @@ def demo(
         path = Path(model)  # type: ignore[arg-type]
     ts = TileSpec(size=size or parse_hw(tile, what="--tile"))
     sess = Session(path, spec, tile=ts.size)
-    pred = TiledPredictor(sess.run, sess.meta, ts, max_batch=sess.max_batch)
+    pred = TiledPredictor(sess.run, sess.meta, ts, max_batch=sess.max_batch, threads=threads)
     if stats is None and record is not None:
         stats = record.with_suffix(".json")
     cfg = DemoConfig(

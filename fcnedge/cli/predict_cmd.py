@@ -86,7 +86,7 @@ def predict(
     meta = _meta_override(num_classes)
     session = Session(model_path, spec, meta=meta, tile=ts.size)
     ts = fit_tile_to_model(ts, session.fixed_hw, explicit=tile is not None)
-    pred = TiledPredictor(session.run, session.meta, ts, max_batch=session.max_batch)
+    pred = TiledPredictor(session.run, session.meta, ts, max_batch=session.max_batch, threads=threads)
     out.print(f"model {model_path} on {session.provider}")
     output.mkdir(parents=True, exist_ok=True)
     failures = _run_all(pred, paths, output, save_overlay=save_overlay, save_probs=save_probs, force=force)
@@ -118,6 +118,7 @@ def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_
     from rich.progress import Progress
 
     from fcnedge.fsutil import atomic_path, check_output
+    from fcnedge.runtime.postprocess import argmax_ids
     from fcnedge.runtime.preprocess import read_image
 
     palette = np.array(pred.meta.palette, dtype=np.uint8)
@@ -130,7 +131,7 @@ def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_
                 check_output(target, force=force)
                 image = read_image(p)
                 logits = pred.logits(image)
-                ids = logits.argmax(0).astype(np.uint8)
+                ids = argmax_ids(logits, threads=pred.threads)
                 with atomic_path(target) as tmp:
                     _write_png(tmp, ids)
                 if save_overlay:

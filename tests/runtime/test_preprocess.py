@@ -60,3 +60,28 @@ def test_normalizer_matches_formula() -> None:
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     ref = ((img / 255.0 - np.array(mean)) / np.array(std)).transpose(2, 0, 1)
     np.testing.assert_allclose(Normalizer(mean, std)(img), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_shipped_argmax_graph_matches_onnx_helper_and_numpy() -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from fcnedge.runtime.postprocess import ARGMAX_MODEL, argmax_ids
+
+    x = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["K", "H", "W"])
+    y = helper.make_tensor_value_info("ids", TensorProto.UINT8, ["H", "W"])
+    nodes = [
+        helper.make_node("ArgMax", ["logits"], ["ids64"], axis=0, keepdims=0),
+        helper.make_node("Cast", ["ids64"], ["ids"], to=TensorProto.UINT8),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "argmax", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="fcnedge",
+    )
+    model.ir_version = 8
+    assert model.SerializeToString() == ARGMAX_MODEL
+    onnx.checker.check_model(onnx.load_from_string(ARGMAX_MODEL))
+    logits = np.random.default_rng(0).normal(size=(11, 37, 53)).astype(np.float32)
+    logits[4, :3] = logits[7, :3] = 9.0  # ties: the first maximum wins, like numpy
+    np.testing.assert_array_equal(argmax_ids(logits), logits.argmax(0))
