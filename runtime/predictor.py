@@ -73,6 +73,7 @@ class TiledPredictor:
         self.batch = max(1, min(self.spec.batch, max_batch))
         self.norm = Normalizer(meta.mean, meta.std)
         self.threads = threads
+        self._buffers: dict[tuple[int, int, int], NDArray[np.float32]] = {}
         self.stats = {"runs": 0, "windows": 0}
 
     # -- public API -------------------------------------------------------------------------------------------
@@ -103,10 +104,20 @@ class TiledPredictor:
         return softmax(self.logits(image))
 
     # -- internals --------------------------------------------------------------------------------------------
+    def _buffer(self, n: int, th: int, tw: int, *, partial: bool) -> NDArray[np.float32]:
+        """A reused (n, 3, th, tw) input buffer; zeroed when a tile only partly covers it (the pad value)."""
+        key = (n, th, tw)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = np.zeros((n, 3, th, tw), dtype=np.float32)
+        elif partial:
+            buf.fill(0.0)
+        return buf
+
     def _single(self, img: NDArray[np.uint8], grid: Grid) -> NDArray[np.float32]:
         th, tw = grid.tile
         h, w = img.shape[:2]
-        buf = np.zeros((1, 3, th, tw), dtype=np.float32) if (h, w) != (th, tw) else np.empty((1, 3, h, w), np.float32)
+        buf = self._buffer(1, th, tw, partial=(h, w) != (th, tw))
         self.norm.into(img, buf[0])
         out = self.runner(buf)
         self.stats["runs"] += 1
@@ -119,7 +130,7 @@ class TiledPredictor:
         xs = list(grid.xs)
         for i in range(0, len(xs), self.batch):
             chunk = xs[i : i + self.batch]
-            buf = np.zeros((len(chunk), 3, th, tw), dtype=np.float32)
+            buf = self._buffer(len(chunk), th, tw, partial=grid.padded != (grid.height, grid.width))
             for j, x in enumerate(chunk):
                 self.norm.into(img[y : y + th, x : x + tw], buf[j])
             out = self.runner(buf)

@@ -106,5 +106,58 @@ def bench(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command to ``app``."""
+    """Add the commands to ``app``."""
     app.command("bench")(bench)
+    register_runtime(app)
+
+
+@cli_errors
+def bench_runtime(
+    model: Annotated[Path, typer.Argument(help="An .onnx model.")],
+    tile: Annotated[str, typer.Option(help="Tile HxW.")] = "320x480",
+    overlap: Annotated[float, typer.Option(help="Tile overlap.")] = 0.25,
+    size: Annotated[list[str], typer.Option(help="Large image HxW (repeatable).")] = ["1024x2048", "10000x10000"],  # noqa: B006
+    threads: Annotated[int, typer.Option(help="Threads.")] = 2,
+    runs: Annotated[int, typer.Option(help="Timed runs (large images run once).")] = 5,
+    provider: Annotated[str, typer.Option(help="Provider(s).")] = "cpu",
+    output: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("bench-runtime"),
+) -> None:
+    """Runtime figures: tiled overhead vs the raw session, large-image latency and peak RSS, tile batching."""
+    import json
+
+    from fcnedge.benchmarks.tiling import RuntimeBenchConfig, run_runtime_bench
+    from fcnedge.fsutil import atomic_write_text
+    from fcnedge.runtime.providers import parse_providers
+
+    cfg = RuntimeBenchConfig(
+        model=model,
+        tile=parse_hw(tile, what="--tile"),
+        overlap=overlap,
+        sizes=tuple(parse_hw(s, what="--size") for s in size),
+        threads=threads,
+        runs=runs,
+        providers=ProviderSpec(providers=parse_providers(provider)),
+    )
+    with console.status("benchmarking the runtime..."):
+        report = run_runtime_bench(cfg)
+    for r in report["whole_image"] + report["batching"]:
+        out.print(
+            f"{r['size']:>11} batch {r['batch']}: {r['windows']:4d} windows, tiled {r['tiled_ms']:9.1f} ms, "
+            f"raw session {r['raw_session_ms']:9.1f} ms, overhead {r['overhead_pct']:+.1f} % "
+            f"(with argmax {r['predict_overhead_pct']:+.1f} %)"
+            + (f", x{r['speedup_vs_batch1']:.2f} vs batch 1" if "speedup_vs_batch1" in r else "")
+        )
+    for r in report["large"]:
+        out.print(
+            f"{r['size']:>11} batch {r['batch']}: {r['windows']} windows in {r['latency_s']:.1f} s, peak RSS "
+            f"{r['peak_rss_mb']:.0f} MiB (image {r['image_mb']:.0f} MiB, one logit band "
+            f"{r['logit_band_mb']:.0f} MiB)"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output / "runtime.json", json.dumps(report, indent=2))
+    out.print(f"wrote {output / 'runtime.json'}")
+
+
+def register_runtime(app: typer.Typer) -> None:
+    """Add bench-runtime to ``app``."""
+    app.command("bench-runtime")(bench_runtime)

@@ -52,29 +52,39 @@ def load_torch_model(model: str | None, *, num_classes: int | None = None, head:
     return load_checkpoint(path)
 
 
-def default_onnx(quantize: str = "none") -> Path:
-    """The bundled default exported to ONNX, cached by the checkpoint's content hash (exported on first use).
+def default_onnx() -> Path:
+    """The bundled default as ONNX: fp32 exported on first use into the cache (keyed by the checkpoint's hash) when
+    torch is installed; on an edge install without torch, the int8 model shipped in the package.
 
     Raises:
-        MissingDependencyError: the first export needs torch.
+        MissingDependencyError: neither torch nor the shipped int8 model is available.
     """
     import hashlib
 
-    from fcnedge.models.default import default_checkpoint_path
+    from fcnedge.errors import MissingDependencyError
+    from fcnedge.models.default import default_checkpoint_path, shipped_int8_path
 
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        shipped = shipped_int8_path()
+        if shipped is None:
+            raise MissingDependencyError(
+                "exporting the bundled default needs PyTorch: pip install 'fcnedge[torch]', or pass an .onnx model"
+            ) from None
+        log.warning("torch is not installed: using the shipped int8 default model %s", shipped.name)
+        return shipped
     ckpt = default_checkpoint_path()
     digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:12]
-    out = cache_dir() / f"default-{digest}-{quantize}.onnx"
+    out = cache_dir() / f"default-{digest}-fp32.onnx"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     from fcnedge.exporters.pipeline import run
     from fcnedge.models import load_default
-    from fcnedge.specs import ExportSpec, Quantize
+    from fcnedge.specs import ExportSpec
 
-    log.info("exporting the bundled default model to %s (first use)", out)
+    log.warning("exporting the bundled default model to %s (first use)", out)
     model, meta = load_default()
-    if quantize != "none":
-        raise ConfigError("only the fp32 default is exported automatically: run fcnedge export --quantize int8")
-    run(ExportSpec(output=out, quantize=Quantize.NONE), model, meta)
+    run(ExportSpec(output=out), model, meta)
     return out

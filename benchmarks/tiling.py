@@ -1,0 +1,145 @@
+"""Runtime figures: tiled-predictor overhead against the raw session on the same pixels, latency and peak RSS for
+large images, and the speedup from batching tiles."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.benchmarks.machine import machine_facts, peak_rss_mb, reset_peak_rss
+from fcnedge.runtime.predictor import TiledPredictor
+from fcnedge.runtime.preprocess import Normalizer
+from fcnedge.runtime.session import Session
+from fcnedge.runtime.tiling import make_grid
+from fcnedge.specs import ProviderSpec, TileSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeBenchConfig:
+    """Options of ``fcnedge bench-runtime``."""
+
+    model: Path
+    tile: tuple[int, int] = (320, 480)
+    overlap: float = 0.25
+    sizes: tuple[tuple[int, int], ...] = ((1024, 2048), (10000, 10000))
+    batches: tuple[int, ...] = (1, 4, 8)
+    threads: int = 2
+    runs: int = 5
+    providers: ProviderSpec = ProviderSpec()
+
+
+def _image(h: int, w: int) -> NDArray[np.uint8]:
+    """A large seeded image, made by tiling a smooth random patch (cheap to build at 10000x10000)."""
+    from fcnedge.exporters.verify import synthetic_images
+
+    patch = synthetic_images([(min(h, 512), min(w, 512))], seed=3)[0]
+    reps = (-(-h // patch.shape[0]), -(-w // patch.shape[1]), 1)
+    return np.ascontiguousarray(np.tile(patch, reps)[:h, :w])
+
+
+def _median_time(fn: Any, runs: int) -> float:
+    fn()
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def raw_time(sess: Session, pred: TiledPredictor, img: NDArray[np.uint8], batch: int, runs: int) -> float:
+    """Time of the session alone on exactly the tiles the predictor runs (pre-normalised, same batches)."""
+    spec = pred.spec
+    grid = make_grid(img.shape[0], img.shape[1], spec, pred.meta.stride)
+    norm = Normalizer(pred.meta.mean, pred.meta.std)
+    th, tw = grid.tile
+    tiles = np.zeros((grid.count, 3, th, tw), dtype=np.float32)
+    i = 0
+    for y in grid.ys:
+        for x in grid.xs:
+            norm.into(img[y : y + th, x : x + tw], tiles[i])
+            i += 1
+    chunks = [tiles[j : j + batch] for j in range(0, grid.count, batch)]
+
+    def run() -> None:
+        for c in chunks:
+            sess.run(c)
+
+    return _median_time(run, runs)
+
+
+def overhead(cfg: RuntimeBenchConfig, sess: Session, size: tuple[int, int], batch: int) -> dict[str, Any]:
+    """Tiled logits() (normalise, tile, run, stitch) and predict() (+ argmax) vs the raw session on the same
+    pre-normalised tiles in the same batches."""
+    img = _image(*size)
+    spec = TileSpec(size=cfg.tile, overlap=cfg.overlap, batch=batch)
+    pred = TiledPredictor(sess.run, sess.meta, spec, max_batch=sess.max_batch, threads=cfg.threads)
+    tiled = _median_time(lambda: pred.predict(img), cfg.runs)
+    raw = raw_time(sess, pred, img, batch, cfg.runs)
+    grid = make_grid(size[0], size[1], spec, sess.meta.stride)
+    return {
+        "size": f"{size[0]}x{size[1]}",
+        "batch": batch,
+        "windows": grid.count,
+        "tiled_ms": tiled * 1e3,
+        "raw_session_ms": raw * 1e3,
+        "overhead_pct": 100 * (tiled - raw) / raw,
+    }
+
+
+def large(cfg: RuntimeBenchConfig, sess: Session, size: tuple[int, int], batch: int) -> dict[str, Any]:
+    """One predict() on a large image: latency and peak RSS (the image itself included)."""
+    img = _image(*size)
+    spec = TileSpec(size=cfg.tile, overlap=cfg.overlap, batch=batch)
+    pred = TiledPredictor(sess.run, sess.meta, spec, max_batch=sess.max_batch, threads=cfg.threads)
+    reset_peak_rss()
+    base = peak_rss_mb()
+    t = time.perf_counter()
+    ids = pred.predict(img)
+    sec = time.perf_counter() - t
+    grid = make_grid(size[0], size[1], spec, sess.meta.stride)
+    band_mb = sess.meta.num_classes * grid.tile[0] * grid.padded[1] * 4 / 2**20
+    return {
+        "size": f"{size[0]}x{size[1]}",
+        "batch": batch,
+        "windows": grid.count,
+        "latency_s": sec,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": base,
+        "image_mb": img.nbytes / 2**20,
+        "ids_mb": ids.nbytes / 2**20,
+        "logit_band_mb": band_mb,
+    }
+
+
+def run_runtime_bench(cfg: RuntimeBenchConfig) -> dict[str, Any]:
+    """All runtime figures in one report."""
+    sess = Session(cfg.model, ProviderSpec(providers=cfg.providers.providers, threads=cfg.threads), tile=cfg.tile)
+    rows_overhead = [overhead(cfg, sess, cfg.tile, 1)]
+    rows_batch = []
+    for s in cfg.sizes:
+        if s[0] * s[1] <= 4096 * 4096:
+            rows_batch += [overhead(cfg, sess, s, b) for b in cfg.batches]
+    rows_large = [large(cfg, sess, s, max(cfg.batches)) for s in cfg.sizes]
+    base = {r["size"]: r["tiled_ms"] for r in rows_batch if r["batch"] == 1}
+    for r in rows_batch:
+        r["speedup_vs_batch1"] = base[r["size"]] / r["tiled_ms"]
+    return {
+        "machine": machine_facts(),
+        "model": str(cfg.model),
+        "provider": sess.provider,
+        "tile": list(cfg.tile),
+        "overlap": cfg.overlap,
+        "threads": cfg.threads,
+        "whole_image": rows_overhead,
+        "batching": rows_batch,
+        "large": rows_large,
+    }
