@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ class RuntimeBenchConfig:
     batches: tuple[int, ...] = (1, 4, 8)
     threads: int = 2
     runs: int = 5
-    providers: ProviderSpec = ProviderSpec()
+    providers: ProviderSpec = field(default_factory=ProviderSpec)
 
 
 def _image(h: int, w: int) -> NDArray[np.uint8]:
