@@ -84,3 +84,18 @@ def test_eval_cli_json(blocks: Path, tmp_path: Path) -> None:
     data = json.loads(res.stdout)
     assert set(data) >= {"miou", "pixel_accuracy", "mean_class_accuracy", "per_class_iou"}
     assert 0.0 <= data["miou"] <= 1.0 and len(data["per_class_iou"]) == 2
+
+
+def test_interrupt_keeps_last_complete_checkpoint(blocks: Path, tmp_path: Path) -> None:
+    out = tmp_path / "i.pt"
+
+    def interrupt_in_epoch_two(d: dict[str, object]) -> None:
+        if d.get("epoch") == 1 and "step" in d:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(blocks, out, epochs=3), progress=interrupt_in_epoch_two)
+    _, meta = load_checkpoint(out.with_suffix(".last.pt"))
+    assert meta.provenance["epoch"] == 1
+    resumed = train(_cfg(blocks, out, epochs=2, resume=True))
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]

@@ -88,7 +88,15 @@ def train(
                 info=f"loss {d['loss']:.3f}  {d['images_per_s']:.1f} img/s",
             )
 
-        summary = run_train(cfg, progress)
+        try:
+            summary = run_train(cfg, progress)
+        except KeyboardInterrupt:
+            last = out_path.with_suffix(".last.pt")
+            where = (
+                f"the last complete epoch is in {last} (continue with --resume)" if last.exists() else "no epoch done"
+            )
+            typer.echo(f"interrupted: {where}", err=True)
+            raise typer.Exit(code=130) from None
     out.print(
         f"best val mIoU {summary['best_val_miou']:.4f}; checkpoint {out_path}; log {out_path.with_suffix('.log.json')}"
     )
