@@ -21,6 +21,26 @@ QuantUp = Annotated[
 ]
 
 
+def _quant_spec(
+    data: Optional[Path],
+    fmt: DataFormat,
+    count: int,
+    method: CalibMethod,
+    per_channel: bool,
+    hw: tuple[int, int],
+    quantize_upsampling: bool,
+) -> QuantSpec:
+    return QuantSpec(
+        calib_data=data,
+        calib_format=fmt,
+        calib_count=count,
+        method=method,
+        per_channel=per_channel,
+        calib_shape=hw,
+        keep_upsampling_float=not quantize_upsampling,
+    )
+
+
 def _summary(report: dict[str, Any]) -> None:
     mb = {k: f"{v / 1e6:.2f} MB" for k, v in report.get("bytes", {}).items()}
     out.print(f"wrote {report['output']} ({report['quantize']}) in {report['total_s']:.1f}s; sizes {mb}")
@@ -75,15 +95,7 @@ def export(
     check_output(output, force=force)
     check_opset(opset)
     hw = parse_hw(shape, what="--shape")
-    qspec = QuantSpec(
-        calib_data=calib_data,
-        calib_format=calib_format,
-        calib_count=calib_count,
-        method=calib_method,
-        per_channel=per_channel,
-        calib_shape=hw,
-        keep_upsampling_float=not quantize_upsampling,
-    )
+    qspec = _quant_spec(calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling)
     if quantize is Quantize.INT8:
         from fcnedge.exporters.quantize import calibration_images
 
@@ -124,15 +136,8 @@ def quantize_cmd(
     """Quantise an existing fcnedge ONNX model (int8 static QDQ or fp16)."""
     from fcnedge.exporters.standalone import quantize_onnx
 
-    qspec = QuantSpec(
-        calib_data=calib_data,
-        calib_format=calib_format,
-        calib_count=calib_count,
-        method=calib_method,
-        per_channel=per_channel,
-        calib_shape=parse_hw(shape, what="--shape"),
-        keep_upsampling_float=not quantize_upsampling,
-    )
+    hw = parse_hw(shape, what="--shape")
+    qspec = _quant_spec(calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling)
     report = quantize_onnx(model, output, mode=mode, spec=qspec, force=force)
     out.print(f"wrote {output} ({mode.value}): {report['bytes_in'] / 1e6:.2f} MB -> {report['bytes_out'] / 1e6:.2f} MB")
 
