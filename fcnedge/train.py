@@ -147,21 +147,36 @@ def _check_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"output {cfg.out} exists: pass --resume to continue it or --force to replace it")
 
 
-def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
-    """Train, evaluate on the val split each epoch, keep the best checkpoint at ``cfg.out``.
+def _ignore(meta: ModelMeta) -> int:
+    """The label id the loss skips (-100, torch's default, when the meta has none)."""
+    return meta.ignore_index if meta.ignore_index is not None else -100
 
-    Also writes ``<out>.last.pt`` (resumable, every epoch) and ``<out>.log.json`` (the run's log).
 
-    Raises:
-        ConfigError: invalid options.
-        DatasetError: see the dataset readers.
-        CheckpointError: ``--resume`` with an unreadable last checkpoint.
-    """
-    _check_config(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+@dataclass
+class _Run:
+    """The state of one training run, passed between the steps of :func:`train`."""
+
+    cfg: TrainConfig
+    meta: ModelMeta
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    train_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]
+    val_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+    best: float = -1.0
+
+    @property
+    def last_path(self) -> Path:
+        return self.cfg.out.with_suffix(".last.pt")
+
+    @property
+    def log_path(self) -> Path:
+        return self.cfg.out.with_suffix(".log.json")
+
+
+def _prepare(cfg: TrainConfig) -> _Run:
+    """Open and load the data, build the model and optimiser."""
     train_ds = open_dataset(cfg.data, cfg.fmt, cfg.train_split, num_classes=cfg.num_classes)
     val_ds = open_dataset(cfg.data, cfg.fmt, cfg.val_split, num_classes=cfg.num_classes)
     info = train_ds.info
@@ -176,8 +191,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
         ignore_index=info.ignore_index,
     )
     t_load = time.perf_counter()
-    train_samples = load_split(train_ds, cfg.max_train_images)
-    val_samples = load_split(val_ds)
+    train_samples, val_samples = load_split(train_ds, cfg.max_train_images), load_split(val_ds)
     if not train_samples or not val_samples:
         raise DatasetError(f"dataset {cfg.data} has an empty {cfg.train_split} or {cfg.val_split} split")
     log.info(
@@ -190,83 +204,113 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
         head=cfg.head,
         freeze_upsampling=cfg.freeze_upsampling,
     )
-    optimizer = _make_optimizer(model, cfg)
-    last_path = cfg.out.with_suffix(".last.pt")
-    log_path = cfg.out.with_suffix(".log.json")
-    history: list[dict[str, Any]] = []
-    start_epoch, best = 0, -1.0
-    if cfg.resume and last_path.exists():
-        payload = read_checkpoint(last_path)
-        resumed, _ = load_checkpoint(last_path)
-        model.load_state_dict(resumed.state_dict())
-        optimizer.load_state_dict(payload["extra"]["optimizer"])
-        start_epoch = int(payload["extra"]["epoch"]) + 1
-        history = json.loads(payload["extra"]["history"])
-        best = max((h["val"]["miou"] for h in history), default=-1.0)
-        log.info("resumed from %s at epoch %d", last_path, start_epoch)
-    weights = class_weights(train_samples, k) if cfg.class_weighting else None
-    loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=info.ignore_index)
-    aug = TrainAugment(crop=cfg.crop, scale=cfg.scale, ignore=info.ignore_index)
-    steps_per_epoch = max(1, len(train_samples) // cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
-    _, base_lr, _ = recipe(cfg)
-    t_start = time.perf_counter()
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        order = rng.permutation(len(train_samples))
-        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
-        for step in range(steps_per_epoch):
-            gstep = epoch * steps_per_epoch + step
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(gstep, total_steps, base_lr, warmup=min(100, total_steps // 10))
-            x, y = make_batch(train_samples, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], aug, meta, rng)
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            seen += x.shape[0]
-            loss_sum += loss.item()
-            if progress:
-                progress(
-                    {
-                        "epoch": epoch,
-                        "step": step + 1,
-                        "steps": steps_per_epoch,
-                        "loss": loss.item(),
-                        "images_per_s": seen / (time.perf_counter() - t0),
-                    }
-                )
-        train_time = time.perf_counter() - t0
-        scores = evaluate(model, val_samples, meta)
-        row = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / steps_per_epoch,
-            "images_per_s": seen / train_time,
-            "train_s": train_time,
-            "val": scores,
-        }
-        history.append(row)
-        log.info(
-            "epoch %d loss %.4f val mIoU %.4f (%.1f img/s)", epoch + 1, row["loss"], scores["miou"], row["images_per_s"]
-        )
-        run_meta = meta.with_provenance(
-            dataset=f"{cfg.fmt.value}:{cfg.data.name}",
-            epoch=epoch + 1,
-            val_miou=scores["miou"],
-            recipe=dict(zip(("optimizer", "lr", "weight_decay"), recipe(cfg), strict=True)),
-        )
-        extra = {"optimizer": optimizer.state_dict(), "epoch": epoch, "history": json.dumps(history)}
-        save_checkpoint(last_path, model, run_meta, force=True, extra=extra)
-        if scores["miou"] > best:
-            best = scores["miou"]
-            save_checkpoint(cfg.out, model, run_meta, force=True)
-        summary = {
-            "config": {k2: str(v) for k2, v in asdict(cfg).items()},
-            "history": history,
-            "best_val_miou": best,
-            "wall_s": time.perf_counter() - t_start,
-        }
-        atomic_write_text(log_path, json.dumps(summary, indent=2))
+    return _Run(cfg, meta, model, _make_optimizer(model, cfg), train_samples, val_samples)
+
+
+def _resume(run: _Run) -> None:
+    """Continue from ``<out>.last.pt``: weights, optimiser state, epoch and history."""
+    payload = read_checkpoint(run.last_path)
+    resumed, _ = load_checkpoint(run.last_path)
+    run.model.load_state_dict(resumed.state_dict())
+    run.optimizer.load_state_dict(payload["extra"]["optimizer"])
+    run.start_epoch = int(payload["extra"]["epoch"]) + 1
+    run.history = json.loads(payload["extra"]["history"])
+    run.best = max((h["val"]["miou"] for h in run.history), default=-1.0)
+    log.info("resumed from %s at epoch %d", run.last_path, run.start_epoch)
+
+
+def _train_epoch(
+    run: _Run, epoch: int, loss_fn: nn.Module, rng: np.random.Generator, progress: Progress | None
+) -> dict[str, Any]:
+    """One pass over the training split with the warm-up + cosine schedule; returns loss and speed."""
+    cfg = run.cfg
+    aug = TrainAugment(
+        crop=cfg.crop, scale=cfg.scale, ignore=run.meta.ignore_index if run.meta.ignore_index is not None else 255
+    )
+    steps = max(1, len(run.train_samples) // cfg.batch_size)
+    total, base_lr = steps * cfg.epochs, recipe(cfg)[1]
+    run.model.train()
+    order = rng.permutation(len(run.train_samples))
+    t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+    for step in range(steps):
+        for group in run.optimizer.param_groups:
+            group["lr"] = _lr_at(epoch * steps + step, total, base_lr, warmup=min(100, total // 10))
+        idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        x, y = make_batch(run.train_samples, idx, aug, run.meta, rng)
+        loss = loss_fn(run.model(x), y)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        seen += x.shape[0]
+        loss_sum += loss.item()
         if progress:
-            progress({"epoch_done": epoch + 1, "val_miou": scores["miou"], "best": best})
-    return json.loads(log_path.read_text())
+            progress(
+                {
+                    "epoch": epoch,
+                    "step": step + 1,
+                    "steps": steps,
+                    "loss": loss.item(),
+                    "images_per_s": seen / (time.perf_counter() - t0),
+                }
+            )
+    train_s = time.perf_counter() - t0
+    return {"epoch": epoch + 1, "loss": loss_sum / steps, "images_per_s": seen / train_s, "train_s": train_s}
+
+
+def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
+    """Record the epoch, save ``.last.pt`` (resumable) and, when val mIoU improved, the best checkpoint; log."""
+    cfg, scores = run.cfg, row["val"]
+    run.history.append(row)
+    log.info(
+        "epoch %d loss %.4f val mIoU %.4f (%.1f img/s)", row["epoch"], row["loss"], scores["miou"], row["images_per_s"]
+    )
+    run_meta = run.meta.with_provenance(
+        dataset=f"{cfg.fmt.value}:{cfg.data.name}",
+        epoch=row["epoch"],
+        val_miou=scores["miou"],
+        recipe=dict(zip(("optimizer", "lr", "weight_decay"), recipe(cfg), strict=True)),
+    )
+    extra = {"optimizer": run.optimizer.state_dict(), "epoch": row["epoch"] - 1, "history": json.dumps(run.history)}
+    save_checkpoint(run.last_path, run.model, run_meta, force=True, extra=extra)
+    if scores["miou"] > run.best:
+        run.best = scores["miou"]
+        save_checkpoint(cfg.out, run.model, run_meta, force=True)
+    summary = {
+        "config": {k: str(v) for k, v in asdict(cfg).items()},
+        "history": run.history,
+        "best_val_miou": run.best,
+        "wall_s": wall_s,
+    }
+    atomic_write_text(run.log_path, json.dumps(summary, indent=2))
+
+
+def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Train, evaluate on the val split each epoch, keep the best checkpoint at ``cfg.out``.
+
+    Also writes ``<out>.last.pt`` (resumable, every epoch) and ``<out>.log.json`` (the run's log). An interrupt
+    leaves both files as of the last complete epoch.
+
+    Raises:
+        ConfigError: invalid options.
+        DatasetError: see the dataset readers.
+        CheckpointError: ``--resume`` with an unreadable last checkpoint.
+    """
+    _check_config(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    run = _prepare(cfg)
+    if cfg.resume and run.last_path.exists():
+        _resume(run)
+    k = run.meta.num_classes
+    weights = class_weights(run.train_samples, k) if cfg.class_weighting else None
+    loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=_ignore(run.meta))
+    t_start = time.perf_counter()
+    for epoch in range(run.start_epoch, cfg.epochs):
+        row = _train_epoch(run, epoch, loss_fn, rng, progress)
+        row["val"] = evaluate(run.model, run.val_samples, run.meta)
+        _end_epoch(run, row, time.perf_counter() - t_start)
+        if progress:
+            progress({"epoch_done": epoch + 1, "val_miou": row["val"]["miou"], "best": run.best})
+    return dict(json.loads(run.log_path.read_text()))
