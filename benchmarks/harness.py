@@ -121,7 +121,7 @@ def accuracy(b: Built, cfg: BenchConfig, shape: tuple[int, int]) -> dict[str, An
     from fcnedge.runtime.predictor import TiledPredictor
 
     assert cfg.data is not None
-    ds = open_dataset(cfg.data, cfg.data_format, cfg.split)
+    ds = open_dataset(cfg.data, cfg.data_format, cfg.split, num_classes=b.meta.num_classes)
     pred = TiledPredictor(
         b.run, b.meta, TileSpec(size=shape, batch=cfg.batch), max_batch=b.max_batch, threads=cfg.threads
     )

@@ -210,7 +210,7 @@ def step_gate(run: ExportRun, fp32_path: Path, q_path: Path, gate: GateSpec, thr
     from fcnedge.specs import ProviderSpec
 
     t0 = time.perf_counter()
-    ds = open_dataset(gate.data, gate.fmt, gate.split)
+    ds = open_dataset(gate.data, gate.fmt, gate.split, num_classes=run.meta.num_classes)
     scores = {}
     for name, path in (("fp32", fp32_path), (run.spec.quantize.value, q_path)):
         sess = Session(path, ProviderSpec(threads=threads), meta=run.meta)

@@ -67,6 +67,12 @@ def predict(
     save_overlay: Annotated[bool, typer.Option(help="Also write colour overlays.")] = False,
     save_probs: Annotated[bool, typer.Option(help="Also write softmax probabilities (.npy, float16).")] = False,
     num_classes: Annotated[Optional[int], typer.Option(help="For models without fcnedge metadata.")] = None,
+    mean: Annotated[
+        str, typer.Option(help="With --num-classes: RGB mean in [0, 1], comma-separated.")
+    ] = "0.485,0.456,0.406",
+    std: Annotated[
+        str, typer.Option(help="With --num-classes: RGB std in [0, 1], comma-separated.")
+    ] = "0.229,0.224,0.225",
     force: Annotated[bool, typer.Option("--force", help="Replace existing outputs.")] = False,
 ) -> None:
     """Segment images with an ONNX model: writes class-id PNGs named like the inputs."""
@@ -83,7 +89,7 @@ def predict(
     spec = ProviderSpec(providers=parse_providers(provider), allow_fallback=allow_fallback, threads=threads)
     ts = TileSpec(size=parse_hw(tile, what="--tile") if tile else (320, 480), overlap=overlap, blend=blend, batch=batch)
     model_path = _model_path(model)
-    meta = _meta_override(num_classes)
+    meta = _meta_override(num_classes, mean, std)
     session = Session(model_path, spec, meta=meta, tile=ts.size)
     ts = fit_tile_to_model(ts, session.fixed_hw, explicit=tile is not None)
     pred = TiledPredictor(session.run, session.meta, ts, max_batch=session.max_batch, threads=threads)
@@ -105,12 +111,22 @@ def _model_path(model: Optional[str]) -> Path:
     return Path(model)  # type: ignore[arg-type]
 
 
-def _meta_override(num_classes: Optional[int]):  # type: ignore[no-untyped-def]
+def _meta_override(num_classes: Optional[int], mean: str, std: str):  # type: ignore[no-untyped-def]
+    """A meta for a model exported elsewhere (no fcnedge metadata): K from --num-classes, mean/std given."""
     if num_classes is None:
         return None
     from fcnedge.meta import ModelMeta
 
-    return ModelMeta(arch="external", backbone="unknown", num_classes=num_classes)
+    def triple(text: str, what: str) -> tuple[float, float, float]:
+        try:
+            a, b, c = (float(v) for v in text.split(","))
+        except ValueError:
+            raise ConfigError(f"--{what} {text!r} is invalid: give three numbers, e.g. 0.485,0.456,0.406") from None
+        return a, b, c
+
+    return ModelMeta(
+        arch="external", backbone="unknown", num_classes=num_classes, mean=triple(mean, "mean"), std=triple(std, "std")
+    )
 
 
 def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_probs: bool, force: bool):  # type: ignore[no-untyped-def]

@@ -111,7 +111,9 @@ def evaluate(
     tile: Annotated[str, typer.Option(help="Tile HxW for images whose sides are not multiples of 32.")] = "320x480",
     provider: Annotated[str, typer.Option(help="Provider for .onnx models.")] = "cpu",
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
-    num_classes: Annotated[Optional[int], typer.Option(help="Classes, for --format folder.")] = None,
+    num_classes: Annotated[
+        Optional[int], typer.Option(help="Classes, for --format folder (default: the model's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Whole-image evaluation: mIoU, pixel accuracy, mean class accuracy, per-class IoU."""
@@ -119,9 +121,9 @@ def evaluate(
     from fcnedge.evaluation import evaluate_predictor
     from fcnedge.specs import TileSpec
 
-    ds = open_dataset(data, fmt, split, num_classes=num_classes)
     spec = TileSpec(size=parse_hw(tile, what="--tile"))
     pred = _predictor(model, spec, provider)
+    ds = open_dataset(data, fmt, split, num_classes=num_classes or pred.meta.num_classes)
     scores = evaluate_predictor(pred, ds, limit=limit)
     if as_json:
         keys = ("miou", "pixel_accuracy", "mean_class_accuracy", "per_class_iou", "images")

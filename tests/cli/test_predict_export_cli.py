@@ -170,3 +170,31 @@ def test_bench_runtime_reports_overhead_and_batching(identity_onnx: Path, tmp_pa
     assert rep["whole_image"][0]["windows"] == 1
     assert {r["batch"] for r in rep["batching"]} == {1, 4, 8}
     assert rep["large"][0]["peak_rss_mb"] > 0 and rep["large"][0]["windows"] > 1
+
+
+def test_predict_model_without_meta_needs_num_classes(tmp_path: Path) -> None:
+    from helpers import make_identity_onnx
+
+    model = make_identity_onnx(tmp_path / "plain.onnx", with_meta=False)
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), np.zeros((40, 60, 3), np.uint8))
+    res = runner.invoke(app, ["predict", str(model), str(img), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--num-classes" in res.stderr
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            str(model),
+            str(img),
+            "-o",
+            str(tmp_path / "o"),
+            "--num-classes",
+            "3",
+            "--mean",
+            "0,0,0",
+            "--std",
+            "1,1,1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert cv2.imread(str(tmp_path / "o" / "a.png"), cv2.IMREAD_UNCHANGED).shape == (40, 60)

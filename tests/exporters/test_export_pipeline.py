@@ -164,3 +164,33 @@ def test_dynamo_exporter(tmp_path: Path) -> None:
               default_meta("fcn_tiny", num_classes=3), threads=2)  # fmt: skip
     assert rep["exporter"] == "dynamo"
     assert all(r["argmax_agreement"] >= 0.9999 for r in rep["parity_fp32"])
+
+
+def test_accuracy_gate_refuses_a_drop_and_writes_nothing(
+    tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path
+) -> None:
+    import cv2
+
+    from fcnedge.errors import AccuracyGateError
+    from fcnedge.exporters.pipeline import GateSpec
+
+    data = tmp_path / "data"
+    for sub in ("images", "masks"):
+        (data / "val" / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, img in enumerate(synthetic_images([(64, 96)] * 3, seed=9)):
+        cv2.imwrite(str(data / "val" / "images" / f"{i}.png"), img[:, :, ::-1])
+        cv2.imwrite(str(data / "val" / "masks" / f"{i}.png"), rng.integers(0, 4, (64, 96), dtype=np.uint8))
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    q = QuantSpec(calib_data=calib_folder, calib_format="folder", calib_count=4, calib_shape=(64, 96))
+    spec = ExportSpec(output=tmp_path / "g.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
+    strict = GateSpec(data, "folder", max_drop=-100.0)  # an impossible bound: int8 must be refused
+    with pytest.raises(AccuracyGateError, match="nothing written"):
+        run(spec, model, meta, gate=strict, threads=2)
+    assert not (tmp_path / "g.onnx").exists()
+    rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=-100.0, allow_drop=True), threads=2)
+    acc = rep["accuracy"]
+    assert set(acc["miou"]) == {"fp32", "int8"} and acc["drop_points"] == pytest.approx(
+        100 * (acc["miou"]["fp32"] - acc["miou"]["int8"])
+    )
+    assert (tmp_path / "g.onnx").exists()
