@@ -125,7 +125,9 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
         try:
-            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
+            # ONNX shape inference is enough for conv nets; ORT's symbolic pass fails on DepthToSpace with symbolic
+            # H/W and, when it fails, leaves a stray <uuid>.data file in the working directory
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         except Exception as exc:
             log.warning("quantisation pre-processing failed (%s); quantising the unprocessed model", exc)
             pre = fp32_path
