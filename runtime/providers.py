@@ -56,7 +56,9 @@ def available() -> list[str]:
     return list(ort.get_available_providers())
 
 
-def provider_options(p: Provider, spec: ProviderSpec, *, tile: tuple[int, int] | None = None) -> dict[str, Any]:
+def provider_options(
+    p: Provider, spec: ProviderSpec, *, tile: tuple[int, int] | None = None, input_name: str | None = None
+) -> dict[str, Any]:
     """ONNX Runtime options for one provider."""
     if p is Provider.CUDA:
         return {
