@@ -71,12 +71,12 @@ def provider_options(
         opts: dict[str, Any] = {"device_id": spec.device_id, "trt_fp16_enable": True}
         if spec.trt_cache is not None:
             opts.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(spec.trt_cache))
-        if tile is not None:
+        if tile is not None and input_name:
             h, w = tile
             opts.update(
-                trt_profile_min_shapes="image:1x3x32x32",
-                trt_profile_opt_shapes=f"image:1x3x{h}x{w}",
-                trt_profile_max_shapes=f"image:8x3x{h}x{w}",
+                trt_profile_min_shapes=f"{input_name}:1x3x32x32",
+                trt_profile_opt_shapes=f"{input_name}:1x3x{h}x{w}",
+                trt_profile_max_shapes=f"{input_name}:8x3x{h}x{w}",
             )
         return opts
     if p is Provider.OPENVINO:
@@ -86,7 +86,9 @@ def provider_options(
     return {}
 
 
-def resolve(spec: ProviderSpec, *, tile: tuple[int, int] | None = None) -> list[tuple[str, dict[str, Any]]]:
+def resolve(
+    spec: ProviderSpec, *, tile: tuple[int, int] | None = None, input_name: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """The (provider, options) list to create a session with.
 
     Raises:
@@ -97,7 +99,7 @@ def resolve(spec: ProviderSpec, *, tile: tuple[int, int] | None = None) -> list[
     for p in spec.providers:
         name = ORT_NAMES[p]
         if name in have:
-            chosen.append((name, provider_options(p, spec, tile=tile)))
+            chosen.append((name, provider_options(p, spec, tile=tile, input_name=input_name)))
             continue
         msg = unavailable_message(p, have)
         if not spec.allow_fallback:

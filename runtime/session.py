@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from fcnedge.errors import ConfigError, ModelMetaError
 from fcnedge.meta import META_KEY, ModelMeta
 from fcnedge.runtime.providers import check_session_providers, resolve
-from fcnedge.specs import ProviderSpec
+from fcnedge.specs import Provider, ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ class Session:
         self.path = Path(path)
         self.spec = spec or ProviderSpec()
         _check_file(self.path)
-        providers = resolve(self.spec, tile=tile)
+        name = _probe_input_name(self.path) if Provider.TENSORRT in self.spec.providers else None
+        providers = resolve(self.spec, tile=tile, input_name=name)
         so = ort.SessionOptions()
         so.graph_optimization_level = _opt_level(optimization)
         if self.spec.threads:
@@ -148,6 +149,19 @@ class Session:
         return out
 
     __call__ = run
+
+
+def _probe_input_name(path: Path) -> str:
+    """The graph's input name, read with an unoptimised CPU session (TensorRT shape profiles are keyed by it)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        probe = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise _load_error(path, exc) from None
+    return str(probe.get_inputs()[0].name)
 
 
 def _opt_level(name: str) -> Any:

@@ -24,8 +24,10 @@ def test_parse_provider_lists() -> None:
 def test_cuda_options_use_heuristic_search() -> None:
     opts = provider_options(Provider.CUDA, ProviderSpec())
     assert opts["cudnn_conv_algo_search"] == "HEURISTIC"
-    trt = provider_options(Provider.TENSORRT, ProviderSpec(trt_cache=Path("/tmp/c")), tile=(320, 480))
-    assert trt["trt_profile_opt_shapes"] == "image:1x3x320x480" and trt["trt_fp16_enable"]
+    trt = provider_options(
+        Provider.TENSORRT, ProviderSpec(trt_cache=Path("/tmp/c")), tile=(320, 480), input_name="pixels"
+    )
+    assert trt["trt_profile_opt_shapes"] == "pixels:1x3x320x480" and trt["trt_fp16_enable"]
 
 
 @pytest.mark.skipif(
