@@ -248,10 +248,14 @@ def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
             variants = ("onnx",) if src.onnx_path is not None else cfg.variants
             x = None if src.meta is None else Normalizer(src.meta.mean, src.meta.std)(image)[None]
             ref = None if x is None else _reference(src, x.repeat(cfg.batch, axis=0))
-            for v in variants:
+            # PyTorch runs last: its OpenMP threads keep spinning after a run and would steal cores from the
+            # runtimes timed after it; rows are reported in the order asked for
+            done = {}
+            for v in sorted(variants, key=lambda v: v in TORCH_VARIANTS):
                 if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, "openvino"):
                     raise ConfigError(f"variant {v!r} does not apply to {src.label}")
-                rows.append(bench_one(src, v, cfg, shape, image, ref))
+                done[v] = bench_one(src, v, cfg, shape, image, ref)
+            rows.extend(done[v] for v in variants)
     add_ratios(rows)
     roof = add_roofline(rows, cfg)
     return {"machine": machine_facts(), "config": _config_dict(cfg), "roofline": roof, "rows": rows}
