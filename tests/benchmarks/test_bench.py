@@ -68,7 +68,7 @@ def test_bench_checkpoint_variants_on_identical_inputs(tiny8s_checkpoint: Path, 
     assert len(cached) == 1
 
 
-def test_bench_refuses_data_with_other_classes(tiny_onnx: tuple[Path, dict], tmp_path: Path) -> None:
+def test_bench_onnx_file_with_accuracy(tiny_onnx: tuple[Path, dict], tmp_path: Path) -> None:
     import cv2
     import numpy as np
 
@@ -101,7 +101,11 @@ def test_bench_refuses_data_with_other_classes(tiny_onnx: tuple[Path, dict], tmp
             str(out),
         ],
     )
-    assert res.exit_code == 2 and "has 2 classes but the model predicts 4" in res.stderr
+    assert res.exit_code == 0, res.output
+    row = json.loads((out / "report.json").read_text())["rows"][0]
+    assert row["variant"] == "onnx" and row["eval_images"] == 3
+    assert 0.0 <= row["miou"] <= 1.0 and len(row["per_class_iou"]) == 4
+    assert (out / "latency_vs_miou.png").exists()
 
 
 def test_bench_cuda_missing_exit_2(tmp_path: Path) -> None:
