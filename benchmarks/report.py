@@ -104,7 +104,9 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
         ax.scatter(r["latency_ms"]["p50"], 100 * r["miou"])
-        ax.annotate(f"{r['model']} {r['variant']} ({r['provider']})", (r["latency_ms"]["p50"], 100 * r["miou"]), fontsize=8)
+        ax.annotate(
+            f"{r['model']} {r['variant']} ({r['provider']})", (r["latency_ms"]["p50"], 100 * r["miou"]), fontsize=8
+        )
     ax.set_xlabel("latency p50 (ms)")
     ax.set_ylabel("mIoU (%)")
     ax.set_title(f"{report['machine']['cpu']}, {report['config']['threads']} threads")
