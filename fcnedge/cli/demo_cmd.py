@@ -67,7 +67,8 @@ def demo(
     med = result["median_ms"]
     out.print(
         f"{result['frames']} frames ({result['dropped']} dropped) at {result['fps']:.1f} FPS on "
-        f"{sess.provider}; median model {med.get('model', 0):.1f} ms, end-to-end {med.get('e2e', 0):.1f} ms; "
+        f"{sess.provider}; median model {med.get('model', 0):.1f} ms, end-to-end {med.get('e2e', 0):.1f} ms "
+        f"(frame age at pickup {med.get('age', 0):.1f} ms); "
         f"stopped: {result['ended_because']}"
     )
     if record:
