@@ -51,6 +51,7 @@ class BenchConfig:
     opset: int = 17
     out: Path = Path("bench")
     roofline: bool = True
+    profile: bool = False
 
 
 def torch_source(label: str, model: Any, meta: ModelMeta, digest: str, shipped_int8: Path | None = None) -> Source:
@@ -185,6 +186,10 @@ def bench_one(
     row.update(fidelity(b, ref, x) if variant not in TORCH_VARIANTS else {})
     if cfg.data is not None:
         row.update(accuracy(b, cfg, shape))
+    if cfg.profile and b.onnx_path is not None and b.provider == "CPUExecutionProvider":
+        from fcnedge.benchmarks.profile import profile_onnx
+
+        row["profile"] = profile_onnx(b.onnx_path, shape, threads=cfg.threads)
     row["peak_rss_mb"] = peak_rss_mb()
     log.info("%s %s %s: p50 %.1f ms", src.label, variant, b.provider, row["latency_ms"]["p50"])
     return row

@@ -80,6 +80,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"Roofline probe: {roof['probe']} ran at {roof['gflops']:.1f} GFLOP/s; 'roof %' is each "
             "variant's achieved GFLOP/s (fp32 model FLOPs / inference p50) as a share of it.",
         ]
+    for r in report["rows"]:
+        if "profile" in r:
+            shares = ", ".join(f"{op} {100 * v:.0f} %" for op, v in list(r["profile"]["op_share"].items())[:6])
+            top = "; ".join(
+                f"{n['node']} ({n['op']}) {n['us_per_run'] / 1e3:.2f} ms" for n in r["profile"]["top_nodes"][:4]
+            )
+            lines += ["", f"Profile {r['model']} {r['variant']}: {shares}. Top nodes: {top}."]
     lines += [
         "",
         "x torch / x fp32: p50 speedup over PyTorch eager / ORT fp32 of the same model and shape. "

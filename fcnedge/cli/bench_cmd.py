@@ -57,6 +57,7 @@ def bench(
     calib_method: Annotated[CalibMethod, typer.Option(help="Calibration method.")] = CalibMethod.MINMAX,
     allow_fallback: Annotated[bool, typer.Option(help="Warn instead of failing on a missing provider.")] = False,
     roofline: Annotated[bool, typer.Option("--roofline/--no-roofline", help="Measure the conv roofline.")] = True,
+    profile: Annotated[bool, typer.Option(help="ORT profiler: op-type shares and top nodes per ONNX variant.")] = False,
     output: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("bench"),
 ) -> None:
     """Time PyTorch, ORT fp32/int8/fp16 (and torch.compile, OpenVINO) on identical inputs; mIoU with --data."""
@@ -86,6 +87,7 @@ def bench(
         eval_limit=eval_limit,
         out=output,
         roofline=roofline,
+        profile=profile,
         calib=QuantSpec(calib_data=calib_src, calib_format=fmt, calib_count=calib_count, method=calib_method)
         if calib_src
         else None,
