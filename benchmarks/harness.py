@@ -160,9 +160,8 @@ def bench_one(
     cfg: BenchConfig,
     shape: tuple[int, int],
     image: NDArray[np.uint8],
-    ref: NDArray[np.float32] | None,
-) -> dict[str, Any]:
-    """Build, time and score one variant; returns its report row."""
+) -> tuple[dict[str, Any], Built]:
+    """Build, time and score one variant; returns its report row and the runnable (for fidelity later)."""
     reset_peak_rss()
     t0 = time.perf_counter()
     b = _build(src, variant, cfg, shape)
@@ -182,8 +181,6 @@ def bench_one(
     if b.note:
         row["note"] = b.note
     row.update(time_variant(b, image, cfg))
-    x = Normalizer(b.meta.mean, b.meta.std)(image)[None].repeat(cfg.batch, axis=0)
-    row.update(fidelity(b, ref, x) if variant not in TORCH_VARIANTS else {})
     if cfg.data is not None:
         row.update(accuracy(b, cfg, shape))
     if cfg.profile and b.onnx_path is not None and b.provider == "CPUExecutionProvider":
@@ -192,7 +189,7 @@ def bench_one(
         row["profile"] = profile_onnx(b.onnx_path, shape, threads=cfg.threads)
     row["peak_rss_mb"] = peak_rss_mb()
     log.info("%s %s %s: p50 %.1f ms", src.label, variant, b.provider, row["latency_ms"]["p50"])
-    return row
+    return row, b
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
@@ -250,20 +247,34 @@ def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
     for shape in cfg.shapes:
         image = bench_input(cfg, shape)
         for src in sources:
-            variants = ("onnx",) if src.onnx_path is not None else cfg.variants
-            x = None if src.meta is None else Normalizer(src.meta.mean, src.meta.std)(image)[None]
-            ref = None if x is None else _reference(src, x.repeat(cfg.batch, axis=0))
-            # PyTorch runs last: its OpenMP threads keep spinning after a run and would steal cores from the
-            # runtimes timed after it; rows are reported in the order asked for
-            done = {}
-            for v in sorted(variants, key=lambda v: v in TORCH_VARIANTS):
-                if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, "openvino"):
-                    raise ConfigError(f"variant {v!r} does not apply to {src.label}")
-                done[v] = bench_one(src, v, cfg, shape, image, ref)
-            rows.extend(done[v] for v in variants)
+            rows.extend(_bench_source(src, cfg, shape, image))
     add_ratios(rows)
     roof = add_roofline(rows, cfg)
     return {"machine": machine_facts(), "config": _config_dict(cfg), "roofline": roof, "rows": rows}
+
+
+def _bench_source(
+    src: Source, cfg: BenchConfig, shape: tuple[int, int], image: NDArray[np.uint8]
+) -> list[dict[str, Any]]:
+    """All variants of one source. PyTorch runs only after every runtime has been timed (its OpenMP threads keep
+    spinning after a run and would steal cores from whatever is timed next); rows come back in the order asked."""
+    variants = ("onnx",) if src.onnx_path is not None else cfg.variants
+    for v in variants:
+        if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, "openvino"):
+            raise ConfigError(f"variant {v!r} does not apply to {src.label}")
+    done: dict[str, dict[str, Any]] = {}
+    built: dict[str, Built] = {}
+    for v in [v for v in variants if v not in TORCH_VARIANTS]:
+        done[v], built[v] = bench_one(src, v, cfg, shape, image)
+    if src.meta is not None and src.torch_model is not None:
+        x = Normalizer(src.meta.mean, src.meta.std)(image)[None].repeat(cfg.batch, axis=0)
+        ref = _reference(src, x)
+        for v, b in built.items():
+            done[v].update(fidelity(b, ref, x))
+    built.clear()
+    for v in [v for v in variants if v in TORCH_VARIANTS]:
+        done[v], _ = bench_one(src, v, cfg, shape, image)
+    return [done[v] for v in variants]
 
 
 def _config_dict(cfg: BenchConfig) -> dict[str, Any]:

@@ -32,8 +32,10 @@ def _argmax_session(threads: int) -> Any:
     with _LOCK:
         if threads not in _SESSIONS:
             so = ort.SessionOptions()
-            if threads:
-                so.intra_op_num_threads = threads
+            so.intra_op_num_threads = threads
+            # a second session's worker threads would spin between calls and steal cores from the model's own
+            # session, which runs right after; without spinning they sleep as soon as the argmax is done
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
             _SESSIONS[threads] = ort.InferenceSession(ARGMAX_MODEL, so, providers=["CPUExecutionProvider"])
         return _SESSIONS[threads]
 

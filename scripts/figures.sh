@@ -14,7 +14,7 @@ $fe bench --variants torch,torch-compile,fp32,int8,openvino --threads 2 --data "
   --out "$F/bench-default" | tee "$F/bench-default.txt"
 
 # 2. the seed's ResNet-18 FCN (K=21, untrained: latency only), the issue's reference model
-$fe bench fcn_resnet18 --variants torch,torch-compile,fp32,int8,openvino --threads 2 --calib-data "$CAMVID" \
+$fe bench fcn_resnet18 --num-classes 21 --variants torch,torch-compile,fp32,int8,openvino --threads 2 --calib-data "$CAMVID" \
   --out "$F/bench-r18" | tee "$F/bench-r18.txt" || true
 
 # 3. export + simplify + quantise wall time, sizes, parity, int8 mIoU drop (issue: export)

@@ -11,7 +11,7 @@ from fcnedge.cli.common import cli_errors, console, out
 from fcnedge.specs import CalibMethod, DataFormat, ProviderSpec, QuantSpec, parse_hw
 
 
-def _sources(models: list[str]) -> list[Any]:
+def _sources(models: list[str], num_classes: Optional[int]) -> list[Any]:
     from fcnedge.benchmarks.harness import file_digest, torch_source
     from fcnedge.benchmarks.variants import Source
     from fcnedge.cli.resolve import load_torch_model
@@ -28,7 +28,7 @@ def _sources(models: list[str]) -> list[Any]:
             p = Path(m)
             sources.append(Source(label=p.stem, onnx_path=p))
             continue
-        model, meta = load_torch_model(m)
+        model, meta = load_torch_model(m, num_classes=num_classes)
         digest = file_digest(Path(m)) if Path(m).is_file() else m
         sources.append(torch_source(Path(m).stem, model, meta, digest))
     return sources
@@ -44,6 +44,7 @@ def bench(
         str, typer.Option(help="torch, torch-compile, fp32, int8, fp16, openvino.")
     ] = "torch,fp32,int8",
     shape: Annotated[list[str], typer.Option(help="Input HxW (repeatable).")] = ["320x480"],  # noqa: B006
+    num_classes: Annotated[Optional[int], typer.Option(help="Classes, for an architecture name (untrained).")] = None,
     batch: Annotated[int, typer.Option(help="Images per run.")] = 1,
     threads: Annotated[int, typer.Option(help="Threads for every runtime (0: all cores).")] = 2,
     warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
@@ -92,7 +93,7 @@ def bench(
         if calib_src
         else None,
     )
-    sources = _sources(models or [])
+    sources = _sources(models or [], num_classes)
     with console.status("benchmarking..."):
         report = run_bench(sources, cfg)
     table = Table(title=f"fcnedge bench on {report['machine']['cpu']} ({threads} threads)")
