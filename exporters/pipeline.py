@@ -92,46 +92,62 @@ def step_simplify(run: ExportRun) -> None:
     run.step("simplify", t0)
 
 
-def _time_model(proto: Any, shape: tuple[int, int], threads: int, runs: int = 5) -> float:
+def _sessions_for(protos: dict[str, Any], threads: int) -> dict[str, Any]:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
+    return {
+        k: ort.InferenceSession(p.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        for k, p in protos.items()
+    }
+
+
+def time_models(
+    protos: dict[str, Any], shape: tuple[int, int], threads: int, *, rounds: int = 4, per_round: int = 3
+) -> dict[str, float]:
+    """Median seconds per run of each model at batch 1 and ``shape``, measured in interleaved rounds (so a noisy
+    moment on a shared machine hits every candidate alike; the first run of each block is discarded)."""
+    sessions = _sessions_for(protos, threads)
     x = np.zeros((1, 3, *shape), dtype=np.float32)
-    sess.run(None, {name: x})
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        sess.run(None, {name: x})
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+    samples: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(rounds):
+        for k, sess in sessions.items():
+            name = sess.get_inputs()[0].name
+            for i in range(per_round + 1):
+                t = time.perf_counter()
+                sess.run(None, {name: x})
+                if i:
+                    samples[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) for k, v in samples.items()}
 
 
 def step_rewrite(run: ExportRun, threads: int) -> None:
-    """Rewrite the upsampling; where several exact forms exist, time each on the export shape and keep the fastest."""
+    """Rewrite the upsampling. ``auto``: where several exact forms exist, time them (and the untouched graph) on
+    the export shape and keep the fastest; otherwise use the requested form where it is exact."""
     import copy
 
     t0 = time.perf_counter()
     probe = copy.deepcopy(run.proto)
     rep = rewrite_upsampling(probe)
-    candidates = sorted({f for r in rep.rewrites for f in r["exact_forms"]})
+    exact = {f for r in rep.rewrites for f in r["exact_forms"]}
+    if "depthwise" in exact:
+        exact.discard("dense")  # dense does strictly more work than depthwise wherever both are exact
+    choice = run.spec.rewrite_form
     timings: dict[str, float] = {}
-    best_proto, best_rep = probe, rep
-    if len(candidates) > 1:
-        for form in candidates:
-            trial = copy.deepcopy(run.proto)
-            rewrite_upsampling(trial, force_form=Form(form))
-            timings[form] = _time_model(trial, run.spec.export_shape, threads)
-        fastest = min(timings, key=lambda f: timings[f])
-        best_proto = copy.deepcopy(run.proto)
-        best_rep = rewrite_upsampling(best_proto, force_form=Form(fastest))
-        if "convtranspose" not in timings:
-            timings["convtranspose"] = _time_model(run.proto, run.spec.export_shape, threads)
-    run.proto = best_proto
+    if choice == "auto" and len(exact) > 1:
+        trials = {"convtranspose": run.proto}
+        for form in sorted(exact):
+            trials[form] = copy.deepcopy(run.proto)
+            rewrite_upsampling(trials[form], force_form=Form(form))
+        timings = time_models(trials, run.spec.export_shape, threads)
+        choice = min((f for f in timings if f != "convtranspose"), key=lambda f: timings[f])
+    best = copy.deepcopy(run.proto)
+    best_rep = rewrite_upsampling(best, force_form=None if choice == "auto" else Form(choice))
+    run.proto = best
     run.report["rewrite"] = {
+        "requested": run.spec.rewrite_form,
         "rewrites": best_rep.rewrites,
         "form_timings_ms": {k: round(v * 1e3, 2) for k, v in timings.items()},
     }

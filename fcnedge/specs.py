@@ -116,6 +116,8 @@ class ExportSpec:
         opset: ONNX opset version.
         simplify: run onnxsim (then onnxslim as a fallback).
         rewrite: replace the transposed-conv upsampling with its fastest exact equivalent.
+        rewrite_form: ``auto`` (time the exact forms, keep the fastest) or ``resize``/``depthwise``/``dense``
+            (used wherever it is exact).
         quantize: precision of the written model.
         export_shape: (height, width) used to trace the model.
         verify: compare torch and ONNX Runtime outputs after export.
@@ -127,6 +129,7 @@ class ExportSpec:
     opset: int = 17
     simplify: bool = True
     rewrite: bool = True
+    rewrite_form: str = "auto"
     quantize: Quantize = Quantize.NONE
     export_shape: tuple[int, int] = (320, 480)
     verify: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -10,6 +11,16 @@ import typer
 
 from fcnedge.cli.common import cli_errors, console, out
 from fcnedge.specs import CalibMethod, DataFormat, ExportSpec, Quantize, QuantSpec, parse_hw
+
+
+class RewriteForm(str, Enum):
+    """Choices of --rewrite-form."""
+
+    AUTO = "auto"
+    RESIZE = "resize"
+    DEPTHWISE = "depthwise"
+    DENSE = "dense"
+
 
 CalibData = Annotated[Optional[Path], typer.Option("--calib-data", help="Images for int8 calibration (e.g. CamVid).")]
 CalibFormat = Annotated[DataFormat, typer.Option("--calib-format", help="Layout of --calib-data.")]
@@ -70,6 +81,9 @@ def export(
     shape: Annotated[str, typer.Option(help="Export/verify shape HxW (multiples of 32).")] = "320x480",
     simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Run onnxsim (onnxslim fallback).")] = True,
     rewrite: Annotated[bool, typer.Option("--rewrite/--no-rewrite", help="Replace ConvTranspose upsampling.")] = True,
+    rewrite_form: Annotated[
+        RewriteForm, typer.Option(help="auto (time exact forms, keep the fastest), resize, depthwise or dense.")
+    ] = RewriteForm.AUTO,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check PyTorch vs ONNX Runtime.")] = True,
     dynamo: Annotated[bool, typer.Option("--dynamo", help="Use the dynamo exporter (needs onnxscript).")] = False,
     quantize: Annotated[Quantize, typer.Option("--quantize", help="none, int8 (static QDQ) or fp16.")] = Quantize.NONE,
@@ -106,6 +120,7 @@ def export(
         opset=opset,
         simplify=simplify,
         rewrite=rewrite,
+        rewrite_form=rewrite_form.value,
         quantize=quantize,
         export_shape=hw,
         verify=verify,

@@ -194,3 +194,12 @@ def test_accuracy_gate_refuses_a_drop_and_writes_nothing(
         100 * (acc["miou"]["fp32"] - acc["miou"]["int8"])
     )
     assert (tmp_path / "g.onnx").exists()
+
+
+def test_requested_rewrite_form_is_used_where_exact(tmp_path: Path, tiny8s_checkpoint: Path) -> None:
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    out = tmp_path / "dw.onnx"
+    rep = run(ExportSpec(output=out, export_shape=(64, 96), rewrite_form="depthwise"), model, meta, threads=2)
+    assert rep["rewrite"]["requested"] == "depthwise" and rep["rewrite"]["form_timings_ms"] == {}
+    assert {r["form"] for r in rep["rewrite"]["rewrites"]} == {"depthwise"}
+    assert sum(n.op_type == "DepthToSpace" for n in onnx.load(str(out)).graph.node) == 3
