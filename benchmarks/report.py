@@ -78,7 +78,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             f"Roofline probe: {roof['probe']} ran at {roof['gflops']:.1f} GFLOP/s; 'roof %' is each "
-            "variant's achieved GFLOP/s (fp32 model FLOPs / inference p50) as a share of it.",
+            "variant's achieved GFLOP/s (fp32 model FLOPs / inference p50) as a share of it "
+            "(the best of four 3x3 conv probes).",
         ]
     for r in report["rows"]:
         if "profile" in r:

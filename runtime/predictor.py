@@ -84,8 +84,8 @@ class TiledPredictor:
         if grid.count == 1:
             return self._single(img, grid)
         out = np.empty((self.meta.num_classes, *img.shape[:2]), dtype=np.float32)
-        for y0, y1, strip in self._strips(img, grid):
-            out[:, y0:y1] = strip
+        for y0, y1, acc, wsum in self._strips(img, grid):
+            np.divide(acc, wsum[None], out=out[:, y0:y1])  # straight into the output: no temporary
         return out
 
     def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -95,8 +95,9 @@ class TiledPredictor:
         if grid.count == 1:
             return argmax_ids(self._single(img, grid), threads=self.threads)
         out = np.empty(img.shape[:2], dtype=np.uint8)
-        for y0, y1, strip in self._strips(img, grid):
-            out[y0:y1] = argmax_ids(strip, threads=self.threads)
+        for y0, y1, acc, _ in self._strips(img, grid):
+            # the weight sum is one positive number per pixel, so argmax(acc / wsum) == argmax(acc): skip the divide
+            out[y0:y1] = argmax_ids(np.ascontiguousarray(acc), threads=self.threads)
         return out
 
     def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -138,8 +139,11 @@ class TiledPredictor:
             self.stats["windows"] += len(chunk)
             yield from zip(chunk, out, strict=True)
 
-    def _strips(self, img: NDArray[np.uint8], grid: Grid) -> Iterator[tuple[int, int, NDArray[np.float32]]]:
-        """Yield (y0, y1, (K, y1-y0, W) final logits) top to bottom."""
+    def _strips(
+        self, img: NDArray[np.uint8], grid: Grid
+    ) -> Iterator[tuple[int, int, NDArray[np.float32], NDArray[np.float32]]]:
+        """Yield (y0, y1, weighted logit sums (K, y1-y0, W), weight sums (y1-y0, W)) top to bottom; the views are
+        valid until the next item is requested."""
         k = self.meta.num_classes
         th, tw = grid.tile
         h, w = img.shape[:2]
@@ -152,11 +156,11 @@ class TiledPredictor:
         for y in grid.ys:
             if y > origin:  # rows [origin, y) are final: no later window starts above y
                 n = y - origin
-                yield origin, y, self._finish(acc[:, :n, :w], wsum[:n, :w])
-                acc[:, : th - n] = acc[:, n:].copy()
-                acc[:, th - n :] = 0
-                wsum[: th - n] = wsum[n:].copy()
-                wsum[th - n :] = 0
+                yield origin, y, acc[:, :n, :w], wsum[:n, :w]
+                acc[:, : th - n] = acc[:, n:]  # numpy buffers the overlapping copy
+                acc[:, th - n :].fill(0.0)
+                wsum[: th - n] = wsum[n:]
+                wsum[th - n :].fill(0.0)
                 origin = y
             for x, tile_logits in self._run_row(img, y, grid):
                 if mean:
@@ -166,12 +170,7 @@ class TiledPredictor:
                     acc[:, :, x : x + tw] += tile_logits * win
                     wsum[:, x : x + tw] += win
         last = min(h, origin + th) - origin
-        yield origin, origin + last, self._finish(acc[:, :last, :w], wsum[:last, :w])
-
-    @staticmethod
-    def _finish(acc: NDArray[np.float32], wsum: NDArray[np.float32]) -> NDArray[np.float32]:
-        out: NDArray[np.float32] = np.divide(acc, wsum[None])
-        return out
+        yield origin, origin + last, acc[:, :last, :w], wsum[:last, :w]
 
 
 def fit_tile_to_model(spec: TileSpec | None, fixed_hw: tuple[int, int] | None, *, explicit: bool) -> TileSpec:
