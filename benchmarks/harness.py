@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.benchmarks.machine import machine_facts, peak_rss_mb, reset_peak_rss
-from fcnedge.benchmarks.timing import Stage, argmax_u8, time_stages
+from fcnedge.benchmarks.machine import current_rss_mb, machine_facts, peak_rss_mb, reset_peak_rss
+from fcnedge.benchmarks.timing import Stage, StageTimer, argmax_u8, time_interleaved
 from fcnedge.benchmarks.variants import (
     ONNX_VARIANTS,
     TORCH_VARIANTS,
@@ -91,8 +91,8 @@ def _build(src: Source, variant: str, cfg: BenchConfig, shape: tuple[int, int]) 
     return build_ort(path, variant, cfg.providers, shape)
 
 
-def time_variant(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> dict[str, Any]:
-    """Staged latency of one variant on ``cfg.batch`` copies of ``image``."""
+def stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTimer:
+    """preprocess -> inference -> argmax on ``cfg.batch`` copies of ``image``, for one variant."""
     norm = Normalizer(b.meta.mean, b.meta.std)
     h, w = image.shape[:2]
     buf = np.empty((cfg.batch, 3, h, w), dtype=np.float32)
@@ -106,7 +106,12 @@ def time_variant(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> dict[s
         return argmax_u8(logits, threads=cfg.threads)
 
     stages: list[tuple[str, Stage]] = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", postprocess)]
-    total, per = time_stages(stages, image, warmup=cfg.warmup, runs=cfg.runs, sync=b.sync)
+    return StageTimer(stages, image, b.sync)
+
+
+def latency_fields(timer: StageTimer, cfg: BenchConfig) -> dict[str, Any]:
+    """Report fields of a finished timer."""
+    total, per = timer.stats()
     return {
         "latency_ms": total.as_dict(),
         "stages_ms": {k: v.as_dict() for k, v in per.items()},
@@ -154,18 +159,12 @@ def _reference(src: Source, x: NDArray[np.float32]) -> NDArray[np.float32] | Non
     return torch_runner(src.torch_model)(x)  # type: ignore[no-any-return]
 
 
-def bench_one(
-    src: Source,
-    variant: str,
-    cfg: BenchConfig,
-    shape: tuple[int, int],
-    image: NDArray[np.uint8],
-) -> tuple[dict[str, Any], Built]:
-    """Build, time and score one variant; returns its report row and the runnable (for fidelity later)."""
+def build_one(src: Source, variant: str, cfg: BenchConfig, shape: tuple[int, int]) -> tuple[dict[str, Any], Built]:
+    """Build one variant (exporting it if needed) and start its report row; records the RSS it added."""
+    rss_before = current_rss_mb()
     reset_peak_rss()
     t0 = time.perf_counter()
     b = _build(src, variant, cfg, shape)
-    build_s = time.perf_counter() - t0
     row: dict[str, Any] = {
         "model": src.label,
         "variant": b.variant,
@@ -173,23 +172,25 @@ def bench_one(
         "shape": f"{shape[0]}x{shape[1]}",
         "batch": cfg.batch,
         "threads": cfg.threads,
-        "build_s": round(build_s, 2),
+        "build_s": round(time.perf_counter() - t0, 2),
+        "rss_before_mb": rss_before,
     }
     if b.onnx_path is not None:
         row["onnx"] = str(b.onnx_path)
         row["file_mb"] = round(b.onnx_path.stat().st_size / 1e6, 2)
     if b.note:
         row["note"] = b.note
-    row.update(time_variant(b, image, cfg))
+    return row, b
+
+
+def score_one(row: dict[str, Any], b: Built, cfg: BenchConfig, shape: tuple[int, int]) -> None:
+    """Accuracy on --data and the optional profile, after timing."""
     if cfg.data is not None:
         row.update(accuracy(b, cfg, shape))
     if cfg.profile and b.onnx_path is not None and b.provider == "CPUExecutionProvider":
         from fcnedge.benchmarks.profile import profile_onnx
 
         row["profile"] = profile_onnx(b.onnx_path, shape, threads=cfg.threads)
-    row["peak_rss_mb"] = peak_rss_mb()
-    log.info("%s %s %s: p50 %.1f ms", src.label, variant, b.provider, row["latency_ms"]["p50"])
-    return row, b
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
@@ -256,25 +257,32 @@ def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
 def _bench_source(
     src: Source, cfg: BenchConfig, shape: tuple[int, int], image: NDArray[np.uint8]
 ) -> list[dict[str, Any]]:
-    """All variants of one source. PyTorch runs only after every runtime has been timed (its OpenMP threads keep
-    spinning after a run and would steal cores from whatever is timed next); rows come back in the order asked."""
+    """All variants of one source, timed in interleaved blocks on the same input; then fidelity and accuracy."""
     variants = ("onnx",) if src.onnx_path is not None else cfg.variants
     for v in variants:
         if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, "openvino"):
             raise ConfigError(f"variant {v!r} does not apply to {src.label}")
-    done: dict[str, dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     built: dict[str, Built] = {}
-    for v in [v for v in variants if v not in TORCH_VARIANTS]:
-        done[v], built[v] = bench_one(src, v, cfg, shape, image)
+    timers: dict[str, StageTimer] = {}
+    for v in variants:
+        rows[v], built[v] = build_one(src, v, cfg, shape)
+        timers[v] = stage_timer(built[v], image, cfg)
+        timers[v].run(record=False)  # first run: compiles torch.compile, allocates arenas
+        rows[v]["peak_rss_mb"] = peak_rss_mb()
+    time_interleaved(timers, warmup=cfg.warmup, runs=cfg.runs)
+    for v in variants:
+        rows[v].update(latency_fields(timers[v], cfg))
+        log.info("%s %s %s: p50 %.1f ms", src.label, v, built[v].provider, rows[v]["latency_ms"]["p50"])
     if src.meta is not None and src.torch_model is not None:
         x = Normalizer(src.meta.mean, src.meta.std)(image)[None].repeat(cfg.batch, axis=0)
         ref = _reference(src, x)
-        for v, b in built.items():
-            done[v].update(fidelity(b, ref, x))
-    built.clear()
-    for v in [v for v in variants if v in TORCH_VARIANTS]:
-        done[v], _ = bench_one(src, v, cfg, shape, image)
-    return [done[v] for v in variants]
+        for v in variants:
+            if v not in TORCH_VARIANTS:
+                rows[v].update(fidelity(built[v], ref, x))
+    for v in variants:
+        score_one(rows[v], built[v], cfg, shape)
+    return [rows[v] for v in variants]
 
 
 def _config_dict(cfg: BenchConfig) -> dict[str, Any]:

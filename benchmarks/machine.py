@@ -75,6 +75,17 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def current_rss_mb() -> float | None:
+    """Resident set size of this process now, in MiB (Linux VmRSS)."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 def peak_rss_mb() -> float | None:
     """Peak resident set size of this process since the last reset, in MiB (Linux VmHWM)."""
     status = Path("/proc/self/status")

@@ -35,7 +35,7 @@ def conv_roofline(*, threads: int, runs: int = 10, rounds: int = 3) -> dict[str,
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
-    probes = []
+    probes: list[tuple[int, tuple[int, int], Any, Any, list[float]]] = []
     for c, hw in PROBES:
         sess = ort.InferenceSession(conv_model(c, c).SerializeToString(), so, providers=["CPUExecutionProvider"])
         x = np.random.default_rng(1).normal(size=(1, c, *hw)).astype(np.float32)

@@ -35,28 +35,58 @@ class LatencyStats:
 Stage = Callable[[Any], Any]
 
 
+class StageTimer:
+    """A chain of stages (each receives the previous stage's output) whose runs can be recorded or not."""
+
+    def __init__(self, stages: list[tuple[str, Stage]], first_input: Any, sync: Callable[[], None] | None = None):
+        self.stages, self.first_input, self.sync = stages, first_input, sync
+        self.totals: list[float] = []
+        self.per: dict[str, list[float]] = {name: [] for name, _ in stages}
+
+    def run(self, *, record: bool) -> None:
+        value = self.first_input
+        t_start = time.perf_counter()
+        for name, fn in self.stages:
+            t0 = time.perf_counter()
+            value = fn(value)
+            if self.sync is not None:
+                self.sync()
+            if record:
+                self.per[name].append(time.perf_counter() - t0)
+        if record:
+            self.totals.append(time.perf_counter() - t_start)
+
+    def stats(self) -> tuple[LatencyStats, dict[str, LatencyStats]]:
+        return LatencyStats.from_seconds(self.totals), {k: LatencyStats.from_seconds(v) for k, v in self.per.items()}
+
+
+def time_interleaved(timers: dict[str, StageTimer], *, warmup: int, runs: int, block: int = 5) -> None:
+    """Warm every chain up, then time them in interleaved blocks of ``block`` runs until each has ``runs``.
+
+    A shared machine drifts (other tenants, clock changes); interleaving makes every variant see the same drift, so
+    ratios from one run stay honest. The first run of each block is not recorded: it absorbs the worker threads
+    that the previous variant's runtime leaves spinning.
+    """
+    for t in timers.values():
+        for _ in range(warmup):
+            t.run(record=False)
+    done = 0
+    while done < runs:
+        n = min(block, runs - done)
+        for t in timers.values():
+            t.run(record=False)
+            for _ in range(n):
+                t.run(record=True)
+        done += n
+
+
 def time_stages(
     stages: list[tuple[str, Stage]], first_input: Any, *, warmup: int, runs: int, sync: Callable[[], None] | None = None
 ) -> tuple[LatencyStats, dict[str, LatencyStats]]:
-    """Run the stage chain ``warmup`` + ``runs`` times; returns total and per-stage statistics.
-
-    Each stage receives the previous stage's output. ``sync`` is called after each stage (GPU timing).
-    """
-    totals: list[float] = []
-    per: dict[str, list[float]] = {name: [] for name, _ in stages}
-    for i in range(warmup + runs):
-        value = first_input
-        t_start = time.perf_counter()
-        for name, fn in stages:
-            t0 = time.perf_counter()
-            value = fn(value)
-            if sync is not None:
-                sync()
-            if i >= warmup:
-                per[name].append(time.perf_counter() - t0)
-        if i >= warmup:
-            totals.append(time.perf_counter() - t_start)
-    return LatencyStats.from_seconds(totals), {k: LatencyStats.from_seconds(v) for k, v in per.items()}
+    """Time one stage chain on its own: ``warmup`` untimed runs, then ``runs`` timed ones."""
+    timer = StageTimer(stages, first_input, sync)
+    time_interleaved({"only": timer}, warmup=warmup, runs=runs, block=max(1, runs))
+    return timer.stats()
 
 
 def argmax_u8(logits: NDArray[np.float32], *, threads: int = 0) -> NDArray[np.uint8]:
