@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-measure every figure quoted in README.md and MODEL_CARD.md (needs CamVid at $CAMVID; about 25 minutes on
+# Re-measure every figure quoted in README.md and MODEL_CARD.md (needs CamVid at $CAMVID; about 15 minutes on
 # 2 cores). Each step is one fcnedge command; outputs go to runs/figures/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,11 +11,11 @@ fe=.venv/bin/fcnedge
 
 # 1. bundled model: every variant on identical inputs, with CamVid val mIoU (issue: bench)
 $fe bench --variants torch,torch-compile,fp32,int8,openvino --threads 2 --data "$CAMVID" --calib-data "$CAMVID" \
-  --out "$F/bench-default" | tee "$F/bench-default.txt"
+  --profile --out "$F/bench-default" | tee "$F/bench-default.txt"
 
 # 2. the seed's ResNet-18 FCN (K=21, untrained: latency only), the issue's reference model
 $fe bench fcn_resnet18 --num-classes 21 --variants torch,torch-compile,fp32,int8,openvino --threads 2 --calib-data "$CAMVID" \
-  --out "$F/bench-r18" | tee "$F/bench-r18.txt" || true
+  --profile --out "$F/bench-r18" | tee "$F/bench-r18.txt"
 
 # 3. export + simplify + quantise wall time, sizes, parity, int8 mIoU drop (issue: export)
 $fe export fcn_resnet18 --num-classes 21 -o "$F/r18.int8.onnx" --quantize int8 --calib-data "$CAMVID" \
@@ -26,7 +26,9 @@ $fe export -o "$F/default.fp32.onnx" --threads 2 --force
 $fe quantize "$F/default.fp32.onnx" -o "$F/default.fp16.onnx" --quantize fp16 --force
 
 # 4. runtime: tiled overhead, large images, batching (issue: runtime)
-$fe bench-runtime "$F/default.fp32.onnx" --out "$F/runtime-fp32" | tee "$F/runtime-fp32.txt"
+for m in fp32 int8; do
+  $fe bench-runtime "$F/default.$m.onnx" --out "$F/runtime-$m" | tee "$F/runtime-$m.txt"
+done
 
 # 5. demo: 640x480 video made from CamVid val frames, fp32 and int8 (issue: demo)
 .venv/bin/python - "$CAMVID" "$F/camvid640.mp4" <<'PY'
