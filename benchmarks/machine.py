@@ -75,23 +75,22 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def current_rss_mb() -> float | None:
-    """Resident set size of this process now, in MiB (Linux VmRSS)."""
+def _status_mb(key: str) -> float | None:
+    """A memory figure of this process from /proc/self/status, in MiB (None off Linux)."""
     status = Path("/proc/self/status")
     if not status.exists():
         return None
     for line in status.read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+def current_rss_mb() -> float | None:
+    """Resident set size of this process now, in MiB (Linux VmRSS)."""
+    return _status_mb("VmRSS")
 
 
 def peak_rss_mb() -> float | None:
     """Peak resident set size of this process since the last reset, in MiB (Linux VmHWM)."""
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return None
-    for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None
+    return _status_mb("VmHWM")
