@@ -101,7 +101,9 @@ def bench(
         table.add_column(c, justify="right" if c not in ("model", "variant", "provider") else "left")
     for cells in table_rows(report):
         table.add_row(*cells)
-    out.print(table, width=max(out.width, 170))
+    from rich.console import Console
+
+    Console(width=max(out.width, 170), highlight=False).print(table)  # never squeeze the table into 80 columns
     if report.get("roofline"):
         out.print(f"conv roofline: {report['roofline']['gflops']:.1f} GFLOP/s ({report['roofline']['probe']})")
     written = write_reports(report, output)
