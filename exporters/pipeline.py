@@ -16,7 +16,7 @@ import numpy as np
 
 from fcnedge.errors import AccuracyGateError, ConfigError
 from fcnedge.exporters.onnx_meta import embed_meta
-from fcnedge.exporters.rewrite import Form, rewrite_upsampling
+from fcnedge.exporters.rewrite import Form, RewriteReport, rewrite_upsampling
 from fcnedge.exporters.verify import check_fp32, compare, verify_shapes
 from fcnedge.fsutil import atomic_write_text, check_output
 from fcnedge.meta import ModelMeta
@@ -136,18 +136,22 @@ def step_rewrite(run: ExportRun, threads: int) -> None:
         exact.discard("dense")  # dense does strictly more work than depthwise wherever both are exact
     choice = run.spec.rewrite_form
     timings: dict[str, float] = {}
-    if choice == "auto" and len(exact) > 1:
+    if choice == "auto" and exact:
+        # the untouched ConvTranspose is an exact form too: it stays when nothing beats it
         trials = {"convtranspose": run.proto}
         for form in sorted(exact):
             trials[form] = copy.deepcopy(run.proto)
             rewrite_upsampling(trials[form], force_form=Form(form))
         timings = time_models(trials, run.spec.export_shape, threads)
-        choice = min((f for f in timings if f != "convtranspose"), key=lambda f: timings[f])
-    best = copy.deepcopy(run.proto)
-    best_rep = rewrite_upsampling(best, force_form=None if choice == "auto" else Form(choice))
-    run.proto = best
+        choice = min(timings, key=lambda f: timings[f])
+    best_rep = RewriteReport()
+    if choice != "convtranspose":
+        best = copy.deepcopy(run.proto)
+        best_rep = rewrite_upsampling(best, force_form=None if choice == "auto" else Form(choice))
+        run.proto = best
     run.report["rewrite"] = {
         "requested": run.spec.rewrite_form,
+        "chosen": choice,
         "rewrites": best_rep.rewrites,
         "form_timings_ms": {k: round(v * 1e3, 2) for k, v in timings.items()},
     }

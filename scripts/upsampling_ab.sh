@@ -12,7 +12,7 @@ common=(--data "$CAMVID" --format camvid --arch fcn_efficientnet_lite0 --head 8s
 $fe train "${common[@]}" --freeze-upsampling -o "$D/frozen.pt" 2>&1 | tail -1
 $fe train "${common[@]}" --no-freeze-upsampling -o "$D/trained.pt" 2>&1 | tail -1
 for m in frozen trained; do
-  $fe export "$D/$m.pt" -o "$D/$m.onnx" --threads 2 --force | head -1
+  $fe export "$D/$m.pt" -o "$D/$m.onnx" --threads 2 --force > "$D/export-$m.txt"
 done
 $fe bench "$D/frozen.onnx" "$D/trained.onnx" --threads 2 --data "$CAMVID" --no-roofline --out "$D/bench" \
   | tee "$D/bench.txt"
