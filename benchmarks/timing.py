@@ -80,15 +80,6 @@ def time_interleaved(timers: dict[str, StageTimer], *, warmup: int, runs: int, b
         done += n
 
 
-def time_stages(
-    stages: list[tuple[str, Stage]], first_input: Any, *, warmup: int, runs: int, sync: Callable[[], None] | None = None
-) -> tuple[LatencyStats, dict[str, LatencyStats]]:
-    """Time one stage chain on its own: ``warmup`` untimed runs, then ``runs`` timed ones."""
-    timer = StageTimer(stages, first_input, sync)
-    time_interleaved({"only": timer}, warmup=warmup, runs=runs, block=max(1, runs))
-    return timer.stats()
-
-
 def argmax_u8(logits: NDArray[np.float32], *, threads: int = 0) -> NDArray[np.uint8]:
     """(N, K, H, W) -> (N, H, W) uint8 class ids, with the runtime's argmax."""
     from fcnedge.runtime.postprocess import argmax_ids

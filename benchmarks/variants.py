@@ -143,15 +143,8 @@ def build_ort(path: Path, variant: str, spec: ProviderSpec, tile: tuple[int, int
     from fcnedge.runtime.session import Session
 
     sess = Session(path, spec, tile=tile)
-    sync = None
-    if sess.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
-        sync = _cuda_sync()
-    return Built(variant, sess.provider, sess.run, sess.meta, sess.max_batch, path, sync)
-
-
-def _cuda_sync() -> Callable[[], None] | None:
-    # Session.run copies outputs to host memory, which already waits for the GPU; nothing more to do.
-    return None
+    # no sync hook: Session.run copies outputs to host memory, which already waits for a GPU to finish
+    return Built(variant, sess.provider, sess.run, sess.meta, sess.max_batch, path)
 
 
 def build_openvino(path: Path, meta: ModelMeta, *, threads: int, shape: tuple[int, int], batch: int) -> Built:

@@ -166,13 +166,18 @@ def save_proto(proto: Any, path: Path) -> None:
     onnx.save(proto, str(path))
 
 
-def step_verify(run: ExportRun, model: Any, path: Path, threads: int) -> None:
-    t0 = time.perf_counter()
+def _parity(run: ExportRun, model: Any, path: Path, threads: int) -> list[Any]:
+    """torch vs ORT on the three verification shapes, through the runtime's tiler at the export tile size."""
     shapes = verify_shapes(run.spec.export_shape, run.meta.stride)
     tile = TileSpec(size=run.spec.export_shape, overlap=0.25)
-    results = compare(model, path, run.meta, shapes=shapes, tile=tile, threads=threads)
+    return compare(model, path, run.meta, shapes=shapes, tile=tile, threads=threads)
+
+
+def step_verify(run: ExportRun, model: Any, path: Path, threads: int) -> None:
     from fcnedge.exporters.verify import as_dicts
 
+    t0 = time.perf_counter()
+    results = _parity(run, model, path, threads)
     run.report["parity_fp32"] = as_dicts(results)
     check_fp32(results)
     run.step("verify", t0)
@@ -197,11 +202,7 @@ def step_quantize(run: ExportRun, fp32_path: Path, out_tmp: Path, model: Any, th
     run.step(f"quantize_{run.spec.quantize.value}", t0)
     if run.spec.quantize is Quantize.INT8:
         t1 = time.perf_counter()
-        shapes = verify_shapes(run.spec.export_shape, run.meta.stride)
-        tile = TileSpec(size=run.spec.export_shape, overlap=0.25)
-        run.report["parity_int8"] = as_dicts(
-            compare(model, out_tmp, run.meta, shapes=shapes, tile=tile, threads=threads)
-        )
+        run.report["parity_int8"] = as_dicts(_parity(run, model, out_tmp, threads))
         run.step("verify_int8", t1)
     return out_tmp
 

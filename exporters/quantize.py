@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.data.datasets import DatasetInfo, open_dataset, read_image_file
+from fcnedge.data.datasets import open_dataset, read_image_file
 from fcnedge.errors import ConfigError, DatasetError, ExportError
 from fcnedge.meta import ModelMeta
 from fcnedge.runtime.preprocess import Normalizer
@@ -197,8 +197,3 @@ def toposort(graph: Any) -> None:
         pending = rest
     del graph.node[:]
     graph.node.extend(ordered)
-
-
-def dataset_info_for(meta: ModelMeta) -> DatasetInfo:
-    """The DatasetInfo a model's meta implies (for readers that need one)."""
-    return DatasetInfo(meta.class_names, meta.palette, meta.ignore_index if meta.ignore_index is not None else 255)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -159,7 +159,6 @@ class QuantSpec:
     per_channel: bool = True
     calib_shape: tuple[int, int] = (320, 480)
     keep_upsampling_float: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def parse_hw(text: str, *, what: str = "size") -> tuple[int, int]:

@@ -37,16 +37,9 @@ def read_onnx_meta(path: Path) -> tuple[ModelMeta | None, dict[str, Any]]:
     Raises:
         ModelMetaError: missing, corrupt or truncated file, or invalid embedded meta.
     """
-    import onnxruntime as ort
-
     path = Path(path)
     _check_file(path)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own pybind exception types
-        raise _load_error(path, exc) from None
+    sess = _inspect(path)
     custom = sess.get_modelmeta().custom_metadata_map
     meta = ModelMeta.from_json(custom[META_KEY]) if META_KEY in custom else None
     inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
@@ -151,17 +144,25 @@ class Session:
     __call__ = run
 
 
-def _probe_input_name(path: Path) -> str:
-    """The graph's input name, read with an unoptimised CPU session (TensorRT shape profiles are keyed by it)."""
+def _inspect(path: Path) -> Any:
+    """An unoptimised CPU session, only to read the graph's names, shapes and metadata.
+
+    Raises:
+        ModelMetaError: the file is not a loadable ONNX model.
+    """
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
-        probe = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as exc:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own pybind exception types
         raise _load_error(path, exc) from None
-    return str(probe.get_inputs()[0].name)
+
+
+def _probe_input_name(path: Path) -> str:
+    """The graph's input name (TensorRT shape profiles are keyed by it)."""
+    return str(_inspect(path).get_inputs()[0].name)
 
 
 def _opt_level(name: str) -> Any:

@@ -11,12 +11,11 @@ import numpy as np
 import typer
 
 from fcnedge.cli.common import cli_errors, console, out
+from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, FcnEdgeError, InputImageError
 from fcnedge.specs import Blend, ProviderSpec, TileSpec, parse_hw
 
 log = logging.getLogger(__name__)
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def expand_inputs(items: list[str]) -> list[Path]:

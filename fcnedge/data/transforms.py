@@ -11,11 +11,10 @@ from numpy.typing import NDArray
 
 
 def normalize(image: NDArray[np.uint8], mean: Sequence[float], std: Sequence[float]) -> NDArray[np.float32]:
-    """HxWx3 uint8 RGB -> 3xHxW float32 ``(x / 255 - mean) / std``."""
-    scale = (1.0 / (255.0 * np.asarray(std, dtype=np.float32))).reshape(1, 1, 3)
-    shift = (np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)).reshape(1, 1, 3)
-    out = image.astype(np.float32) * scale - shift
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    """HxWx3 uint8 RGB -> 3xHxW float32 ``(x / 255 - mean) / std``, exactly as the runtime normalises."""
+    from fcnedge.runtime.preprocess import Normalizer
+
+    return Normalizer(mean, std)(image)
 
 
 def pad_to(

@@ -18,11 +18,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import SourceError
 
 log = logging.getLogger(__name__)
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass
