@@ -26,8 +26,8 @@ from fcnedge.benchmarks.variants import (
 )
 from fcnedge.errors import ConfigError
 from fcnedge.meta import ModelMeta
-from fcnedge.runtime.preprocess import Normalizer
-from fcnedge.specs import Provider, ProviderSpec, QuantSpec, TileSpec
+from fcnedge.normalize import Normalizer
+from fcnedge.specs import DataFormat, Provider, ProviderSpec, QuantSpec, TileSpec, Variant, as_enum
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class BenchConfig:
     """Options of ``fcnedge bench``."""
 
-    variants: tuple[str, ...] = ("torch", "fp32", "int8")
+    variants: tuple[Variant, ...] = (Variant.TORCH, Variant.FP32, Variant.INT8)
     providers: ProviderSpec = field(default_factory=ProviderSpec)
     shapes: tuple[tuple[int, int], ...] = ((320, 480),)
     batch: int = 1
@@ -44,7 +44,7 @@ class BenchConfig:
     warmup: int = 5
     runs: int = 30
     data: Path | None = None
-    data_format: str = "camvid"
+    data_format: DataFormat = DataFormat.CAMVID
     split: str = "val"
     eval_limit: int | None = None
     calib: QuantSpec | None = None
@@ -52,6 +52,21 @@ class BenchConfig:
     out: Path = Path("bench")
     roofline: bool = True
     profile: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variants", tuple(as_enum(Variant, v, what="variant") for v in self.variants))
+        object.__setattr__(self, "data_format", as_enum(DataFormat, self.data_format, what="--format"))
+        for name in ("runs", "batch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} {getattr(self, name)} is invalid: use 1 or more")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup {self.warmup} is invalid: use 0 or more")
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise ConfigError(f"--eval-limit {self.eval_limit} is invalid: use 1 or more (omit it for all images)")
+
+    def tile(self, shape: tuple[int, int]) -> TileSpec:
+        """The tile every variant's predictor uses: the benchmark shape, the bench's batch."""
+        return TileSpec(size=shape, batch=self.batch)
 
 
 def torch_source(label: str, model: Any, meta: ModelMeta, digest: str, shipped_int8: Path | None = None) -> Source:
@@ -66,8 +81,8 @@ def file_digest(path: Path) -> str:
 
 def bench_input(cfg: BenchConfig, shape: tuple[int, int]) -> NDArray[np.uint8]:
     """The one uint8 RGB image every variant sees: a real val image when --data is given, else a seeded synthetic."""
-    from fcnedge.exporters.quantize import center_crop
-    from fcnedge.exporters.verify import synthetic_images
+    from fcnedge.data.synthetic import synthetic_images
+    from fcnedge.data.transforms import center_crop
 
     if cfg.data is not None:
         from fcnedge.data.datasets import open_dataset, read_image_file
@@ -77,18 +92,25 @@ def bench_input(cfg: BenchConfig, shape: tuple[int, int]) -> NDArray[np.uint8]:
     return synthetic_images([shape])[0]
 
 
-def _build(src: Source, variant: str, cfg: BenchConfig, shape: tuple[int, int]) -> Built:
+def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, int]) -> Built:
     cuda = Provider.CUDA in cfg.providers.providers
+    tile = cfg.tile(shape)
     if src.onnx_path is not None:
-        return build_ort(src.onnx_path, variant, cfg.providers, shape)
+        return build_ort(src.onnx_path, variant, cfg.providers, tile)
     if variant in TORCH_VARIANTS:
-        return build_torch(src, variant, threads=cfg.threads, cuda=cuda)
+        return build_torch(src, variant, tile=tile, threads=cfg.threads, cuda=cuda)
     cache = cfg.out / "cache"
-    if variant == "openvino":
-        fp32 = build_onnx(src, "fp32", cache=cache, opset=cfg.opset, shape=shape, quant=None, threads=cfg.threads)
-        return build_openvino(fp32, src.meta, threads=cfg.threads, shape=shape, batch=cfg.batch)  # type: ignore[arg-type]
-    path = build_onnx(src, variant, cache=cache, opset=cfg.opset, shape=shape, quant=cfg.calib, threads=cfg.threads)
-    return build_ort(path, variant, cfg.providers, shape)
+    if variant is Variant.OPENVINO:
+        fp32, _ = build_onnx(
+            src, Variant.FP32, cache=cache, opset=cfg.opset, shape=shape, quant=None, threads=cfg.threads
+        )
+        return build_openvino(fp32, src.meta, threads=cfg.threads, tile=tile, batch=cfg.batch)  # type: ignore[arg-type]
+    path, warnings = build_onnx(
+        src, variant, cache=cache, opset=cfg.opset, shape=shape, quant=cfg.calib, threads=cfg.threads
+    )
+    built = build_ort(path, variant, cfg.providers, tile)
+    built.warnings = warnings
+    return built
 
 
 def stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTimer:
@@ -124,14 +146,10 @@ def accuracy(b: Built, cfg: BenchConfig, shape: tuple[int, int]) -> dict[str, An
     """mIoU etc. on --data with the same metric code as fcnedge eval."""
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
-    from fcnedge.runtime.predictor import TiledPredictor
 
     assert cfg.data is not None
     ds = open_dataset(cfg.data, cfg.data_format, cfg.split, num_classes=b.meta.num_classes)
-    pred = TiledPredictor(
-        b.run, b.meta, TileSpec(size=shape, batch=cfg.batch), max_batch=b.max_batch, threads=cfg.threads
-    )
-    s = evaluate_predictor(pred, ds, limit=cfg.eval_limit)
+    s = evaluate_predictor(b.predictor, ds, limit=cfg.eval_limit)
     return {
         "miou": s["miou"],
         "pixel_accuracy": s["pixel_accuracy"],
@@ -154,12 +172,12 @@ def fidelity(b: Built, ref: NDArray[np.float32] | None, x: NDArray[np.float32]) 
 def _reference(src: Source, x: NDArray[np.float32]) -> NDArray[np.float32] | None:
     if src.torch_model is None:
         return None
-    from fcnedge.exporters.verify import torch_runner
+    from fcnedge.models.infer import torch_runner
 
     return torch_runner(src.torch_model)(x)  # type: ignore[no-any-return]
 
 
-def build_one(src: Source, variant: str, cfg: BenchConfig, shape: tuple[int, int]) -> tuple[dict[str, Any], Built]:
+def build_one(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, int]) -> tuple[dict[str, Any], Built]:
     """Build one variant (exporting it if needed) and start its report row; records the RSS it added."""
     rss_before = current_rss_mb()
     reset_peak_rss()
@@ -167,7 +185,7 @@ def build_one(src: Source, variant: str, cfg: BenchConfig, shape: tuple[int, int
     b = _build(src, variant, cfg, shape)
     row: dict[str, Any] = {
         "model": src.label,
-        "variant": b.variant,
+        "variant": b.variant.value,
         "provider": b.provider,
         "shape": f"{shape[0]}x{shape[1]}",
         "batch": cfg.batch,
@@ -180,6 +198,8 @@ def build_one(src: Source, variant: str, cfg: BenchConfig, shape: tuple[int, int
         row["file_mb"] = round(b.onnx_path.stat().st_size / 1e6, 2)
     if b.note:
         row["note"] = b.note
+    if b.warnings:
+        row["warnings"] = list(b.warnings)
     return row, b
 
 
@@ -258,13 +278,13 @@ def _bench_source(
     src: Source, cfg: BenchConfig, shape: tuple[int, int], image: NDArray[np.uint8]
 ) -> list[dict[str, Any]]:
     """All variants of one source, timed in interleaved blocks on the same input; then fidelity and accuracy."""
-    variants = ("onnx",) if src.onnx_path is not None else cfg.variants
+    variants = (Variant.ONNX,) if src.onnx_path is not None else cfg.variants
     for v in variants:
-        if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, "openvino"):
-            raise ConfigError(f"variant {v!r} does not apply to {src.label}")
-    rows: dict[str, dict[str, Any]] = {}
-    built: dict[str, Built] = {}
-    timers: dict[str, StageTimer] = {}
+        if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, Variant.OPENVINO):
+            raise ConfigError(f"variant {v.value!r} does not apply to {src.label}")
+    rows: dict[Variant, dict[str, Any]] = {}
+    built: dict[Variant, Built] = {}
+    timers: dict[Variant, StageTimer] = {}
     for v in variants:
         rows[v], built[v] = build_one(src, v, cfg, shape)
         timers[v] = stage_timer(built[v], image, cfg)
@@ -287,7 +307,7 @@ def _bench_source(
 
 def _config_dict(cfg: BenchConfig) -> dict[str, Any]:
     return {
-        "variants": list(cfg.variants),
+        "variants": [v.value for v in cfg.variants],
         "providers": [p.value for p in cfg.providers.providers],
         "shapes": [f"{h}x{w}" for h, w in cfg.shapes],
         "batch": cfg.batch,

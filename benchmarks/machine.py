@@ -8,27 +8,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fcnedge.host import cpu_flags, cpu_model
 
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or platform's guess)."""
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        for line in info.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> list[str]:
-    """The int8-relevant instruction-set flags this CPU has."""
-    info = Path("/proc/cpuinfo")
-    if not info.exists():
-        return []
-    for line in info.read_text().splitlines():
-        if line.startswith("flags"):
-            have = set(line.split(":", 1)[1].split())
-            return sorted(have & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16"})
-    return []
+__all__ = ["cpu_flags", "cpu_model", "machine_facts"]
 
 
 def _version(dist: str) -> str | None:

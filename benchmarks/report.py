@@ -88,6 +88,9 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{n['node']} ({n['op']}) {n['us_per_run'] / 1e3:.2f} ms" for n in r["profile"]["top_nodes"][:4]
             )
             lines += ["", f"Profile {r['model']} {r['variant']}: {shares}. Top nodes: {top}."]
+    for r in report["rows"]:
+        for w in r.get("warnings", []):
+            lines += ["", f"**Warning** ({r['model']} {r['variant']}): {w}"]
     lines += [
         "",
         "x torch / x fp32: p50 speedup over PyTorch eager / ORT fp32 of the same model and shape. "
@@ -117,12 +120,24 @@ def plot(report: dict[str, Any], path: Path) -> bool:
         )
     ax.set_xlabel("latency p50 (ms)")
     ax.set_ylabel("mIoU (%)")
+    ax.set_ylim(*miou_axis([100 * r["miou"] for r in rows]))
     ax.set_title(f"{report['machine']['cpu']}, {report['config']['threads']} threads")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
     return True
+
+
+def miou_axis(values: list[float], *, min_span: float = 10.0) -> tuple[float, float]:
+    """mIoU axis limits (points) at least ``min_span`` wide around the data, inside [0, 100]: a 0.02-point
+    int8 drop must not look like a cliff."""
+    lo, hi = min(values), max(values)
+    pad = max(min_span - (hi - lo), 0.0) / 2 + 0.1 * (hi - lo)
+    lo, hi = max(0.0, lo - pad), min(100.0, hi + pad)
+    if hi - lo < min_span:  # clipped at 0 or 100: extend the other way
+        lo, hi = (0.0, min_span) if lo == 0.0 else (100.0 - min_span, 100.0)
+    return lo, hi
 
 
 def write_reports(report: dict[str, Any], out: Path) -> list[Path]:

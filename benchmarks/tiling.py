@@ -13,11 +13,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.benchmarks.machine import machine_facts, peak_rss_mb, reset_peak_rss
+from fcnedge.errors import ConfigError
+from fcnedge.normalize import Normalizer
+from fcnedge.runtime.open import open_predictor
 from fcnedge.runtime.predictor import TiledPredictor
-from fcnedge.runtime.preprocess import Normalizer
-from fcnedge.runtime.session import Session
 from fcnedge.runtime.tiling import make_grid
-from fcnedge.specs import ProviderSpec, TileSpec
+from fcnedge.specs import Blend, ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +27,33 @@ log = logging.getLogger(__name__)
 class RuntimeBenchConfig:
     """Options of ``fcnedge bench-runtime``."""
 
-    model: Path
-    tile: tuple[int, int] = (320, 480)
+    model: str | Path | None = None
+    providers: ProviderSpec = field(default_factory=lambda: ProviderSpec(threads=2))
+    tile: tuple[int, int] | None = None
     overlap: float = 0.25
+    blend: Blend = Blend.MEAN
     sizes: tuple[tuple[int, int], ...] = ((1024, 2048), (10000, 10000))
     batches: tuple[int, ...] = (1, 4, 8)
-    threads: int = 2
     runs: int = 5
-    providers: ProviderSpec = field(default_factory=ProviderSpec)
+
+    def __post_init__(self) -> None:
+        if self.runs < 1:
+            raise ConfigError(f"--runs {self.runs} is invalid: use 1 or more")
+
+    @property
+    def threads(self) -> int:
+        return self.providers.threads
+
+    def open(self, batch: int) -> TiledPredictor:
+        """The predictor under test, through the one seam."""
+        return open_predictor(
+            self.model, providers=self.providers, tile=self.tile, overlap=self.overlap, blend=self.blend, batch=batch
+        )
 
 
 def _image(h: int, w: int) -> NDArray[np.uint8]:
     """A large seeded image, made by tiling a smooth random patch (cheap to build at 10000x10000)."""
-    from fcnedge.exporters.verify import synthetic_images
+    from fcnedge.data.synthetic import synthetic_images
 
     patch = synthetic_images([(min(h, 512), min(w, 512))], seed=3)[0]
     reps = (-(-h // patch.shape[0]), -(-w // patch.shape[1]), 1)
@@ -55,10 +70,10 @@ def _median_time(fn: Any, runs: int) -> float:
     return float(np.median(ts))
 
 
-def raw_time(sess: Session, pred: TiledPredictor, img: NDArray[np.uint8], batch: int, runs: int) -> float:
+def raw_time(pred: TiledPredictor, img: NDArray[np.uint8], batch: int, runs: int) -> float:
     """Time of the session alone on exactly the tiles the predictor runs (pre-normalised, same batches)."""
-    spec = pred.spec
-    grid = make_grid(img.shape[0], img.shape[1], spec, pred.meta.stride)
+    sess = pred.session
+    grid = make_grid(img.shape[0], img.shape[1], pred.spec, pred.meta.stride, fixed=pred.fixed)
     norm = Normalizer(pred.meta.mean, pred.meta.std)
     th, tw = grid.tile
     tiles = np.zeros((grid.count, 3, th, tw), dtype=np.float32)
@@ -76,16 +91,14 @@ def raw_time(sess: Session, pred: TiledPredictor, img: NDArray[np.uint8], batch:
     return _median_time(run, runs)
 
 
-def overhead(cfg: RuntimeBenchConfig, sess: Session, size: tuple[int, int], batch: int) -> dict[str, Any]:
+def overhead(cfg: RuntimeBenchConfig, pred: TiledPredictor, size: tuple[int, int], batch: int) -> dict[str, Any]:
     """Tiled logits() (normalise, tile, run, stitch) and predict() (+ argmax) vs the raw session on the same
     pre-normalised tiles in the same batches."""
     img = _image(*size)
-    spec = TileSpec(size=cfg.tile, overlap=cfg.overlap, batch=batch)
-    pred = TiledPredictor(sess.run, sess.meta, spec, max_batch=sess.max_batch, threads=cfg.threads)
     tiled = _median_time(lambda: pred.logits(img), cfg.runs)
     with_ids = _median_time(lambda: pred.predict(img), cfg.runs)
-    raw = raw_time(sess, pred, img, batch, cfg.runs)
-    grid = make_grid(size[0], size[1], spec, sess.meta.stride)
+    raw = raw_time(pred, img, batch, cfg.runs)
+    grid = make_grid(size[0], size[1], pred.spec, pred.meta.stride, fixed=pred.fixed)
     return {
         "size": f"{size[0]}x{size[1]}",
         "batch": batch,
@@ -98,18 +111,16 @@ def overhead(cfg: RuntimeBenchConfig, sess: Session, size: tuple[int, int], batc
     }
 
 
-def large(cfg: RuntimeBenchConfig, sess: Session, size: tuple[int, int], batch: int) -> dict[str, Any]:
+def large(pred: TiledPredictor, size: tuple[int, int], batch: int) -> dict[str, Any]:
     """One predict() on a large image: latency and peak RSS (the image itself included)."""
     img = _image(*size)
-    spec = TileSpec(size=cfg.tile, overlap=cfg.overlap, batch=batch)
-    pred = TiledPredictor(sess.run, sess.meta, spec, max_batch=sess.max_batch, threads=cfg.threads)
     reset_peak_rss()
     base = peak_rss_mb()
     t = time.perf_counter()
     ids = pred.predict(img)
     sec = time.perf_counter() - t
-    grid = make_grid(size[0], size[1], spec, sess.meta.stride)
-    band_mb = sess.meta.num_classes * grid.tile[0] * grid.padded[1] * 4 / 2**20
+    grid = make_grid(size[0], size[1], pred.spec, pred.meta.stride, fixed=pred.fixed)
+    band_mb = pred.meta.num_classes * grid.tile[0] * grid.padded[1] * 4 / 2**20
     return {
         "size": f"{size[0]}x{size[1]}",
         "batch": batch,
@@ -125,21 +136,23 @@ def large(cfg: RuntimeBenchConfig, sess: Session, size: tuple[int, int], batch: 
 
 def run_runtime_bench(cfg: RuntimeBenchConfig) -> dict[str, Any]:
     """All runtime figures in one report."""
-    sess = Session(cfg.model, ProviderSpec(providers=cfg.providers.providers, threads=cfg.threads), tile=cfg.tile)
-    rows_overhead = [overhead(cfg, sess, cfg.tile, 1)]
+    preds = {b: cfg.open(b) for b in sorted({1, *cfg.batches})}
+    first = preds[1]
+    rows_overhead = [overhead(cfg, first, first.spec.size, 1)]
     rows_batch = []
     for s in cfg.sizes:
         if s[0] * s[1] <= 4096 * 4096:
-            rows_batch += [overhead(cfg, sess, s, b) for b in cfg.batches]
-    rows_large = [large(cfg, sess, s, max(cfg.batches)) for s in cfg.sizes]
+            rows_batch += [overhead(cfg, preds[b], s, b) for b in cfg.batches]
+    rows_large = [large(preds[max(cfg.batches)], s, max(cfg.batches)) for s in cfg.sizes]
     base = {r["size"]: r["tiled_ms"] for r in rows_batch if r["batch"] == 1}
     for r in rows_batch:
-        r["speedup_vs_batch1"] = base[r["size"]] / r["tiled_ms"]
+        if r["size"] in base:
+            r["speedup_vs_batch1"] = base[r["size"]] / r["tiled_ms"]
     return {
         "machine": machine_facts(),
-        "model": str(cfg.model),
-        "provider": sess.provider,
-        "tile": list(cfg.tile),
+        "model": str(first.session.path),
+        "provider": first.provider,
+        "tile": list(first.spec.size),
         "overlap": cfg.overlap,
         "threads": cfg.threads,
         "whole_image": rows_overhead,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,7 @@ class StageTimer:
         return LatencyStats.from_seconds(self.totals), {k: LatencyStats.from_seconds(v) for k, v in self.per.items()}
 
 
-def time_interleaved(timers: dict[str, StageTimer], *, warmup: int, runs: int, block: int = 5) -> None:
+def time_interleaved(timers: Mapping[Any, StageTimer], *, warmup: int, runs: int, block: int = 5) -> None:
     """Warm every chain up, then time them in interleaved blocks of ``block`` runs until each has ``runs``.
 
     A shared machine drifts (other tenants, clock changes); interleaving makes every variant see the same drift, so

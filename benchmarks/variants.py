@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +18,34 @@ from numpy.typing import NDArray
 
 from fcnedge.errors import ConfigError, MissingDependencyError
 from fcnedge.meta import ModelMeta
-from fcnedge.specs import ProviderSpec, QuantSpec
+from fcnedge.runtime.open import predictor_for
+from fcnedge.runtime.predictor import TiledPredictor
+from fcnedge.specs import ProviderSpec, QuantSpec, TileSpec, Variant
 
 log = logging.getLogger(__name__)
 
-TORCH_VARIANTS = ("torch", "torch-compile")
-ONNX_VARIANTS = ("fp32", "int8", "fp16")
-ALL_VARIANTS = (*TORCH_VARIANTS, *ONNX_VARIANTS, "openvino")
+TORCH_VARIANTS = (Variant.TORCH, Variant.TORCH_COMPILE)
+ONNX_VARIANTS = (Variant.FP32, Variant.INT8, Variant.FP16)
+ALL_VARIANTS = (*TORCH_VARIANTS, *ONNX_VARIANTS, Variant.OPENVINO)
 
 Run = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
 
 @dataclass
 class Built:
-    """A runnable variant."""
+    """A runnable variant: ``run`` times inference alone, ``predictor`` (the runtime's, through the one seam)
+    scores accuracy."""
 
-    variant: str
+    variant: Variant
     provider: str
     run: Run
     meta: ModelMeta
+    predictor: TiledPredictor
     max_batch: int = 1 << 16
     onnx_path: Path | None = None
     sync: Callable[[], None] | None = None
     note: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,17 +60,18 @@ class Source:
     shipped_int8: Path | None = None
 
 
-def parse_variants(text: str) -> list[str]:
+def parse_variants(text: str) -> list[Variant]:
     """``"torch,fp32,int8"`` -> list, validated.
 
     Raises:
         ConfigError: unknown variant.
     """
     out = [v.strip() for v in text.split(",") if v.strip()]
-    bad = [v for v in out if v not in ALL_VARIANTS]
+    valid = [v.value for v in ALL_VARIANTS]
+    bad = [v for v in out if v not in valid]
     if bad or not out:
-        raise ConfigError(f"variant(s) {bad or text!r} unknown: choose from {', '.join(ALL_VARIANTS)}")
-    return out
+        raise ConfigError(f"variant(s) {bad or text!r} unknown: choose from {', '.join(valid)}")
+    return [Variant(v) for v in out]
 
 
 def cache_key(src: Source, variant: str, opset: int, shape: tuple[int, int], q: QuantSpec | None) -> str:
@@ -86,9 +92,17 @@ def cache_key(src: Source, variant: str, opset: int, shape: tuple[int, int], q: 
 
 
 def build_onnx(
-    src: Source, variant: str, *, cache: Path, opset: int, shape: tuple[int, int], quant: QuantSpec | None, threads: int
-) -> Path:
-    """Export (or reuse from ``cache``) the fp32/int8/fp16 ONNX of ``src``.
+    src: Source,
+    variant: Variant,
+    *,
+    cache: Path,
+    opset: int,
+    shape: tuple[int, int],
+    quant: QuantSpec | None,
+    threads: int,
+) -> tuple[Path, tuple[str, ...]]:
+    """Export (or reuse from ``cache``) the fp32/int8/fp16 ONNX of ``src``; returns the path and any warning
+    that belongs in the report.
 
     Raises:
         ConfigError: int8 without calibration data and no shipped int8 model.
@@ -96,28 +110,33 @@ def build_onnx(
     from fcnedge.exporters.pipeline import run
     from fcnedge.specs import ExportSpec, Quantize
 
-    if variant == "int8" and (quant is None or quant.calib_data is None):
+    if variant is Variant.INT8 and (quant is None or quant.calib_data is None):
         if src.shipped_int8 is not None:
-            return src.shipped_int8
+            msg = (
+                f"int8 row: no --calib-data, so the int8 file shipped with the bundled model "
+                f"({src.shipped_int8.name}, calibrated on CamVid train) was timed instead of a fresh quantisation"
+            )
+            log.warning(msg)
+            return src.shipped_int8, (msg,)
         raise ConfigError("the int8 variant needs calibration images: pass --calib-data DIR (or --data)")
-    q = quant if variant == "int8" else None
-    path = cache / f"{src.label}-{variant}-{cache_key(src, variant, opset, shape, q)}.onnx"
+    q = quant if variant is Variant.INT8 else None
+    path = cache / f"{src.label}-{variant.value}-{cache_key(src, variant.value, opset, shape, q)}.onnx"
     if path.exists():
         log.info("reusing cached %s", path)
-        return path
+        return path, ()
     cache.mkdir(parents=True, exist_ok=True)
     spec = ExportSpec(
         output=path,
         opset=opset,
-        quantize=Quantize(variant if variant != "fp32" else "none"),
+        quantize=Quantize.NONE if variant is Variant.FP32 else Quantize(variant.value),
         export_shape=shape,
         quant=q,
     )
     run(spec, src.torch_model, src.meta, threads=threads)  # type: ignore[arg-type]
-    return path
+    return path, ()
 
 
-def build_torch(src: Source, variant: str, *, threads: int, cuda: bool = False) -> Built:
+def build_torch(src: Source, variant: Variant, *, tile: TileSpec, threads: int, cuda: bool = False) -> Built:
     """PyTorch eager or torch.compile, on CUDA when asked for and available, else on CPU."""
     import torch
 
@@ -126,7 +145,7 @@ def build_torch(src: Source, variant: str, *, threads: int, cuda: bool = False) 
     device = "cuda" if cuda and torch.cuda.is_available() else "cpu"
     model = src.torch_model.eval().to(device)
     note = ""
-    if variant == "torch-compile":
+    if variant is Variant.TORCH_COMPILE:
         model = torch.compile(model, dynamic=False)
         note = "torch.compile (inductor), compiled for the benchmark shape during warm-up"
 
@@ -135,19 +154,29 @@ def build_torch(src: Source, variant: str, *, threads: int, cuda: bool = False) 
             out: NDArray[np.float32] = model(torch.from_numpy(batch).to(device)).cpu().numpy()
         return out
 
-    return Built(variant, f"torch-{device}", run, src.meta, note=note)  # type: ignore[arg-type]
+    assert src.meta is not None
+    pred = predictor_for(run, src.meta, tile, threads=threads)
+    return Built(variant, f"torch-{device}", run, src.meta, pred, note=note)
 
 
-def build_ort(path: Path, variant: str, spec: ProviderSpec, tile: tuple[int, int]) -> Built:
-    """An ONNX Runtime session for a variant file; records the provider that actually runs."""
-    from fcnedge.runtime.session import Session
+def build_ort(path: Path, variant: Variant, spec: ProviderSpec, tile: TileSpec) -> Built:
+    """A variant file opened through the one seam; records the provider that actually runs.
 
-    sess = Session(path, spec, tile=tile)
+    Raises:
+        ConfigError: a fixed-size model that cannot take the benchmark shape.
+    """
+    from fcnedge.runtime.open import check_model_input, open_predictor
+
+    pred = open_predictor(
+        path, providers=spec, tile=tile.size, overlap=tile.overlap, blend=tile.blend, batch=tile.batch
+    )
+    check_model_input(pred, tile.size)
+    sess = pred.session
     # no sync hook: Session.run copies outputs to host memory, which already waits for a GPU to finish
-    return Built(variant, sess.provider, sess.run, sess.meta, sess.max_batch, path)
+    return Built(variant, sess.provider, sess.run, sess.meta, pred, sess.max_batch, path)
 
 
-def build_openvino(path: Path, meta: ModelMeta, *, threads: int, shape: tuple[int, int], batch: int) -> Built:
+def build_openvino(path: Path, meta: ModelMeta, *, threads: int, tile: TileSpec, batch: int) -> Built:
     """The OpenVINO runtime reading the same fp32 .onnx, reshaped to the static benchmark shape (its best case).
 
     Raises:
@@ -159,7 +188,7 @@ def build_openvino(path: Path, meta: ModelMeta, *, threads: int, shape: tuple[in
         raise MissingDependencyError("the openvino variant needs OpenVINO: pip install 'fcnedge[openvino]'") from None
     core = ov.Core()
     model = core.read_model(str(path))
-    model.reshape([batch, 3, *shape])
+    model.reshape([batch, 3, *tile.size])
     # f32 explicitly: on CPUs with AMX/AVX512-BF16 OpenVINO otherwise silently computes in bf16
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
     if threads:
@@ -173,4 +202,6 @@ def build_openvino(path: Path, meta: ModelMeta, *, threads: int, shape: tuple[in
         return out
 
     note = f"OpenVINO {ov.__version__}, f32, static shape"
-    return Built("openvino", "openvino-cpu", run, meta, batch, path, note=note)
+    # the static shape takes whole tiles of the benchmark shape, one at a time: accuracy runs tile by tile
+    pred = predictor_for(run, meta, replace(tile, batch=batch), fixed_hw=tile.size, max_batch=batch, threads=threads)
+    return Built(Variant.OPENVINO, "openvino-cpu", run, meta, pred, batch, path, note=note)

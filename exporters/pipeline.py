@@ -4,25 +4,28 @@ gate -> write. Everything is written to temp files in the output folder and rena
 from __future__ import annotations
 
 import json
+import math
 import logging
 import platform
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from fcnedge.errors import AccuracyGateError, ConfigError
-from fcnedge.exporters.onnx_meta import embed_meta
-from fcnedge.exporters.rewrite import Form, RewriteReport, rewrite_upsampling
+from fcnedge.exporters.onnx_meta import embed_meta, embed_upsampling_nodes
+from fcnedge.exporters.rewrite import RewriteReport, find_upsampling, rewrite_upsampling
 from fcnedge.exporters.verify import check_fp32, compare, verify_shapes
 from fcnedge.fsutil import atomic_write_text, check_output
 from fcnedge.meta import ModelMeta
-from fcnedge.specs import ExportSpec, Quantize, QuantSpec, TileSpec
+from fcnedge.specs import DataFormat, ExportSpec, Quantize, QuantSpec, RewriteForm, TileSpec, as_enum
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,18 @@ class GateSpec:
     """The accuracy gate: evaluate fp32 and the quantised model and refuse a drop over ``max_drop`` points."""
 
     data: Path
-    fmt: str = "camvid"
+    fmt: DataFormat = DataFormat.CAMVID
     split: str = "val"
     max_drop: float = 1.0
     allow_drop: bool = False
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fmt", as_enum(DataFormat, self.fmt, what="--eval-format"))
+        if self.fmt is DataFormat.IMAGES:
+            raise ConfigError("the accuracy gate needs labelled data: --eval-format images has no masks")
+        if not math.isfinite(self.max_drop):
+            raise ConfigError(f"--max-miou-drop {self.max_drop} is invalid: give a finite number of points, e.g. 0.5")
 
 
 @dataclass
@@ -46,6 +56,7 @@ class ExportRun:
     work: Path
     report: dict[str, Any] = field(default_factory=dict)
     proto: Any = None
+    upsampling_nodes: list[str] | None = None
 
     def step(self, name: str, t0: float) -> None:
         self.report.setdefault("steps_s", {})[name] = round(time.perf_counter() - t0, 3)
@@ -92,7 +103,7 @@ def step_simplify(run: ExportRun) -> None:
     run.step("simplify", t0)
 
 
-def _sessions_for(protos: dict[str, Any], threads: int) -> dict[str, Any]:
+def _sessions_for(protos: dict[K, Any], threads: int) -> dict[K, Any]:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -105,13 +116,13 @@ def _sessions_for(protos: dict[str, Any], threads: int) -> dict[str, Any]:
 
 
 def time_models(
-    protos: dict[str, Any], shape: tuple[int, int], threads: int, *, rounds: int = 4, per_round: int = 3
-) -> dict[str, float]:
+    protos: dict[K, Any], shape: tuple[int, int], threads: int, *, rounds: int = 4, per_round: int = 3
+) -> dict[K, float]:
     """Median seconds per run of each model at batch 1 and ``shape``, measured in interleaved rounds (so a noisy
     moment on a shared machine hits every candidate alike; the first run of each block is discarded)."""
     sessions = _sessions_for(protos, threads)
     x = np.zeros((1, 3, *shape), dtype=np.float32)
-    samples: dict[str, list[float]] = {k: [] for k in sessions}
+    samples: dict[K, list[float]] = {k: [] for k in sessions}
     for _ in range(rounds):
         for k, sess in sessions.items():
             name = sess.get_inputs()[0].name
@@ -125,35 +136,38 @@ def time_models(
 
 def step_rewrite(run: ExportRun, threads: int) -> None:
     """Rewrite the upsampling. ``auto``: where several exact forms exist, time them (and the untouched graph) on
-    the export shape and keep the fastest; otherwise use the requested form where it is exact."""
+    the export shape and keep the fastest; otherwise use the requested form where it is exact. The names of the
+    nodes that make up the upsampling afterwards are recorded in the model (int8 keeps them in float)."""
     import copy
 
     t0 = time.perf_counter()
     probe = copy.deepcopy(run.proto)
     rep = rewrite_upsampling(probe)
-    exact = {f for r in rep.rewrites for f in r["exact_forms"]}
-    if "depthwise" in exact:
-        exact.discard("dense")  # dense does strictly more work than depthwise wherever both are exact
+    exact = {RewriteForm(f) for r in rep.rewrites for f in r["exact_forms"]}
+    if RewriteForm.DEPTHWISE in exact:
+        exact.discard(RewriteForm.DENSE)  # dense does strictly more work than depthwise wherever both are exact
     choice = run.spec.rewrite_form
-    timings: dict[str, float] = {}
-    if choice == "auto" and exact:
+    timings: dict[RewriteForm, float] = {}
+    if choice is RewriteForm.AUTO and exact:
         # the untouched ConvTranspose is an exact form too: it stays when nothing beats it
-        trials = {"convtranspose": run.proto}
-        for form in sorted(exact):
+        trials = {RewriteForm.CONVTRANSPOSE: run.proto}
+        for form in sorted(exact, key=lambda f: f.value):
             trials[form] = copy.deepcopy(run.proto)
-            rewrite_upsampling(trials[form], force_form=Form(form))
+            rewrite_upsampling(trials[form], force_form=form)
         timings = time_models(trials, run.spec.export_shape, threads)
         choice = min(timings, key=lambda f: timings[f])
     best_rep = RewriteReport()
-    if choice != "convtranspose":
+    if choice is not RewriteForm.CONVTRANSPOSE:
         best = copy.deepcopy(run.proto)
-        best_rep = rewrite_upsampling(best, force_form=None if choice == "auto" else Form(choice))
+        best_rep = rewrite_upsampling(best, force_form=None if choice is RewriteForm.AUTO else choice)
         run.proto = best
+    run.upsampling_nodes = [n for r in best_rep.rewrites for n in r["nodes"]] or find_upsampling(run.proto)
     run.report["rewrite"] = {
-        "requested": run.spec.rewrite_form,
-        "chosen": choice,
+        "requested": run.spec.rewrite_form.value,
+        "chosen": choice.value,
         "rewrites": best_rep.rewrites,
-        "form_timings_ms": {k: round(v * 1e3, 2) for k, v in timings.items()},
+        "upsampling_nodes": run.upsampling_nodes,
+        "form_timings_ms": {k.value: round(v * 1e3, 2) for k, v in timings.items()},
     }
     run.report["nodes"]["rewritten"] = len(run.proto.graph.node)
     run.step("rewrite", t0)
@@ -226,16 +240,13 @@ def _stamp(proto: Any, run: ExportRun) -> None:
 def step_gate(run: ExportRun, fp32_path: Path, q_path: Path, gate: GateSpec, threads: int) -> None:
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
-    from fcnedge.runtime.predictor import TiledPredictor
-    from fcnedge.runtime.session import Session
-    from fcnedge.specs import ProviderSpec
+    from fcnedge.runtime.open import open_predictor
 
     t0 = time.perf_counter()
     ds = open_dataset(gate.data, gate.fmt, gate.split, num_classes=run.meta.num_classes)
     scores = {}
     for name, path in (("fp32", fp32_path), (run.spec.quantize.value, q_path)):
-        sess = Session(path, ProviderSpec(threads=threads), meta=run.meta)
-        pred = TiledPredictor(sess.run, run.meta, TileSpec(size=run.spec.export_shape), max_batch=sess.max_batch)
+        pred = open_predictor(path, meta=run.meta, threads=threads, tile=run.spec.export_shape)
         scores[name] = evaluate_predictor(pred, ds, limit=gate.limit)["miou"]
     drop = 100 * (scores["fp32"] - scores[run.spec.quantize.value])
     run.report["accuracy"] = {
@@ -279,7 +290,10 @@ def run(
             step_simplify(r)
         if spec.rewrite:
             step_rewrite(r, threads)
+        else:
+            r.upsampling_nodes = find_upsampling(r.proto)
         embed_meta(r.proto, r.meta)
+        embed_upsampling_nodes(r.proto, r.upsampling_nodes or [])
         _stamp(r.proto, r)
         fp32 = r.work / "fp32.onnx"
         save_proto(r.proto, fp32)

@@ -2,8 +2,9 @@
 
 Signedness: activations uint8 (asymmetric; FCN activations after ReLU/ReLU6 are non-negative, so uint8 spends
 its whole range on them), weights int8 (symmetric, per channel). This U8S8 QDQ form is the one ONNX Runtime's
-x86 int8 kernels are fastest on (VNNI/AMX; on this project's CPU S8S8 gave no speedup over fp32). The CPU here
-has AVX512-VNNI, so the U8S8 saturation problem of plain AVX2 does not arise and ``reduce_range`` stays off.
+x86 int8 kernels are fastest on (VNNI/AMX; on an AVX512-VNNI Xeon S8S8 gave no speedup over fp32). On x86 CPUs
+without VNNI the U8S8 products saturate, so ``reduce_range`` is decided from the host's CPU flags (or by the
+user) and the decision is recorded in the report.
 """
 
 from __future__ import annotations
@@ -18,44 +19,48 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.data.datasets import open_dataset, read_image_file
+from fcnedge.data.transforms import center_crop
 from fcnedge.errors import ConfigError, DatasetError, ExportError
+from fcnedge.exporters.onnx_meta import read_upsampling_nodes
+from fcnedge.host import int8_reduce_range
 from fcnedge.meta import ModelMeta
-from fcnedge.runtime.preprocess import Normalizer
-from fcnedge.specs import CalibMethod, QuantSpec
+from fcnedge.normalize import Normalizer
+from fcnedge.specs import CalibMethod, DataFormat, QuantSpec
 
 log = logging.getLogger(__name__)
 
-UPSAMPLING_OPS = ("ConvTranspose", "Resize", "DepthToSpace")
-
 
 def calibration_images(spec: QuantSpec) -> list[NDArray[np.uint8]]:
-    """Up to ``spec.calib_count`` RGB images from the calibration folder, evenly spread over it.
+    """Up to ``spec.calib_count`` RGB images from the calibration data, evenly spread over it.
 
-    Any dataset layout works; a plain folder of images works too (``--calib-format folder`` with no masks/).
+    ``spec.calib_format`` says what the folder is: a data set (its train split's images are used) or ``images``,
+    a plain folder of images (searched recursively). Nothing is guessed.
 
     Raises:
-        DatasetError: the folder is missing, unreadable or holds no images.
-        ConfigError: calib_count < 1.
+        DatasetError: the folder is missing, unreadable, not the layout named, or holds no images.
+        ConfigError: no folder given, or calib_count < 1.
     """
     if spec.calib_data is None:
         raise ConfigError("int8 quantisation needs calibration images: pass --calib-data DIR")
     if spec.calib_count < 1:
         raise ConfigError(f"--calib-count {spec.calib_count} is invalid: use 1 or more (32 is a good default)")
-    paths = _calibration_paths(Path(spec.calib_data), spec)
+    paths = _calibration_paths(Path(spec.calib_data), spec.calib_format)
     idx = np.linspace(0, len(paths) - 1, num=min(spec.calib_count, len(paths))).round().astype(int)
     return [read_image_file(paths[i]) for i in sorted(set(idx.tolist()))]
 
 
-def _calibration_paths(root: Path, spec: QuantSpec) -> list[Path]:
+def _calibration_paths(root: Path, fmt: DataFormat) -> list[Path]:
     from fcnedge.data.datasets import IMAGE_EXTS
 
     if not root.is_dir():
         raise DatasetError(f"calibration folder {root} does not exist: pass a folder of images to --calib-data")
-    try:
-        ds = open_dataset(root, spec.calib_format, "train")
-        return [img for img, _ in ds.pairs]
-    except DatasetError:
-        pass
+    if fmt is not DataFormat.IMAGES:
+        try:
+            return [img for img, _ in open_dataset(root, fmt, "train").pairs]
+        except DatasetError as exc:
+            raise DatasetError(
+                f"{exc} (--calib-format {fmt.value}; for a plain folder of images pass --calib-format images)"
+            ) from None
     try:
         plain = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
     except OSError as exc:
@@ -63,15 +68,6 @@ def _calibration_paths(root: Path, spec: QuantSpec) -> list[Path]:
     if not plain:
         raise DatasetError(f"calibration folder {root} holds no images: pass a folder with .png/.jpg images")
     return plain
-
-
-def center_crop(img: NDArray[np.uint8], h: int, w: int) -> NDArray[np.uint8]:
-    """Crop (or zero-pad) to h x w around the centre."""
-    ph, pw = max(0, h - img.shape[0]), max(0, w - img.shape[1])
-    if ph or pw:
-        img = np.pad(img, ((0, ph), (0, pw), (0, 0)))
-    y, x = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
-    return img[y : y + h, x : x + w]
 
 
 class ImageReader:
@@ -93,12 +89,35 @@ class ImageReader:
 
 
 def upsampling_nodes(model: Any) -> list[str]:
-    """Names of the nodes that make up the upsampling (ConvTranspose or its rewritten forms)."""
-    names = []
-    for n in model.graph.node:
-        if n.op_type in UPSAMPLING_OPS or "/Conv3x3" in n.name or n.name.endswith(("/Pad", "/Slice", "/AddBias")):
-            names.append(n.name)
+    """The nodes that make up the upsampling, as the exporter recorded them in the model.
+
+    Raises:
+        ExportError: the model carries no record (exported by an older fcnedge), or a recorded node is missing
+            from the graph (so it could not be kept in float).
+    """
+    names = read_upsampling_nodes(model)
+    if names is None:
+        raise ExportError(
+            "the model does not record its upsampling nodes (exported by an older fcnedge): re-export it with "
+            "fcnedge export, or pass --quantize-upsampling to quantise them too"
+        )
+    present = {n.name for n in model.graph.node}
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise ExportError(
+            f"upsampling nodes {missing[:3]} are not in the graph to quantise: re-export the model with fcnedge "
+            "export, or pass --quantize-upsampling"
+        )
     return names
+
+
+def _reduce_range(spec: QuantSpec) -> tuple[bool, str]:
+    if spec.reduce_range is not None:
+        return spec.reduce_range, "set by the user"
+    value, reason = int8_reduce_range()
+    if value:
+        log.warning("int8: %s", reason)
+    return value, reason
 
 
 def quantize_int8(
@@ -122,6 +141,7 @@ def quantize_int8(
         CalibMethod.ENTROPY: CalibrationMethod.Entropy,
         CalibMethod.PERCENTILE: CalibrationMethod.Percentile,
     }[spec.method]
+    preprocess_failure = None
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
         try:
@@ -129,10 +149,12 @@ def quantize_int8(
             # H/W and, when it fails, leaves a stray <uuid>.data file in the working directory
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         except Exception as exc:
-            log.warning("quantisation pre-processing failed (%s); quantising the unprocessed model", exc)
+            preprocess_failure = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.warning("int8 pre-processing failed (%s): quantising the unprocessed model", preprocess_failure)
             pre = fp32_path
         model = onnx.load(str(pre))
         exclude = upsampling_nodes(model) if spec.keep_upsampling_float else []
+        reduce_range, why = _reduce_range(spec)
         input_name = model.graph.input[0].name
         reader = ImageReader(images, meta, spec.calib_shape, input_name)
         try:
@@ -146,6 +168,7 @@ def quantize_int8(
                 weight_type=QuantType.QInt8,
                 calibrate_method=method,
                 nodes_to_exclude=exclude,
+                reduce_range=reduce_range,
                 extra_options={"CalibMovingAverage": False},
             )
         except Exception as exc:
@@ -158,6 +181,13 @@ def quantize_int8(
         "weights": "int8",
         "format": "QDQ",
         "excluded_nodes": exclude,
+        "reduce_range": reduce_range,
+        "reduce_range_reason": why,
+        **(
+            {"warnings": [f"pre-processing failed ({preprocess_failure}); quantised the unprocessed model"]}
+            if preprocess_failure
+            else {}
+        ),
     }
 
 

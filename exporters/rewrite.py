@@ -14,21 +14,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from fcnedge.specs import RewriteForm
+
 log = logging.getLogger(__name__)
-
-
-class Form(str, Enum):
-    """Replacement forms for an upsampling ConvTranspose."""
-
-    RESIZE = "resize"
-    DEPTHWISE = "depthwise"
-    DENSE = "dense"
 
 
 @dataclass
@@ -72,20 +65,20 @@ def upsampling_stride(node: Any, weight: NDArray[np.float32]) -> int | None:
 
 
 # default preference when no timing is done: measured on this project's 2-core CPU (README, "upsampling forms")
-PREFERENCE = (Form.DEPTHWISE, Form.RESIZE, Form.DENSE)
+PREFERENCE = (RewriteForm.DEPTHWISE, RewriteForm.RESIZE, RewriteForm.DENSE)
 
 
-def exact_forms(weight: NDArray[np.float32], s: int, *, atol: float = 1e-6) -> list[Form]:
+def exact_forms(weight: NDArray[np.float32], s: int, *, atol: float = 1e-6) -> list[RewriteForm]:
     """Every form that reproduces these ConvTranspose weights exactly, in :data:`PREFERENCE` order."""
     cin, cout = weight.shape[:2]
-    forms = {Form.DENSE}
+    forms = {RewriteForm.DENSE}
     if cin == cout:
         eye = np.eye(cin, dtype=bool)
         if not np.any(np.abs(weight[~eye]) > 0):
-            forms.add(Form.DEPTHWISE)
+            forms.add(RewriteForm.DEPTHWISE)
             diag = weight[np.arange(cin), np.arange(cin)]
             if np.allclose(diag, bilinear_filter(s)[None], atol=atol, rtol=0):
-                forms.add(Form.RESIZE)
+                forms.add(RewriteForm.RESIZE)
     return [f for f in PREFERENCE if f in forms]
 
 
@@ -143,7 +136,7 @@ def _resize_nodes(graph: Any, node: Any, s: int, bias: NDArray[np.float32] | Non
 
 
 def _d2s_nodes(
-    graph: Any, node: Any, s: int, weight: NDArray[np.float32], bias: NDArray[np.float32] | None, form: Form
+    graph: Any, node: Any, s: int, weight: NDArray[np.float32], bias: NDArray[np.float32] | None, form: RewriteForm
 ) -> list[Any]:
     from onnx import helper
 
@@ -151,7 +144,7 @@ def _d2s_nodes(
     cin, cout = weight.shape[:2]
     w3 = conv3x3_weight(weight, s)
     group = 1
-    if form is Form.DEPTHWISE:
+    if form is RewriteForm.DEPTHWISE:
         # keep only each class's own filter: (K*s*s, 1, 3, 3), groups=K
         w3 = w3.reshape(cout, s * s, cin, 3, 3)[np.arange(cout), :, np.arange(cin)].reshape(cout * s * s, 1, 3, 3)
         group = cout
@@ -172,7 +165,7 @@ def _d2s_nodes(
     ]
 
 
-def rewrite_upsampling(model: Any, *, force_form: Form | None = None) -> RewriteReport:
+def rewrite_upsampling(model: Any, *, force_form: RewriteForm | None = None) -> RewriteReport:
     """Rewrite every FCN upsampling ConvTranspose of ``model`` in place; returns what was done.
 
     Args:
@@ -210,13 +203,15 @@ def rewrite_upsampling(model: Any, *, force_form: Form | None = None) -> Rewrite
                 bias = None
         forms = exact_forms(weight, s)
         form = force_form if force_form in forms else forms[0]
-        if form is Form.RESIZE:
-            new_nodes.extend(_resize_nodes(graph, node, s, bias))
+        if form is RewriteForm.RESIZE:
+            created = _resize_nodes(graph, node, s, bias)
         else:
-            new_nodes.extend(_d2s_nodes(graph, node, s, weight, bias, form))
+            created = _d2s_nodes(graph, node, s, weight, bias, form)
+        new_nodes.extend(created)
         report.rewrites.append(
             {
                 "node": node.name,
+                "nodes": [n.name for n in created],
                 "stride": s,
                 "channels": int(weight.shape[1]),
                 "form": form.value,
@@ -227,6 +222,23 @@ def rewrite_upsampling(model: Any, *, force_form: Form | None = None) -> Rewrite
     graph.node.extend(new_nodes)
     _drop_unused(graph)
     return report
+
+
+def find_upsampling(model: Any) -> list[str]:
+    """Names of the ConvTranspose nodes of ``model`` that are FCN upsamplings (what the rewrite would replace)."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Identity" and n.input[0] in inits:
+            inits[n.output[0]] = inits[n.input[0]]
+    names = []
+    for node in model.graph.node:
+        if node.op_type == "ConvTranspose" and node.input[1] in inits:
+            weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+            if upsampling_stride(node, weight) is not None:
+                names.append(node.name)
+    return names
 
 
 def _drop_unused(graph: Any) -> None:

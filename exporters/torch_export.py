@@ -45,6 +45,8 @@ def export_torch(model: Any, path: Path, *, opset: int, shape: tuple[int, int], 
         MissingDependencyError: onnx (or onnxscript for dynamo) is not installed.
     """
     check_opset(opset)
+    if dynamo and opset < 18:
+        raise ExportError(f"the dynamo exporter writes opset 18 or later, not {opset}: pass opset 18 (or more)")
     import torch
 
     try:
@@ -90,7 +92,7 @@ def _export_dynamo(model: Any, x: Any, path: Path, opset: int) -> None:
         None,
         input_names=[INPUT_NAME],
         output_names=[OUTPUT_NAME],
-        opset_version=max(opset, 18),
+        opset_version=opset,
         dynamic_shapes=(dims,),
         dynamo=True,
         external_data=False,

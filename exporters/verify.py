@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
+from fcnedge.data.synthetic import synthetic_images
 from fcnedge.errors import ParityError
 from fcnedge.meta import ModelMeta
-from fcnedge.runtime.predictor import TiledPredictor
-from fcnedge.runtime.session import Session
-from fcnedge.specs import ProviderSpec, TileSpec
+from fcnedge.models.infer import torch_runner
+from fcnedge.runtime.open import open_predictor, predictor_for
+from fcnedge.specs import TileSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,39 +44,14 @@ def verify_shapes(export_shape: tuple[int, int], stride: int) -> list[tuple[int,
     return [export_shape, other, odd]
 
 
-def synthetic_images(shapes: list[tuple[int, int]], seed: int = 0) -> list[NDArray[np.uint8]]:
-    """Seeded smooth random RGB images (structure at several scales, like photos)."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for h, w in shapes:
-        base = rng.integers(0, 256, size=(max(2, h // 16), max(2, w // 16), 3), dtype=np.uint8)
-        img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
-        noise = rng.integers(-12, 13, size=img.shape)
-        out.append(np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8))
-    return out
-
-
-def torch_runner(model: Any) -> Any:
-    """Wrap a torch module as a (N,3,h,w) numpy -> (N,K,h,w) numpy runner."""
-    import torch
-
-    def run(batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        with torch.no_grad():
-            out: NDArray[np.float32] = model(torch.from_numpy(batch)).numpy()
-        return out
-
-    return run
-
-
 def compare(
     model: Any, onnx_path: Path, meta: ModelMeta, *, shapes: list[tuple[int, int]], tile: TileSpec, threads: int = 0
 ) -> list[ShapeParity]:
-    """Run torch and ORT through the same TiledPredictor on each shape and measure the differences."""
-    session = Session(onnx_path, ProviderSpec(threads=threads), meta=meta)
-    ort_pred = TiledPredictor(session.run, meta, tile, max_batch=session.max_batch)
-    ref_pred = TiledPredictor(torch_runner(model), meta, tile)
+    """Run torch and ORT through the same predictor rule on each shape and measure the differences."""
+    ort_pred = open_predictor(
+        onnx_path, meta=meta, threads=threads, tile=tile.size, overlap=tile.overlap, blend=tile.blend, batch=tile.batch
+    )
+    ref_pred = predictor_for(torch_runner(model), meta, tile)
     results = []
     for img in synthetic_images(shapes):
         ref = ref_pred.logits(img)

@@ -7,16 +7,18 @@ from typing import Any
 from fcnedge.data.datasets import SegDataset
 from fcnedge.errors import ConfigError
 from fcnedge.metrics import ConfusionMatrix
-from fcnedge.runtime.predictor import Predictor
+from fcnedge.protocols import Predictor
 
 
 def evaluate_predictor(pred: Predictor, ds: SegDataset, *, limit: int | None = None) -> dict[str, Any]:
     """mIoU, pixel accuracy, mean class accuracy and per-class IoU over ``ds`` (labels are never resized).
 
     Raises:
-        ConfigError: the dataset's classes do not match the model's.
+        ConfigError: the dataset's classes do not match the model's, or a limit under 1.
         DatasetError: unreadable or inconsistent samples.
     """
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit {limit} is invalid: evaluate at least 1 image (omit it for the whole split)")
     meta = pred.meta
     if len(ds.info.class_names) != meta.num_classes:
         raise ConfigError(

@@ -13,6 +13,8 @@ META_KEY = "fcnedge.meta"  # key in ONNX metadata_props and in checkpoints
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LITE_MEAN = (0.498, 0.498, 0.498)  # EfficientNet-Lite was trained on (x - 127) / 128
+LITE_STD = (0.502, 0.502, 0.502)
 
 
 def default_palette(num_classes: int) -> list[tuple[int, int, int]]:

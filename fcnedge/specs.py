@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 from fcnedge.errors import ConfigError
+
+E = TypeVar("E", bound=Enum)
 
 
 class Quantize(str, Enum):
@@ -30,7 +33,30 @@ class DataFormat(str, Enum):
 
     CAMVID = "camvid"
     VOC = "voc"
-    FOLDER = "folder"
+    FOLDER = "folder"  # images/ + masks/ (class-id PNGs)
+    IMAGES = "images"  # a plain folder of images without labels (int8 calibration only)
+
+
+class RewriteForm(str, Enum):
+    """How the exporter writes the FCN's transposed-conv upsampling (every form is exact)."""
+
+    AUTO = "auto"  # time the exact forms (and the untouched ConvTranspose), keep the fastest
+    RESIZE = "resize"  # Pad -> Resize(linear) -> Slice; exact while the kernel is still bilinear
+    DEPTHWISE = "depthwise"  # grouped 3x3 Conv -> DepthToSpace; exact when off-class filters are zero
+    DENSE = "dense"  # 3x3 Conv -> DepthToSpace; always exact
+    CONVTRANSPOSE = "convtranspose"  # keep the ConvTranspose as exported
+
+
+class Variant(str, Enum):
+    """What ``fcnedge bench`` times."""
+
+    TORCH = "torch"
+    TORCH_COMPILE = "torch-compile"
+    FP32 = "fp32"
+    INT8 = "int8"
+    FP16 = "fp16"
+    OPENVINO = "openvino"
+    ONNX = "onnx"  # a given .onnx file, timed as it is
 
 
 class Blend(str, Enum):
@@ -38,6 +64,21 @@ class Blend(str, Enum):
 
     MEAN = "mean"  # the seed's rule: plain average where tiles overlap
     HANN = "hann"  # smooth window, heavier weight at tile centres
+
+
+def as_enum(enum: type[E], value: E | str, *, what: str) -> E:
+    """``value`` as a member of ``enum``, for specs built from Python with plain strings.
+
+    Raises:
+        ConfigError: not one of the enum's values; the message lists them.
+    """
+    if isinstance(value, enum):
+        return value
+    try:
+        return enum(value)
+    except ValueError:
+        valid = ", ".join(str(m.value) for m in enum)  # type: ignore[attr-defined]
+        raise ConfigError(f"{what} {value!r} is invalid: choose one of {valid}") from None
 
 
 class Provider(str, Enum):
@@ -66,6 +107,10 @@ class TileSpec:
     overlap: float = 0.25
     blend: Blend = Blend.MEAN
     batch: int = 4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blend", as_enum(Blend, self.blend, what="blend"))
+        object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
 
     def validate(self, stride: int) -> None:
         """Check the spec against a model stride.
@@ -106,6 +151,30 @@ class ProviderSpec:
     trt_cache: Path | None = None
     openvino_device: str = "CPU"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "providers", tuple(as_enum(Provider, p, what="provider") for p in self.providers))
+        if not self.providers:
+            raise ConfigError("no provider given: pass e.g. --provider cpu")
+        check_threads(self.threads)
+
+
+def max_threads() -> int:
+    """The largest --threads fcnedge accepts: four per core of this machine."""
+    import os
+
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_threads(threads: int) -> None:
+    """Raise unless ``threads`` is 0 (the runtime's default) or 1..4 x cores.
+
+    Raises:
+        ConfigError: out of range.
+    """
+    top = max_threads()
+    if not isinstance(threads, int) or isinstance(threads, bool) or not 0 <= threads <= top:
+        raise ConfigError(f"--threads {threads} is invalid: use 0 (the runtime's default) or 1..{top} (4 per core)")
+
 
 @dataclass(frozen=True)
 class ExportSpec:
@@ -116,8 +185,8 @@ class ExportSpec:
         opset: ONNX opset version.
         simplify: run onnxsim (then onnxslim as a fallback).
         rewrite: replace the transposed-conv upsampling with its fastest exact equivalent.
-        rewrite_form: ``auto`` (time the exact forms, keep the fastest) or ``resize``/``depthwise``/``dense``
-            (used wherever it is exact).
+        rewrite_form: ``auto`` (time the exact forms, keep the fastest), ``resize``/``depthwise``/``dense``
+            (used wherever it is exact) or ``convtranspose`` (keep the exported ConvTranspose).
         quantize: precision of the written model.
         export_shape: (height, width) used to trace the model.
         verify: compare torch and ONNX Runtime outputs after export.
@@ -129,13 +198,18 @@ class ExportSpec:
     opset: int = 17
     simplify: bool = True
     rewrite: bool = True
-    rewrite_form: str = "auto"
+    rewrite_form: RewriteForm = RewriteForm.AUTO
     quantize: Quantize = Quantize.NONE
     export_shape: tuple[int, int] = (320, 480)
     verify: bool = True
     force: bool = False
     dynamo: bool = False
     quant: QuantSpec | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rewrite_form", as_enum(RewriteForm, self.rewrite_form, what="rewrite form"))
+        object.__setattr__(self, "quantize", as_enum(Quantize, self.quantize, what="quantize"))
+        object.__setattr__(self, "output", Path(self.output))
 
 
 @dataclass(frozen=True)
@@ -150,6 +224,8 @@ class QuantSpec:
         per_channel: per-channel weight scales (per-tensor otherwise).
         calib_shape: (height, width) calibration images are cropped/resized to.
         keep_upsampling_float: leave the final upsampling in float.
+        reduce_range: 7-bit weights for CPUs whose int8 kernels saturate (x86 without VNNI); None decides from
+            the host's CPU flags, and the decision is recorded in the export report.
     """
 
     calib_data: Path | None = None
@@ -159,6 +235,11 @@ class QuantSpec:
     per_channel: bool = True
     calib_shape: tuple[int, int] = (320, 480)
     keep_upsampling_float: bool = True
+    reduce_range: bool | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "calib_format", as_enum(DataFormat, self.calib_format, what="calibration format"))
+        object.__setattr__(self, "method", as_enum(CalibMethod, self.method, what="calibration method"))
 
 
 def parse_hw(text: str, *, what: str = "size") -> tuple[int, int]:

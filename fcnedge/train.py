@@ -23,9 +23,9 @@ from fcnedge.fsutil import atomic_write_text
 from fcnedge.meta import ModelMeta
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from fcnedge.models.infer import torch_logits
-from fcnedge.models.registry import build, default_meta
-from fcnedge.specs import DataFormat
+from fcnedge.models.infer import torch_runner
+from fcnedge.models.registry import build, check_arch, default_meta
+from fcnedge.specs import DataFormat, TileSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class TrainConfig:
     out: Path
     fmt: DataFormat = DataFormat.CAMVID
     arch: str = "fcn_efficientnet_lite0"
-    head: str = "32s"
+    head: str | None = None
     freeze_upsampling: bool = False
     pretrained_backbone: bool = True
     epochs: int = 5
@@ -64,8 +64,7 @@ class TrainConfig:
 
 def recipe(cfg: TrainConfig) -> tuple[str, float, float]:
     """(optimizer, lr, weight decay): the seed's SGD recipe for ResNets, AdamW for Lite0, user values win."""
-    lite = "lite" in cfg.arch
-    opt = cfg.optimizer or ("adamw" if lite else "sgd")
+    opt = cfg.optimizer or check_arch(cfg.arch).optimizer
     lr = cfg.lr if cfg.lr is not None else 1e-3  # seed SGD lr; also a good AdamW fine-tuning lr
     wd = cfg.weight_decay if cfg.weight_decay is not None else (1e-4 if opt == "adamw" else 1e-3)
     return opt, lr, wd
@@ -112,12 +111,17 @@ def evaluate(
     model: nn.Module,
     samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]],
     meta: ModelMeta,
+    tile: TileSpec | None = None,
 ) -> dict[str, Any]:
-    """Whole-image evaluation (pad to the stride, crop logits back; labels are never resized)."""
+    """Whole-image evaluation through the runtime's own predictor (same tiles, same stitching as ``fcnedge eval``
+    on the exported model; labels are never resized)."""
+    from fcnedge.runtime.open import predictor_for
+
     model.eval()
+    pred = predictor_for(torch_runner(model), meta, tile or TileSpec())
     cm = ConfusionMatrix(meta.num_classes, meta.ignore_index)
     for img, mask in samples:
-        cm.update(mask, torch_logits(model, img, meta).argmax(0))
+        cm.update(mask, pred.predict(img))
     return cm.scores(meta.class_names)
 
 

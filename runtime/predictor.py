@@ -8,32 +8,25 @@ so memory is bounded by one band of K x tile_height x width logits plus the outp
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from typing import Protocol
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import ConfigError
 from fcnedge.meta import ModelMeta
+from fcnedge.normalize import Normalizer
+from fcnedge.protocols import Predictor, Runner
 from fcnedge.runtime.postprocess import argmax_ids
-from fcnedge.runtime.preprocess import Normalizer, as_rgb_uint8
+from fcnedge.runtime.preprocess import as_rgb_uint8
 from fcnedge.runtime.tiling import Grid, make_grid, window
 from fcnedge.specs import Blend, TileSpec
 
 log = logging.getLogger(__name__)
 
-Runner = Callable[[NDArray[np.float32]], NDArray[np.float32]]
-
-
-class Predictor(Protocol):
-    """What the CLI, benchmarks and demo see."""
-
-    meta: ModelMeta
-
-    def logits(self, image: NDArray[np.uint8]) -> NDArray[np.float32]: ...
-
-    def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]: ...
+__all__ = ["Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "softmax"]
 
 
 def softmax(logits: NDArray[np.float32], axis: int = 0) -> NDArray[np.float32]:
@@ -46,12 +39,20 @@ def softmax(logits: NDArray[np.float32], axis: int = 0) -> NDArray[np.float32]:
 class TiledPredictor:
     """Tile, run, stitch.
 
+    Thread safety: one instance may be shared by several threads (a web handler's pool, say). All per-call state
+    (input buffers, logit accumulators) is per call or per thread; ``stats`` is updated under a lock; ONNX
+    Runtime's ``InferenceSession.run`` is itself thread-safe. Concurrent calls share the session's intra-op
+    thread pool, so for throughput on a CPU server use one predictor with ``threads`` set to cores / workers and
+    as many worker threads, or one predictor per worker process.
+
     Args:
         runner: (N, 3, h, w) float32 -> (N, K, h, w) float32 (an ORT :class:`Session`, a torch wrapper, ...).
         meta: the model's meta (mean/std, stride, K).
         spec: tile size, overlap, blend, batch.
         max_batch: how many windows one runner call may hold (1 for a fixed-batch model).
         threads: threads for the argmax (0: ONNX Runtime's default).
+        fixed: the model takes only ``spec.size`` (a fixed-size ONNX input): smaller images are padded up to it.
+        session: the runtime session behind ``runner``, if any (reports its provider).
 
     Raises:
         ConfigError: the tile spec does not fit the model stride.
@@ -65,6 +66,8 @@ class TiledPredictor:
         *,
         max_batch: int = 1 << 16,
         threads: int = 0,
+        fixed: bool = False,
+        session: Any = None,
     ) -> None:
         self.runner = runner
         self.meta = meta
@@ -73,14 +76,30 @@ class TiledPredictor:
         self.batch = max(1, min(self.spec.batch, max_batch))
         self.norm = Normalizer(meta.mean, meta.std)
         self.threads = threads
-        self._buffers: dict[tuple[int, int, int], NDArray[np.float32]] = {}
+        self.fixed = fixed
+        self.session = session
+        self._local = threading.local()  # per-thread input buffers: reused within a thread, never shared
+        self._stats_lock = threading.Lock()
         self.stats = {"runs": 0, "windows": 0}
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that runs the model (``custom`` for a plain runner)."""
+        return str(getattr(self.session, "provider", "custom"))
+
+    def _grid(self, img: NDArray[np.uint8]) -> Grid:
+        return make_grid(img.shape[0], img.shape[1], self.spec, self.meta.stride, fixed=self.fixed)
+
+    def _count(self, windows: int) -> None:
+        with self._stats_lock:
+            self.stats["runs"] += 1
+            self.stats["windows"] += windows
 
     # -- public API -------------------------------------------------------------------------------------------
     def logits(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         """(K, H, W) float32 stitched logits (a view of the session output in whole-image mode)."""
         img = as_rgb_uint8(image)
-        grid = make_grid(img.shape[0], img.shape[1], self.spec, self.meta.stride)
+        grid = self._grid(img)
         if grid.count == 1:
             return self._single(img, grid)
         out = np.empty((self.meta.num_classes, *img.shape[:2]), dtype=np.float32)
@@ -91,7 +110,7 @@ class TiledPredictor:
     def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """(H, W) uint8 class ids (argmax after stitching; memory bounded by one band of logits)."""
         img = as_rgb_uint8(image)
-        grid = make_grid(img.shape[0], img.shape[1], self.spec, self.meta.stride)
+        grid = self._grid(img)
         if grid.count == 1:
             return argmax_ids(self._single(img, grid), threads=self.threads)
         out = np.empty(img.shape[:2], dtype=np.uint8)
@@ -106,11 +125,14 @@ class TiledPredictor:
 
     # -- internals --------------------------------------------------------------------------------------------
     def _buffer(self, n: int, th: int, tw: int, *, partial: bool) -> NDArray[np.float32]:
-        """A reused (n, 3, th, tw) input buffer; zeroed when a tile only partly covers it (the pad value)."""
+        """This thread's (n, 3, th, tw) input buffer; zeroed when a tile only partly covers it (the pad value)."""
+        buffers: dict[tuple[int, int, int], NDArray[np.float32]] | None = getattr(self._local, "buffers", None)
+        if buffers is None:
+            buffers = self._local.buffers = {}
         key = (n, th, tw)
-        buf = self._buffers.get(key)
+        buf = buffers.get(key)
         if buf is None:
-            buf = self._buffers[key] = np.zeros((n, 3, th, tw), dtype=np.float32)
+            buf = buffers[key] = np.zeros((n, 3, th, tw), dtype=np.float32)
         elif partial:
             buf.fill(0.0)
         return buf
@@ -121,8 +143,7 @@ class TiledPredictor:
         buf = self._buffer(1, th, tw, partial=(h, w) != (th, tw))
         self.norm.into(img, buf[0])
         out = self.runner(buf)
-        self.stats["runs"] += 1
-        self.stats["windows"] += 1
+        self._count(1)
         return out[0, :, :h, :w]
 
     def _run_row(self, img: NDArray[np.uint8], y: int, grid: Grid) -> Iterator[tuple[int, NDArray[np.float32]]]:
@@ -135,8 +156,7 @@ class TiledPredictor:
             for j, x in enumerate(chunk):
                 self.norm.into(img[y : y + th, x : x + tw], buf[j])
             out = self.runner(buf)
-            self.stats["runs"] += 1
-            self.stats["windows"] += len(chunk)
+            self._count(len(chunk))
             yield from zip(chunk, out, strict=True)
 
     def _strips(

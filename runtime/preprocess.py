@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -11,8 +10,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import InputImageError
+from fcnedge.normalize import Normalizer
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Normalizer", "as_rgb_uint8", "read_image", "to_rgb_from_bgr_any"]
 
 JPEG_LIKE = (".jpg", ".jpeg", ".jpe", ".webp")
 
@@ -94,29 +96,3 @@ def as_rgb_uint8(image: NDArray[np.generic], *, name: str = "image") -> NDArray[
     out = to_rgb_from_bgr_any(img, name=name)
     check_size(out, name=name)
     return out
-
-
-class Normalizer:
-    """uint8 RGB pixels -> float32 ``(x/255 - mean)/std`` written into a caller's buffer (no temporaries).
-
-    One multiply (reading the strided uint8 plane, casting on the fly) and one in-place subtract per channel:
-    0.65 ms for 320x480 here, half the time of a lookup table and a quarter of a broadcast expression.
-    """
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        std_a = np.asarray(std, dtype=np.float64)
-        self.scale = [np.float32(v) for v in 1.0 / (255.0 * std_a)]
-        self.shift = [np.float32(v) for v in np.asarray(mean, dtype=np.float64) / std_a]
-
-    def into(self, rgb: NDArray[np.uint8], out: NDArray[np.float32]) -> None:
-        """Write the normalised CHW planes of HxWx3 ``rgb`` into the top-left of ``out`` (3, H', W')."""
-        h, w = rgb.shape[:2]
-        for c in range(3):
-            plane = out[c, :h, :w]
-            np.multiply(rgb[:, :, c], self.scale[c], out=plane, casting="unsafe")
-            np.subtract(plane, self.shift[c], out=plane)
-
-    def __call__(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
-        out = np.empty((3, *rgb.shape[:2]), dtype=np.float32)
-        self.into(rgb, out)
-        return out

@@ -57,10 +57,11 @@ class Grid:
         return max(self.height, self.tile[0]), max(self.width, self.tile[1])
 
 
-def make_grid(height: int, width: int, spec: TileSpec, stride: int) -> Grid:
-    """Lay out windows for an image."""
-    th = min(spec.size[0], ceil_to(height, stride))
-    tw = min(spec.size[1], ceil_to(width, stride))
+def make_grid(height: int, width: int, spec: TileSpec, stride: int, *, fixed: bool = False) -> Grid:
+    """Lay out windows for an image. ``fixed``: the model takes only ``spec.size``, so a side shorter than the
+    tile is padded up to it instead of shrinking the window."""
+    th = spec.size[0] if fixed else min(spec.size[0], ceil_to(height, stride))
+    tw = spec.size[1] if fixed else min(spec.size[1], ceil_to(width, stride))
     return Grid(
         height, width, (th, tw), tuple(starts_1d(height, th, spec.overlap)), tuple(starts_1d(width, tw, spec.overlap))
     )

@@ -8,7 +8,7 @@ echo "== ruff"
 "$VPY" -m ruff check .
 "$VPY" -m ruff format --check .
 echo "== mypy (on an installed copy: the package-dir mapping is invisible to static tools)"
-rm -rf .typecheck
+rm -rf .typecheck build
 "$VPY" -m pip install -q --no-deps --target .typecheck .
 (cd .typecheck && ../.venv/bin/python -m mypy -p fcnedge)
 echo "== pytest"

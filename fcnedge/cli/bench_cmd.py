@@ -8,45 +8,56 @@ from typing import Annotated, Any, Optional
 import typer
 
 from fcnedge.cli.common import cli_errors, console, out
-from fcnedge.specs import CalibMethod, DataFormat, ProviderSpec, QuantSpec, parse_hw
+from fcnedge.cli.options import AllowFallbackOpt, BlendOpt, OverlapOpt, ProviderOpt, RuntimeArgs, ThreadsOpt, TileOpt
+from fcnedge.errors import ConfigError
+from fcnedge.specs import Blend, CalibMethod, DataFormat, ProviderSpec, QuantSpec, parse_hw
 
 
-def _sources(models: list[str], num_classes: Optional[int]) -> list[Any]:
-    from fcnedge.benchmarks.harness import file_digest, torch_source
+def _sources(models: list[str], num_classes: Optional[int], *, explicit_variants: bool) -> list[Any]:
+    """What to benchmark, each model recognised through fcnedge.sources: .onnx files are timed as they are;
+    checkpoints, architectures and the bundled model as torch sources (the bundled model's shipped int8 file
+    when torch is absent and no variants were asked for)."""
+    from fcnedge.benchmarks.harness import torch_source
     from fcnedge.benchmarks.variants import Source
-    from fcnedge.cli.resolve import load_torch_model
+    from fcnedge.sources import SourceKind, digest, identify, load_torch, onnx_path, torch_available
 
-    if not models:
-        from fcnedge.models.default import default_checkpoint_path, shipped_int8_path
-
-        model, meta = load_torch_model(None)
-        ckpt = default_checkpoint_path()
-        return [torch_source("default", model, meta, file_digest(ckpt), shipped_int8=shipped_int8_path())]
     sources = []
-    for m in models:
-        if m.endswith(".onnx"):
-            p = Path(m)
-            sources.append(Source(label=p.stem, onnx_path=p))
+    for m in models or ["default"]:
+        src = identify(m)
+        as_onnx = src.kind is SourceKind.ONNX or (
+            src.kind is SourceKind.BUNDLED and not explicit_variants and not torch_available()
+        )
+        if as_onnx:
+            if explicit_variants:
+                raise ConfigError(
+                    f"--variants apply to checkpoints and architectures; {src.text} is ONNX and is timed as it is "
+                    "(drop --variants, or pass the .pt checkpoint)"
+                )
+            sources.append(Source(label=src.label, onnx_path=onnx_path(src)))
             continue
-        model, meta = load_torch_model(m, num_classes=num_classes)
-        digest = file_digest(Path(m)) if Path(m).is_file() else m
-        sources.append(torch_source(Path(m).stem, model, meta, digest))
+        model, meta = load_torch(src, num_classes=num_classes)
+        shipped = src.weights.path() if src.weights is not None else None
+        sources.append(torch_source(src.label, model, meta, digest(src, num_classes=num_classes), shipped_int8=shipped))
     return sources
 
 
 @cli_errors
 def bench(
     models: Annotated[
-        Optional[list[str]], typer.Argument(help="Checkpoints or .onnx files; none: bundled default.")
+        Optional[list[str]],
+        typer.Argument(help="Checkpoints, architectures, bundled names or .onnx files; none: the bundled default."),
     ] = None,
-    provider: Annotated[str, typer.Option(help="cpu, cuda, tensorrt, openvino, ... or a list.")] = "cpu",
+    provider: ProviderOpt = "cpu",
     variants: Annotated[
-        str, typer.Option(help="torch, torch-compile, fp32, int8, fp16, openvino.")
-    ] = "torch,fp32,int8",
+        Optional[str],
+        typer.Option(help="torch, torch-compile, fp32, int8, fp16, openvino (default torch,fp32,int8)."),
+    ] = None,
     shape: Annotated[list[str], typer.Option(help="Input HxW (repeatable).")] = ["320x480"],  # noqa: B006
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, for an architecture name (untrained).")] = None,
     batch: Annotated[int, typer.Option(help="Images per run.")] = 1,
-    threads: Annotated[int, typer.Option(help="Threads for every runtime (0: all cores).")] = 2,
+    threads: Annotated[
+        int, typer.Option(help="Threads for every runtime (0: the runtime's default; at most 4 per core).")
+    ] = 2,
     warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
     runs: Annotated[int, typer.Option(help="Timed runs.")] = 30,
     data: Annotated[Optional[Path], typer.Option(help="Labelled data for mIoU (e.g. CamVid).")] = None,
@@ -56,7 +67,7 @@ def bench(
     calib_data: Annotated[Optional[Path], typer.Option(help="int8 calibration images (default: --data).")] = None,
     calib_count: Annotated[int, typer.Option(help="Calibration images.")] = 32,
     calib_method: Annotated[CalibMethod, typer.Option(help="Calibration method.")] = CalibMethod.MINMAX,
-    allow_fallback: Annotated[bool, typer.Option(help="Warn instead of failing on a missing provider.")] = False,
+    allow_fallback: AllowFallbackOpt = False,
     roofline: Annotated[bool, typer.Option("--roofline/--no-roofline", help="Measure the conv roofline.")] = True,
     profile: Annotated[bool, typer.Option(help="ORT profiler: op-type shares and top nodes per ONNX variant.")] = False,
     output: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("bench"),
@@ -73,9 +84,9 @@ def bench(
     resolve(pspec)  # a missing provider fails here, before any model is loaded
     calib_src = calib_data or (data if data is not None else None)
     if calib_data is not None and calib_count < 1:
-        raise typer.BadParameter("--calib-count must be 1 or more")
+        raise ConfigError(f"--calib-count {calib_count} is invalid: use 1 or more")
     cfg = BenchConfig(
-        variants=tuple(parse_variants(variants)),
+        variants=tuple(parse_variants(variants or "torch,fp32,int8")),
         providers=pspec,
         shapes=tuple(parse_hw(s, what="--shape") for s in shape),
         batch=batch,
@@ -83,7 +94,7 @@ def bench(
         warmup=warmup,
         runs=runs,
         data=data,
-        data_format=fmt.value,
+        data_format=fmt,
         split=split,
         eval_limit=eval_limit,
         out=output,
@@ -93,7 +104,7 @@ def bench(
         if calib_src
         else None,
     )
-    sources = _sources(models or [], num_classes)
+    sources = _sources(models or [], num_classes, explicit_variants=variants is not None)
     with console.status("benchmarking..."):
         report = run_bench(sources, cfg)
     table = Table(title=f"fcnedge bench on {report['machine']['cpu']} ({threads} threads)")
@@ -118,13 +129,17 @@ def register(app: typer.Typer) -> None:
 
 @cli_errors
 def bench_runtime(
-    model: Annotated[Path, typer.Argument(help="An .onnx model.")],
-    tile: Annotated[str, typer.Option(help="Tile HxW.")] = "320x480",
-    overlap: Annotated[float, typer.Option(help="Tile overlap.")] = 0.25,
+    model: Annotated[
+        Optional[str], typer.Argument(help="An .onnx model, checkpoint or bundled name; omit for the default.")
+    ] = None,
+    tile: TileOpt = None,
+    overlap: OverlapOpt = 0.25,
+    blend: BlendOpt = Blend.MEAN,
     size: Annotated[list[str], typer.Option(help="Large image HxW (repeatable).")] = ["1024x2048", "10000x10000"],  # noqa: B006
-    threads: Annotated[int, typer.Option(help="Threads.")] = 2,
+    threads: ThreadsOpt = 2,
     runs: Annotated[int, typer.Option(help="Timed runs (large images run once).")] = 5,
-    provider: Annotated[str, typer.Option(help="Provider(s).")] = "cpu",
+    provider: ProviderOpt = "cpu",
+    allow_fallback: AllowFallbackOpt = False,
     output: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("bench-runtime"),
 ) -> None:
     """Runtime figures: tiled overhead vs the raw session, large-image latency and peak RSS, tile batching."""
@@ -134,14 +149,15 @@ def bench_runtime(
     from fcnedge.fsutil import atomic_write_text
     from fcnedge.runtime.providers import parse_providers
 
+    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend)
     cfg = RuntimeBenchConfig(
         model=model,
-        tile=parse_hw(tile, what="--tile"),
+        providers=ProviderSpec(providers=parse_providers(provider), allow_fallback=allow_fallback, threads=threads),
+        tile=rt.tile_hw(),
         overlap=overlap,
+        blend=blend,
         sizes=tuple(parse_hw(s, what="--size") for s in size),
-        threads=threads,
         runs=runs,
-        providers=ProviderSpec(providers=parse_providers(provider)),
     )
     with console.status("benchmarking the runtime..."):
         report = run_runtime_bench(cfg)

@@ -16,7 +16,7 @@ from fcnedge.errors import FcnEdgeError
 F = TypeVar("F", bound=Callable[..., Any])
 
 console = Console(stderr=True)
-out = Console(soft_wrap=True, highlight=False)
+out = Console(soft_wrap=True, highlight=False, markup=False)
 
 
 def fail(message: str) -> typer.Exit:
@@ -48,16 +48,11 @@ def setup_logging(verbose: bool) -> None:
 
 
 def require_torch(what: str) -> None:
-    """Raise MissingDependencyError unless torch is importable.
+    """Raise MissingDependencyError unless torch is importable (see :func:`fcnedge.sources.require_torch`).
 
     Raises:
         MissingDependencyError: torch is not installed.
     """
-    from fcnedge.errors import MissingDependencyError
+    from fcnedge.sources import require_torch as _require
 
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError(
-            f"{what} needs PyTorch, which this install lacks: pip install 'fcnedge[torch]'"
-        ) from None
+    _require(what)

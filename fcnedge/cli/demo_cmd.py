@@ -8,48 +8,53 @@ from typing import Annotated, Optional
 import typer
 
 from fcnedge.cli.common import cli_errors, out
-from fcnedge.specs import ProviderSpec, TileSpec, parse_hw
+from fcnedge.cli.options import (
+    AllowFallbackOpt,
+    BatchOpt,
+    BlendOpt,
+    OverlapOpt,
+    ProviderOpt,
+    RuntimeArgs,
+    ThreadsOpt,
+    TileOpt,
+)
+from fcnedge.specs import Blend, parse_hw
 
 
 @cli_errors
 def demo(
-    model: Annotated[Optional[str], typer.Argument(help="An .onnx model; omit for the bundled default.")] = None,
+    model: Annotated[
+        Optional[str], typer.Argument(help="An .onnx model, checkpoint or bundled name; omit for the default.")
+    ] = None,
     source: Annotated[str, typer.Option(help="Camera index (0), video file, folder or glob.")] = "0",
-    provider: Annotated[str, typer.Option(help="cpu, cuda, ... or a list.")] = "cpu",
-    allow_fallback: Annotated[bool, typer.Option(help="Warn instead of failing on a missing provider.")] = False,
+    provider: ProviderOpt = "cpu",
+    allow_fallback: AllowFallbackOpt = False,
     input_size: Annotated[
-        str, typer.Option(help="Resize frames to HxW (multiples of 32), or 'tile' for full res.")
+        str, typer.Option(help="Resize frames to HxW (multiples of 32), or 'tile' to tile full-resolution frames.")
     ] = "352x480",
-    tile: Annotated[str, typer.Option(help="Tile HxW when --input-size tile.")] = "320x480",
+    tile: TileOpt = None,
+    overlap: OverlapOpt = 0.25,
+    blend: BlendOpt = Blend.MEAN,
+    batch: BatchOpt = 4,
     alpha: Annotated[float, typer.Option(help="Overlay opacity in [0, 1].")] = 0.5,
     record: Annotated[Optional[Path], typer.Option(help="Write the overlay video (.mp4).")] = None,
     stats: Annotated[Optional[Path], typer.Option(help="Per-frame timings JSON (default: beside --record).")] = None,
     headless: Annotated[bool, typer.Option(help="No window (servers, tests).")] = False,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after N frames.")] = None,
     live: Annotated[bool, typer.Option(help="Read files at their frame rate, dropping frames like a camera.")] = False,
-    threads: Annotated[int, typer.Option(help="CPU threads (0: all).")] = 0,
+    threads: ThreadsOpt = 0,
 ) -> None:
     """Segment live video with an overlay, legend and FPS. Keys: q/Esc quit, space pause, m mask, s snapshot."""
     from fcnedge.demo.loop import DemoConfig, check_window_support, run_demo
     from fcnedge.errors import ConfigError
-    from fcnedge.runtime.predictor import TiledPredictor
-    from fcnedge.runtime.providers import parse_providers
-    from fcnedge.runtime.session import Session
 
     check_window_support(headless)
     size = None if input_size == "tile" else parse_hw(input_size, what="--input-size")
     if size is not None and (size[0] % 32 or size[1] % 32):
         raise ConfigError(f"--input-size {input_size} must have sides that are multiples of 32 (e.g. 352x480)")
-    spec = ProviderSpec(providers=parse_providers(provider), allow_fallback=allow_fallback, threads=threads)
-    if model in (None, "-", "default"):
-        from fcnedge.cli.resolve import default_onnx
-
-        path = default_onnx()
-    else:
-        path = Path(model)  # type: ignore[arg-type]
-    ts = TileSpec(size=size or parse_hw(tile, what="--tile"))
-    sess = Session(path, spec, tile=ts.size)
-    pred = TiledPredictor(sess.run, sess.meta, ts, max_batch=sess.max_batch, threads=threads)
+    # frames resized to --input-size run as one tile of that size unless --tile says otherwise
+    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch)
+    pred = rt.open(model, default_tile=size)
     if stats is None and record is not None:
         stats = record.with_suffix(".json")
     cfg = DemoConfig(
@@ -61,13 +66,13 @@ def demo(
         headless=headless,
         max_frames=max_frames,
         live=live,
-        provider=sess.provider,
+        provider=pred.provider,
     )
     result = run_demo(pred, cfg)
     med = result["median_ms"]
     out.print(
         f"{result['frames']} frames ({result['dropped']} dropped) at {result['fps']:.1f} FPS on "
-        f"{sess.provider}; median model {med.get('model', 0):.1f} ms, end-to-end {med.get('e2e', 0):.1f} ms "
+        f"{pred.provider}; median model {med.get('model', 0):.1f} ms, end-to-end {med.get('e2e', 0):.1f} ms "
         f"(frame age at pickup {med.get('age', 0):.1f} ms); "
         f"stopped: {result['ended_because']}"
     )

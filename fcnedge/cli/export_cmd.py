@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from fcnedge.cli.common import cli_errors, console, out
-from fcnedge.specs import CalibMethod, DataFormat, ExportSpec, Quantize, QuantSpec, parse_hw
-
-
-class RewriteForm(str, Enum):
-    """Choices of --rewrite-form."""
-
-    AUTO = "auto"
-    RESIZE = "resize"
-    DEPTHWISE = "depthwise"
-    DENSE = "dense"
-
+from fcnedge.errors import ConfigError
+from fcnedge.specs import CalibMethod, DataFormat, ExportSpec, Quantize, QuantSpec, RewriteForm, parse_hw
 
 CalibData = Annotated[Optional[Path], typer.Option("--calib-data", help="Images for int8 calibration (e.g. CamVid).")]
 CalibFormat = Annotated[DataFormat, typer.Option("--calib-format", help="Layout of --calib-data.")]
@@ -72,17 +62,20 @@ def _summary(report: dict[str, Any]) -> None:
 @cli_errors
 def export(
     model: Annotated[
-        Optional[str], typer.Argument(help="Checkpoint .pt, architecture name, or nothing (default).")
+        Optional[str], typer.Argument(help="Checkpoint .pt, architecture name, bundled name, or nothing (default).")
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")] = Path("model.onnx"),
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, with an architecture name.")] = None,
-    head: Annotated[str, typer.Option(help="FCN head with an architecture name: 32s, 16s, 8s.")] = "32s",
+    head: Annotated[
+        Optional[str], typer.Option(help="FCN head with an architecture name: 32s (default), 16s, 8s.")
+    ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset (13-21).")] = 17,
     shape: Annotated[str, typer.Option(help="Export/verify shape HxW (multiples of 32).")] = "320x480",
     simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Run onnxsim (onnxslim fallback).")] = True,
     rewrite: Annotated[bool, typer.Option("--rewrite/--no-rewrite", help="Replace ConvTranspose upsampling.")] = True,
     rewrite_form: Annotated[
-        RewriteForm, typer.Option(help="auto (time exact forms, keep the fastest), resize, depthwise or dense.")
+        RewriteForm,
+        typer.Option(help="auto (time exact forms, keep the fastest), resize, depthwise, dense or convtranspose."),
     ] = RewriteForm.AUTO,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check PyTorch vs ONNX Runtime.")] = True,
     dynamo: Annotated[bool, typer.Option("--dynamo", help="Use the dynamo exporter (needs onnxscript).")] = False,
@@ -101,10 +94,10 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
     """Export a PyTorch FCN to ONNX (dynamic N/H/W), simplify, rewrite, verify, optionally quantise."""
-    from fcnedge.cli.resolve import load_torch_model
     from fcnedge.exporters.pipeline import GateSpec, run
     from fcnedge.exporters.torch_export import check_opset
     from fcnedge.fsutil import check_output
+    from fcnedge.sources import identify, load_torch
 
     check_output(output, force=force)
     check_opset(opset)
@@ -114,13 +107,18 @@ def export(
         from fcnedge.exporters.quantize import calibration_images
 
         calibration_images(qspec)  # fail on bad calibration data before the slow steps
-    torch_model, meta = load_torch_model(model, num_classes=num_classes, head=head)
+    if dynamo and opset < 18:
+        raise ConfigError(f"--dynamo exports opset 18 or later, not --opset {opset}: pass --opset 18 (or more)")
+    src = identify(model)
+    if head is not None and src.kind.value != "architecture":
+        raise ConfigError(f"--head applies to an architecture name; {src.text} already has head and weights")
+    torch_model, meta = load_torch(src, num_classes=num_classes, head=head)
     spec = ExportSpec(
         output=output,
         opset=opset,
         simplify=simplify,
         rewrite=rewrite,
-        rewrite_form=rewrite_form.value,
+        rewrite_form=rewrite_form,
         quantize=quantize,
         export_shape=hw,
         verify=verify,
@@ -128,7 +126,11 @@ def export(
         dynamo=dynamo,
         quant=qspec,
     )
-    gate = GateSpec(eval_data, eval_format.value, max_drop=max_miou_drop, allow_drop=allow_drop) if eval_data else None
+    gate = GateSpec(eval_data, eval_format, max_drop=max_miou_drop, allow_drop=allow_drop) if eval_data else None
+    if gate is not None:
+        from fcnedge.data.datasets import open_dataset
+
+        open_dataset(gate.data, gate.fmt, gate.split)  # a wrong --eval-data fails now, not after the export
     with console.status("exporting..."):
         report = run(spec, torch_model, meta, gate=gate, threads=threads)
     _summary(report)

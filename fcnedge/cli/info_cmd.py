@@ -1,10 +1,9 @@
-"""``fcnedge info PATH``: the ModelMeta of a checkpoint or an exported .onnx model."""
+"""``fcnedge info MODEL``: what a model is, on one screen (``--all`` adds every raw metadata entry)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -12,54 +11,76 @@ from fcnedge.cli.common import cli_errors, out
 from fcnedge.errors import ModelMetaError
 from fcnedge.meta import ModelMeta
 
+SUMMARY_PROVENANCE = ("dataset", "val_miou", "best_epoch", "quantize", "export_opset", "storage", "command")
 
-def read_any_meta(path: Path) -> tuple[ModelMeta, dict[str, Any]]:
-    """Meta and extra facts of a .pt checkpoint or a .onnx model.
+
+def read_any_meta(model: Optional[str]) -> tuple[ModelMeta, dict[str, Any]]:
+    """Meta and extra facts of a bundled model, a .pt checkpoint or an .onnx model (recognised by content).
 
     Raises:
         ModelMetaError: missing, unreadable or meta-less file.
+        MissingDependencyError: a checkpoint without torch.
     """
-    if not path.exists():
-        raise ModelMetaError(f"{path} does not exist: check the path")
-    if path.suffix == ".onnx":
-        from fcnedge.runtime.session import read_onnx_meta
+    from fcnedge.sources import SourceKind, identify, require_torch
 
-        meta, extra = read_onnx_meta(path)
-        if meta is None:
-            raise ModelMetaError(f"{path} carries no fcnedge metadata: export it with fcnedge export")
-        return meta, extra
-    from fcnedge.cli.common import require_torch
+    src = identify(model)
+    if src.kind is SourceKind.ARCH:
+        raise ModelMetaError(f"model {src.text} does not exist: pass a model file or a bundled name (fcnedge models)")
+    if src.kind is SourceKind.CHECKPOINT:
+        require_torch("reading a .pt checkpoint")
+        from fcnedge.models.checkpoint import describe
 
-    require_torch("reading a .pt checkpoint")
-    from fcnedge.models.checkpoint import read_checkpoint
+        assert src.path is not None
+        return describe(src.path)
+    from fcnedge.runtime.session import read_onnx_meta
 
-    payload = read_checkpoint(path)
-    meta = ModelMeta.from_dict(payload["meta"])
-    n = sum(int(v.numel()) for v in payload["state_dict"].values())
-    return meta, {"kind": "checkpoint", "parameters": n, "file_bytes": path.stat().st_size}
+    assert src.path is not None
+    meta, extra = read_onnx_meta(src.path)
+    if meta is None:
+        raise ModelMetaError(f"{src.path} carries no fcnedge metadata: export it with fcnedge export")
+    if src.weights is not None:
+        extra = {"bundled": src.weights.name, "licence": src.weights.licence, **extra}
+    return meta, {"path": str(src.path), **extra}
+
+
+def summary_rows(meta: ModelMeta, extra: dict[str, Any], *, everything: bool) -> dict[str, str]:
+    """The lines ``fcnedge info`` prints: fcnedge's own facts; raw metadata (onnxsim.*, ...) only when asked."""
+    rows = {
+        "architecture": f"{meta.arch} (backbone {meta.backbone}, head {meta.head}, upsampling {meta.upsampling})",
+        "classes": f"{meta.num_classes}: {', '.join(meta.class_names)}",
+        "ignore id": str(meta.ignore_index),
+        "input": f"RGB, mean {list(meta.mean)} std {list(meta.std)}, sides multiples of {meta.stride}",
+    }
+    known = ("bundled", "licence", "path", "kind", "file_bytes", "parameters", "input", "output")
+    for k in known:
+        if k in extra:
+            rows["graph input" if k == "input" else k] = str(extra[k])
+    prov = (
+        meta.provenance if everything else {k: meta.provenance[k] for k in SUMMARY_PROVENANCE if k in meta.provenance}
+    )
+    rows.update({f"provenance.{k}": str(v) for k, v in prov.items()})
+    raw = {k: v for k, v in extra.items() if k not in known}
+    if everything:
+        rows.update({k: str(v) for k, v in raw.items()})
+    elif raw:
+        rows["more"] = f"{len(raw)} raw metadata entries and {len(meta.provenance) - len(prov)} provenance facts: --all"
+    return rows
 
 
 @cli_errors
 def info(
-    path: Annotated[Path, typer.Argument(help="A .pt checkpoint or an exported .onnx model.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    model: Annotated[
+        Optional[str], typer.Argument(help="An .onnx model, a .pt checkpoint or a bundled name; omit for the default.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines (everything).")] = False,
+    everything: Annotated[bool, typer.Option("--all", help="Also print every raw metadata entry.")] = False,
 ) -> None:
-    """Print the metadata of a checkpoint or an ONNX model."""
-    meta, extra = read_any_meta(path)
+    """Print what a model is: architecture, classes, preprocessing, graph input/output, provenance."""
+    meta, extra = read_any_meta(model)
     if as_json:
         out.print_json(json.dumps({"meta": meta.to_dict(), **extra}))
         return
-    rows = {
-        "architecture": meta.arch,
-        "backbone": meta.backbone,
-        "head": f"{meta.head} (upsampling {meta.upsampling})",
-        "classes": f"{meta.num_classes}: {', '.join(meta.class_names)}",
-        "ignore id": str(meta.ignore_index),
-        "mean / std": f"{list(meta.mean)} / {list(meta.std)}",
-        "stride": str(meta.stride),
-        **{k: str(v) for k, v in extra.items()},
-        **{f"provenance.{k}": str(v) for k, v in meta.provenance.items()},
-    }
+    rows = summary_rows(meta, extra, everything=everything)
     w = max(len(k) for k in rows)
     for k, v in rows.items():
         out.print(f"{k:<{w}}  {v}", highlight=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""``fcnedge models``: list the architectures."""
+"""``fcnedge models``: the bundled models (always) and the architectures (with torch installed)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,26 @@ from fcnedge.cli.common import cli_errors, out
 
 @cli_errors
 def models() -> None:
-    """List the architectures fcnedge builds, one line each."""
-    from fcnedge.cli.common import require_torch
+    """List the models shipped in the package and the architectures fcnedge builds, one line each."""
+    from fcnedge.catalog import Catalog
+    from fcnedge.sources import torch_available
 
-    require_torch("fcnedge models")
+    out.print("bundled models (fcnedge predict/demo/eval/bench NAME; 'default' is the first):")
+    for m in Catalog:
+        if m.name == "DEFAULT":
+            continue
+        w = m.value
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in w.metrics)
+        out.print(f"  {w.name}  {w.summary}; {metrics}; licence: {w.licence}", highlight=False, soft_wrap=True)
+    if not torch_available():
+        out.print("architectures: listed with PyTorch installed (pip install 'fcnedge[torch]')")
+        return
     from fcnedge.models.registry import ARCHS
 
+    out.print("architectures (fcnedge train --arch NAME, fcnedge export NAME --num-classes K):")
     width = max(len(n) for n in ARCHS)
     for name, info in ARCHS.items():
-        out.print(f"{name:<{width}}  {info.summary}", highlight=False, soft_wrap=True)
+        out.print(f"  {name:<{width}}  {info.summary}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

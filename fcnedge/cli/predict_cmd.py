@@ -1,4 +1,4 @@
-"""``fcnedge predict MODEL.onnx INPUTS... -o OUTDIR``: class-id PNGs (and overlays / probabilities)."""
+"""``fcnedge predict [MODEL] INPUTS... -o OUTDIR``: class-id PNGs (and overlays / probabilities)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,19 @@ import numpy as np
 import typer
 
 from fcnedge.cli.common import cli_errors, console, out
+from fcnedge.cli.options import (
+    AllowFallbackOpt,
+    BatchOpt,
+    BlendOpt,
+    OverlapOpt,
+    ProviderOpt,
+    RuntimeArgs,
+    ThreadsOpt,
+    TileOpt,
+)
 from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, FcnEdgeError, InputImageError
-from fcnedge.specs import Blend, ProviderSpec, TileSpec, parse_hw
+from fcnedge.specs import Blend
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +55,27 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return [p for p in paths if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
 
 
-def overlay(image: np.ndarray, ids: np.ndarray, palette: np.ndarray, alpha: float) -> np.ndarray:
-    """Blend class colours over an RGB image."""
-    colour = palette[ids]
-    return (image.astype(np.float32) * (1 - alpha) + colour.astype(np.float32) * alpha).astype(np.uint8)
+def looks_like_input(item: str) -> bool:
+    """True for what can only be an input, never a model: an image file, a folder or a glob."""
+    p = Path(item)
+    return p.is_dir() or p.suffix.lower() in IMAGE_EXTS or any(ch in item for ch in "*?[")
 
 
 @cli_errors
 def predict(
-    model: Annotated[Optional[str], typer.Argument(help="An .onnx model; omit (or '-') for the bundled default.")],
+    model: Annotated[
+        Optional[str],
+        typer.Argument(help="An .onnx model, a .pt checkpoint, a bundled model name; omit for the bundled default."),
+    ],
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders or globs.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the outputs.")] = Path("predictions"),
-    provider: Annotated[str, typer.Option(help="cpu, cuda, tensorrt, openvino, coreml, dml, or a list.")] = "cpu",
-    allow_fallback: Annotated[bool, typer.Option(help="Warn instead of failing when a provider is missing.")] = False,
-    tile: Annotated[Optional[str], typer.Option(help="Tile HxW, multiples of 32 (default 320x480).")] = None,
-    overlap: Annotated[float, typer.Option(help="Tile overlap in [0, 1).")] = 0.25,
-    blend: Annotated[Blend, typer.Option(help="mean (the seed's rule) or hann.")] = Blend.MEAN,
-    batch: Annotated[int, typer.Option(help="Tiles per session call.")] = 4,
-    threads: Annotated[int, typer.Option(help="CPU threads (0: all).")] = 0,
+    provider: ProviderOpt = "cpu",
+    allow_fallback: AllowFallbackOpt = False,
+    tile: TileOpt = None,
+    overlap: OverlapOpt = 0.25,
+    blend: BlendOpt = Blend.MEAN,
+    batch: BatchOpt = 4,
+    threads: ThreadsOpt = 0,
     save_overlay: Annotated[bool, typer.Option(help="Also write colour overlays.")] = False,
     save_probs: Annotated[bool, typer.Option(help="Also write softmax probabilities (.npy, float16).")] = False,
     num_classes: Annotated[Optional[int], typer.Option(help="For models without fcnedge metadata.")] = None,
@@ -74,40 +87,23 @@ def predict(
     ] = "0.229,0.224,0.225",
     force: Annotated[bool, typer.Option("--force", help="Replace existing outputs.")] = False,
 ) -> None:
-    """Segment images with an ONNX model: writes class-id PNGs named like the inputs."""
-    from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model
-    from fcnedge.runtime.providers import parse_providers
-    from fcnedge.runtime.session import Session
-
-    if model not in (None, "-", "default") and not str(model).endswith(".onnx"):
+    """Segment images: writes class-id PNGs named like the inputs."""
+    if model is not None and looks_like_input(model):
         inputs = [model, *(inputs or [])]  # `fcnedge predict img.png`: no model given, use the default
         model = None
     if not inputs:
         raise ConfigError("no inputs given: pass image files, folders or globs after the model")
     paths = expand_inputs(inputs)
-    spec = ProviderSpec(providers=parse_providers(provider), allow_fallback=allow_fallback, threads=threads)
-    ts = TileSpec(size=parse_hw(tile, what="--tile") if tile else (320, 480), overlap=overlap, blend=blend, batch=batch)
-    model_path = _model_path(model)
-    meta = _meta_override(num_classes, mean, std)
-    session = Session(model_path, spec, meta=meta, tile=ts.size)
-    ts = fit_tile_to_model(ts, session.fixed_hw, explicit=tile is not None)
-    pred = TiledPredictor(session.run, session.meta, ts, max_batch=session.max_batch, threads=threads)
-    out.print(f"model {model_path} on {session.provider}")
+    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch)
+    pred = rt.open(model, meta=_meta_override(num_classes, mean, std))
+    out.print(f"model {pred.session.path} on {pred.provider}")
     output.mkdir(parents=True, exist_ok=True)
     failures = _run_all(pred, paths, output, save_overlay=save_overlay, save_probs=save_probs, force=force)
-    out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({session.provider})")
+    out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({pred.provider})")
     if failures:
         for p, msg in failures:
             typer.echo(f"failed: {p}: {msg}", err=True)
         raise typer.Exit(code=2)
-
-
-def _model_path(model: Optional[str]) -> Path:
-    if model in (None, "-", "default"):
-        from fcnedge.cli.resolve import default_onnx
-
-        return default_onnx()
-    return Path(model)  # type: ignore[arg-type]
 
 
 def _meta_override(num_classes: Optional[int], mean: str, std: str):  # type: ignore[no-untyped-def]
@@ -129,14 +125,16 @@ def _meta_override(num_classes: Optional[int], mean: str, std: str):  # type: ig
 
 
 def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_probs: bool, force: bool):  # type: ignore[no-untyped-def]
-    import cv2
     from rich.progress import Progress
 
+    from fcnedge.demo.overlay import blend as blend_overlay
+    from fcnedge.demo.overlay import palette_bgr
     from fcnedge.fsutil import atomic_path, check_output
     from fcnedge.runtime.postprocess import argmax_ids
+    from fcnedge.runtime.predictor import softmax
     from fcnedge.runtime.preprocess import read_image
 
-    palette = np.array(pred.meta.palette, dtype=np.uint8)
+    lut = palette_bgr(pred.meta.palette)
     failures: list[tuple[Path, str]] = []
     with Progress(console=console, transient=True, disable=len(paths) < 2) as bar:
         task = bar.add_task("predicting", total=len(paths))
@@ -145,18 +143,20 @@ def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_
                 target = output / f"{p.stem}.png"
                 check_output(target, force=force)
                 image = read_image(p)
-                logits = pred.logits(image)
-                ids = argmax_ids(logits, threads=pred.threads)
+                if save_probs:  # the full K x H x W logits are needed only here
+                    logits = pred.logits(image)
+                    ids = argmax_ids(logits, threads=pred.threads)
+                    with atomic_path(output / f"{p.stem}.probs.npy") as tmp, tmp.open("wb") as fh:
+                        np.save(fh, softmax(logits).astype(np.float16))
+                    del logits
+                else:
+                    ids = pred.predict(image)  # streams: one band of logits at a time
                 with atomic_path(target) as tmp:
                     _write_png(tmp, ids)
                 if save_overlay:
+                    bgr = np.ascontiguousarray(image[:, :, ::-1])
                     with atomic_path(output / f"{p.stem}.overlay.png") as tmp:
-                        _write_png(tmp, cv2.cvtColor(overlay(image, ids, palette, 0.5), cv2.COLOR_RGB2BGR))
-                if save_probs:
-                    from fcnedge.runtime.predictor import softmax
-
-                    with atomic_path(output / f"{p.stem}.probs.npy") as tmp, tmp.open("wb") as fh:
-                        np.save(fh, softmax(logits).astype(np.float16))
+                        _write_png(tmp, blend_overlay(bgr, ids, lut, 0.5))
             except FcnEdgeError as exc:
                 failures.append((p, str(exc)))
             bar.advance(task)

@@ -9,7 +9,17 @@ from typing import Annotated, Any, Optional
 import typer
 
 from fcnedge.cli.common import cli_errors, console, out, require_torch
-from fcnedge.specs import DataFormat, parse_hw
+from fcnedge.cli.options import (
+    AllowFallbackOpt,
+    BatchOpt,
+    BlendOpt,
+    OverlapOpt,
+    ProviderOpt,
+    RuntimeArgs,
+    ThreadsOpt,
+    TileOpt,
+)
+from fcnedge.specs import Blend, DataFormat, parse_hw
 
 DataDir = Annotated[Path, typer.Option("--data", help="Dataset folder.")]
 Fmt = Annotated[DataFormat, typer.Option("--format", help="camvid, voc or folder.")]
@@ -21,7 +31,9 @@ def train(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Best checkpoint (.pt).")] = Path("model.pt"),
     fmt: Fmt = DataFormat.CAMVID,
     arch: Annotated[str, typer.Option(help="Architecture (fcnedge models).")] = "fcn_efficientnet_lite0",
-    head: Annotated[str, typer.Option(help="FCN head: 32s (the seed), 16s or 8s.")] = "32s",
+    head: Annotated[
+        Optional[str], typer.Option(help="FCN head: 32s (the seed; default), 16s or 8s. fcn_* architectures only.")
+    ] = None,
     freeze_upsampling: Annotated[bool, typer.Option(help="Keep the transposed convs bilinear.")] = False,
     pretrained_backbone: Annotated[bool, typer.Option(help="ImageNet backbone weights.")] = True,
     epochs: Annotated[int, typer.Option(help="Epochs.")] = 5,
@@ -104,12 +116,19 @@ def train(
 
 @cli_errors
 def evaluate(
-    model: Annotated[Optional[str], typer.Argument(help="Checkpoint .pt, .onnx, or nothing (bundled default).")] = None,
+    model: Annotated[
+        Optional[str], typer.Argument(help="An .onnx model, a .pt checkpoint, a bundled name; omit for the default.")
+    ] = None,
     data: DataDir = Path("../shared/datasets/camvid"),
     fmt: Fmt = DataFormat.CAMVID,
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
-    tile: Annotated[str, typer.Option(help="Tile HxW for images whose sides are not multiples of 32.")] = "320x480",
-    provider: Annotated[str, typer.Option(help="Provider for .onnx models.")] = "cpu",
+    provider: ProviderOpt = "cpu",
+    allow_fallback: AllowFallbackOpt = False,
+    threads: ThreadsOpt = 0,
+    tile: TileOpt = None,
+    overlap: OverlapOpt = 0.25,
+    blend: BlendOpt = Blend.MEAN,
+    batch: BatchOpt = 4,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
     num_classes: Annotated[
         Optional[int], typer.Option(help="Classes, for --format folder (default: the model's).")
@@ -119,10 +138,8 @@ def evaluate(
     """Whole-image evaluation: mIoU, pixel accuracy, mean class accuracy, per-class IoU."""
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
-    from fcnedge.specs import TileSpec
 
-    spec = TileSpec(size=parse_hw(tile, what="--tile"))
-    pred = _predictor(model, spec, provider)
+    pred = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch).open(model)
     ds = open_dataset(data, fmt, split, num_classes=num_classes or pred.meta.num_classes)
     scores = evaluate_predictor(pred, ds, limit=limit)
     if as_json:
@@ -141,23 +158,6 @@ def evaluate(
         f"mIoU {100 * scores['miou']:.2f}  pixel acc {100 * scores['pixel_accuracy']:.2f}  "
         f"mean class acc {100 * scores['mean_class_accuracy']:.2f}"
     )
-
-
-def _predictor(model: Optional[str], spec: Any, provider: str) -> Any:
-    from fcnedge.runtime.predictor import TiledPredictor
-
-    if model is not None and model.endswith(".onnx"):
-        from fcnedge.runtime.providers import parse_providers
-        from fcnedge.runtime.session import Session
-        from fcnedge.specs import ProviderSpec
-
-        sess = Session(Path(model), ProviderSpec(providers=parse_providers(provider)), tile=spec.size)
-        return TiledPredictor(sess.run, sess.meta, spec, max_batch=sess.max_batch)
-    from fcnedge.cli.resolve import load_torch_model
-    from fcnedge.exporters.verify import torch_runner
-
-    torch_model, meta = load_torch_model(model)
-    return TiledPredictor(torch_runner(torch_model), meta, spec)
 
 
 def register(app: typer.Typer) -> None:

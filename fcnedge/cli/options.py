@@ -1,0 +1,83 @@
+"""The runtime options every command that runs a model takes, declared once, and the one call that opens the
+model with them (``fcnedge.runtime.open_predictor``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from fcnedge.specs import Blend, parse_hw
+
+if TYPE_CHECKING:
+    from fcnedge.meta import ModelMeta
+    from fcnedge.runtime.predictor import TiledPredictor
+
+ProviderOpt = Annotated[
+    str, typer.Option("--provider", help="cpu, cuda, tensorrt, openvino, coreml, dml, or a list like cuda,cpu.")
+]
+AllowFallbackOpt = Annotated[
+    bool, typer.Option("--allow-fallback", help="Warn instead of failing when a provider is missing.")
+]
+ThreadsOpt = Annotated[
+    int, typer.Option("--threads", help="CPU threads (0: the runtime's default; at most 4 per core).")
+]
+TileOpt = Annotated[
+    Optional[str],
+    typer.Option("--tile", help="Tile HxW, multiples of 32 (default 320x480, or the size a fixed-size model takes)."),
+]
+OverlapOpt = Annotated[float, typer.Option("--overlap", help="Tile overlap in [0, 1).")]
+BlendOpt = Annotated[Blend, typer.Option("--blend", help="mean (the seed's rule) or hann.")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="Tiles per session call.")]
+
+
+@dataclass(frozen=True)
+class RuntimeArgs:
+    """The runtime options as a command received them."""
+
+    provider: str = "cpu"
+    allow_fallback: bool = False
+    threads: int = 0
+    tile: Optional[str] = None
+    overlap: float = 0.25
+    blend: Blend = Blend.MEAN
+    batch: int = 4
+
+    def tile_hw(self) -> tuple[int, int] | None:
+        """The --tile value as (H, W), None when not given.
+
+        Raises:
+            ConfigError: not HxW.
+        """
+        return parse_hw(self.tile, what="--tile") if self.tile else None
+
+    def open(
+        self,
+        model: str | Path | None,
+        *,
+        meta: ModelMeta | None = None,
+        num_classes: int | None = None,
+        default_tile: tuple[int, int] | None = None,
+    ) -> TiledPredictor:
+        """Open ``model`` with these options through the one seam.
+
+        Raises:
+            FcnEdgeError: see :func:`fcnedge.runtime.open_predictor`.
+        """
+        from fcnedge.runtime.open import open_predictor
+
+        return open_predictor(
+            model,
+            providers=self.provider,
+            allow_fallback=self.allow_fallback,
+            threads=self.threads,
+            tile=self.tile_hw(),
+            default_tile=default_tile,
+            overlap=self.overlap,
+            blend=self.blend,
+            batch=self.batch,
+            meta=meta,
+            num_classes=num_classes,
+        )

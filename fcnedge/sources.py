@@ -1,0 +1,208 @@
+"""What a MODEL argument is: recognised by what it is, not by its file name.
+
+``None``/``default``/``-`` or a catalog name -> a model shipped in the package; a folder -> an error; an existing
+file -> a torch checkpoint when it is one (zip or pickle header), else an ONNX model; anything else -> an
+architecture name (torch only). Torch-free at import: checkpoints and architecture names import torch on use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from fcnedge.catalog import Weights, find_weights
+from fcnedge.errors import ConfigError, MissingDependencyError, ModelMetaError
+from fcnedge.meta import ModelMeta
+
+log = logging.getLogger(__name__)
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format
+PICKLE_MAGIC = b"\x80"  # torch.save's legacy format: a pickle protocol opcode
+ONNX_MAGIC = b"\x08"  # a serialised ModelProto starts with field 1 (ir_version), a varint
+
+
+class SourceKind(str, Enum):
+    """The kinds of thing a MODEL argument can be."""
+
+    BUNDLED = "bundled"
+    ONNX = "onnx"
+    CHECKPOINT = "checkpoint"
+    ARCH = "architecture"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A recognised MODEL argument."""
+
+    kind: SourceKind
+    text: str
+    path: Path | None = None
+    weights: Weights | None = None
+
+    @property
+    def label(self) -> str:
+        """A short name for reports."""
+        if self.weights is not None:
+            return self.weights.name
+        return self.path.stem if self.path is not None else self.text
+
+
+def identify(source: str | Path | None) -> ModelSource:
+    """Recognise a MODEL argument.
+
+    Raises:
+        ModelMetaError: a path that does not exist or is a folder.
+    """
+    text = "default" if source is None or str(source) == "" else str(source)
+    weights = find_weights(text)
+    if weights is not None:
+        return ModelSource(SourceKind.BUNDLED, text, weights.path(), weights)
+    path = Path(text)
+    if path.is_dir():
+        raise ModelMetaError(f"model {path} is a folder, not a model file: pass an .onnx model or a .pt checkpoint")
+    if path.is_file():
+        return ModelSource(_sniff(path), text, path)
+    if path.suffix or os.sep in text or "/" in text:
+        raise ModelMetaError(
+            f"model {path} does not exist: check the path (or pass an architecture name; fcnedge models lists them)"
+        )
+    return ModelSource(SourceKind.ARCH, text)
+
+
+def _sniff(path: Path) -> SourceKind:
+    """A checkpoint (zip or pickle header) or an ONNX model (a protobuf starting with its ir_version field).
+
+    Raises:
+        ModelMetaError: an empty file, or one that is neither.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise ModelMetaError(f"model {path} cannot be read ({exc.strerror}): check its permissions") from None
+    if not head:
+        raise ModelMetaError(f"model {path} is empty (0 bytes): re-export or re-download it")
+    if head == ZIP_MAGIC or head[:1] == PICKLE_MAGIC:
+        return SourceKind.CHECKPOINT
+    if head[:1] == ONNX_MAGIC:
+        return SourceKind.ONNX
+    raise ModelMetaError(
+        f"model {path} is neither an ONNX model nor a .pt checkpoint (corrupt or truncated, or another kind of "
+        "file): re-export or re-download it"
+    )
+
+
+def cache_dir() -> Path:
+    """Where fcnedge caches exported models (``$FCNEDGE_CACHE`` or ``~/.cache/fcnedge``)."""
+    root = os.environ.get("FCNEDGE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "fcnedge")
+    return Path(root)
+
+
+def torch_available() -> bool:
+    """Whether torch can be imported (without importing it twice)."""
+    import importlib.util
+    import sys
+
+    if "torch" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require_torch(what: str) -> None:
+    """Raise MissingDependencyError unless torch is importable.
+
+    Raises:
+        MissingDependencyError: torch is not installed.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(
+            f"{what} needs PyTorch, which this install lacks: pip install 'fcnedge[torch]'"
+        ) from None
+
+
+def load_torch(src: ModelSource, *, num_classes: int | None = None, head: str | None = None) -> tuple[Any, ModelMeta]:
+    """The torch model and meta of a checkpoint, an architecture (untrained, seeded) or a bundled model.
+
+    Raises:
+        MissingDependencyError: torch is not installed.
+        ConfigError: an ONNX file, an architecture without num_classes, or an unknown name.
+        CheckpointError: unreadable checkpoint.
+    """
+    require_torch(f"model {src.text!r} ({src.kind.value})")
+    if src.kind is SourceKind.ONNX:
+        raise ConfigError(f"{src.path} is an ONNX model: this command takes a .pt checkpoint or an architecture name")
+    from fcnedge.models.checkpoint import load_checkpoint
+
+    if src.weights is not None:
+        return load_checkpoint(src.weights.path("checkpoint"))
+    if src.kind is SourceKind.CHECKPOINT:
+        assert src.path is not None
+        return load_checkpoint(src.path)
+    return _untrained(src.text, num_classes=num_classes, head=head)
+
+
+def _untrained(name: str, *, num_classes: int | None, head: str | None) -> tuple[Any, ModelMeta]:
+    import torch
+
+    from fcnedge.models.registry import ARCHS, build, default_meta
+
+    if name not in ARCHS:
+        raise ConfigError(
+            f"{name!r} is neither a file, a bundled model nor an architecture: pass an .onnx model, a .pt "
+            f"checkpoint, default, or one of {', '.join(ARCHS)}"
+        )
+    if num_classes is None:
+        raise ConfigError(f"architecture {name!r} needs --num-classes (e.g. --num-classes 21)")
+    log.warning("%s is untrained (seeded random weights): figures are for latency only", name)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the same untrained model every time, so its export can be cached
+        model = build(name, num_classes=num_classes, head=head).eval()
+    return model, default_meta(name, num_classes=num_classes, head=head)
+
+
+def digest(src: ModelSource, *, num_classes: int | None = None, head: str | None = None) -> str:
+    """A short content hash of the model a source stands for (file bytes, or the architecture's settings)."""
+    if src.path is not None:
+        h = hashlib.sha256(src.path.read_bytes())
+    else:
+        h = hashlib.sha256(json.dumps([src.text, num_classes, head, "seed0"]).encode())
+    return h.hexdigest()[:16]
+
+
+def onnx_path(src: ModelSource, *, num_classes: int | None = None, head: str | None = None) -> Path:
+    """An ONNX file for ``src``: the file itself, the bundled int8 model, or a checkpoint / architecture exported
+    on first use into the cache (keyed by content hash and fcnedge version).
+
+    Raises:
+        MissingDependencyError: a checkpoint or architecture without torch installed.
+        ConfigError, CheckpointError, ExportError: see :func:`load_torch` and the export pipeline.
+    """
+    if src.kind in (SourceKind.ONNX, SourceKind.BUNDLED):
+        assert src.path is not None
+        return src.path
+    from fcnedge._version import __version__
+
+    key = digest(src, num_classes=num_classes, head=head)
+    out = cache_dir() / f"{src.label}-{key}-v{__version__}-fp32.onnx"
+    if out.is_file():
+        log.info("using the cached export %s", out)
+        return out
+    model, meta = load_torch(src, num_classes=num_classes, head=head)
+    from fcnedge.exporters.pipeline import run
+    from fcnedge.specs import ExportSpec
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log.warning("exporting %s to %s (first use; cached for next time)", src.text, out)
+    run(ExportSpec(output=out, force=True), model, meta)
+    return out

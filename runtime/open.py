@@ -1,0 +1,129 @@
+"""The one seam that opens a model for running: resolve the MODEL argument, open the session with every runtime
+option, fit the tile to the model, build the predictor. Every command and internal user goes through here.
+
+Torch-free: a bundled model or an .onnx file never imports torch; a .pt checkpoint or an architecture name is
+exported into the cache first, which needs ``fcnedge[torch]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from fcnedge.errors import ConfigError
+from fcnedge.meta import ModelMeta
+from fcnedge.protocols import Runner
+from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model
+from fcnedge.runtime.providers import parse_providers
+from fcnedge.runtime.session import Session
+from fcnedge.sources import identify, onnx_path
+from fcnedge.specs import Blend, Provider, ProviderSpec, TileSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TILE = TileSpec().size
+
+
+def provider_spec(
+    providers: str | Sequence[Provider | str] | ProviderSpec = "cpu", *, allow_fallback: bool = False, threads: int = 0
+) -> ProviderSpec:
+    """A ProviderSpec from ``"cuda,cpu"``, a list of names, or a ready spec.
+
+    Raises:
+        ConfigError: an unknown provider or an invalid thread count.
+    """
+    if isinstance(providers, ProviderSpec):
+        return providers
+    names = parse_providers(providers) if isinstance(providers, str) else tuple(Provider(p) for p in providers)
+    return ProviderSpec(providers=names, allow_fallback=allow_fallback, threads=threads)
+
+
+def predictor_for(
+    runner: Runner,
+    meta: ModelMeta,
+    tile: TileSpec,
+    *,
+    fixed_hw: tuple[int, int] | None = None,
+    tile_explicit: bool = True,
+    max_batch: int = 1 << 16,
+    threads: int = 0,
+    session: Session | None = None,
+) -> TiledPredictor:
+    """The predictor around any runner (an ORT session, a torch module, OpenVINO): the tile fitted to a
+    fixed-size model, every option applied.
+
+    Raises:
+        ConfigError: an explicit tile that a fixed-size model cannot take, or a tile that does not fit the stride.
+    """
+    ts = fit_tile_to_model(tile, fixed_hw, explicit=tile_explicit)
+    return TiledPredictor(
+        runner, meta, ts, max_batch=max_batch, threads=threads, fixed=fixed_hw is not None, session=session
+    )
+
+
+def open_predictor(
+    source: str | Path | None = None,
+    *,
+    providers: str | Sequence[Provider | str] | ProviderSpec = "cpu",
+    allow_fallback: bool = False,
+    threads: int = 0,
+    tile: tuple[int, int] | None = None,
+    default_tile: tuple[int, int] | None = None,
+    overlap: float = 0.25,
+    blend: Blend | str = Blend.MEAN,
+    batch: int = 4,
+    meta: ModelMeta | None = None,
+    num_classes: int | None = None,
+    optimization: str = "all",
+) -> TiledPredictor:
+    """Open a model for prediction, ready to share across threads.
+
+    Args:
+        source: None or ``default`` (the bundled int8 model), a catalog name, an .onnx file, or (with torch
+            installed) a .pt checkpoint or an architecture name, exported on first use into the cache.
+        providers: ``cpu``, ``cuda``, ``tensorrt``, ``openvino``, ``coreml``, ``dml``, an ordered list, or a
+            ProviderSpec. Strict: a missing provider is an error unless ``allow_fallback``.
+        allow_fallback: warn and continue on the next provider instead of failing.
+        threads: intra-op threads for the model and the argmax (0: ONNX Runtime's default).
+        tile: (height, width) of a tile, multiples of the stride; a fixed-size model that takes another size is
+            an error. None: ``default_tile`` (320x480 unless given), or the only size a fixed-size model takes.
+        default_tile: the tile when ``tile`` is None (the demo passes its frame size).
+        overlap: fraction of a tile shared with its neighbour, in [0, 1).
+        blend: ``mean`` (the seed's rule) or ``hann``.
+        batch: tiles per session call (when the model's batch axis is dynamic).
+        meta: a ModelMeta for a model that carries none (exported elsewhere).
+        num_classes: K for an architecture name.
+        optimization: ONNX Runtime graph optimisation level (all, extended, basic, none).
+
+    Raises:
+        FcnEdgeError: an unknown or missing model, provider, or invalid option; the message names the fix.
+    """
+    src = identify(source)
+    spec = provider_spec(providers, allow_fallback=allow_fallback, threads=threads)
+    ts = TileSpec(size=tile or default_tile or DEFAULT_TILE, overlap=overlap, blend=blend, batch=batch)  # type: ignore[arg-type]
+    path = onnx_path(src, num_classes=num_classes)
+    session = Session(path, spec, meta=meta, tile=ts.size, optimization=optimization)
+    pred = predictor_for(
+        session.run,
+        session.meta,
+        ts,
+        fixed_hw=session.fixed_hw,
+        tile_explicit=tile is not None,
+        max_batch=session.max_batch,
+        threads=threads,
+        session=session,
+    )
+    log.info("opened %s (%s) on %s, tile %dx%d", path, src.kind.value, session.provider, *pred.spec.size)
+    return pred
+
+
+def check_model_input(pred: TiledPredictor, shape: tuple[int, int]) -> None:
+    """Raise unless a fixed-size model can take ``shape`` as a whole (benchmarks time whole inputs).
+
+    Raises:
+        ConfigError: the model's fixed size differs from ``shape``.
+    """
+    if pred.fixed and pred.spec.size != shape:
+        h, w = pred.spec.size
+        raise ConfigError(f"the model accepts only {h}x{w} inputs, not {shape[0]}x{shape[1]}: pass --shape {h}x{w}")
