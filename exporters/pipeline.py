@@ -4,8 +4,8 @@ gate -> write. Everything is written to temp files in the output folder and rena
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import platform
 import tempfile
 import time
