@@ -114,7 +114,8 @@ def build_onnx(
         if src.shipped_int8 is not None:
             msg = (
                 f"int8 row: no --calib-data, so the int8 file shipped with the bundled model "
-                f"({src.shipped_int8.name}, calibrated on CamVid train) was timed instead of a fresh quantisation"
+                f"({src.shipped_int8.name}, calibrated on CamVid train) was timed instead of a fresh quantisation; "
+                "pass --calib-data DIR to quantise here"
             )
             log.warning(msg)
             return src.shipped_int8, (msg,)

@@ -84,7 +84,7 @@ def calib_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight generated 'photos' in a plain folder, for int8 calibration."""
     import cv2
 
-    from fcnedge.exporters.verify import synthetic_images
+    from fcnedge.data.synthetic import synthetic_images
 
     folder = tmp_path_factory.mktemp("calib")
     for i, img in enumerate(synthetic_images([(64, 96)] * 8, seed=5)):

@@ -117,3 +117,13 @@ def test_bench_cuda_missing_exit_2(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "'cuda' is not available" in res.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_miou_axis_spans_at_least_ten_points() -> None:
+    from fcnedge.benchmarks.report import miou_axis
+
+    lo, hi = miou_axis([70.77, 70.75])
+    assert hi - lo >= 10 and lo < 70.75 and hi > 70.77
+    assert miou_axis([99.9])[1] <= 100 and miou_axis([0.5])[0] >= 0
+    lo, hi = miou_axis([20.0, 60.0])
+    assert lo <= 20 and hi >= 60

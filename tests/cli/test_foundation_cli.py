@@ -111,3 +111,13 @@ def test_models_lists_the_bundled_models_without_torch() -> None:
     assert code == "0"
     assert "fcn_lite0_camvid" in text and "CC BY-NC 4.0" in text
     assert "pip install 'fcnedge[torch]'" in text  # where the architectures are
+
+
+def test_info_is_one_screen_and_all_shows_everything() -> None:
+    res = runner.invoke(app, ["info"])
+    assert res.exit_code == 0, res.output
+    assert "fcn_efficientnet_lite0" in res.stdout and "fcn_lite0_camvid" in res.stdout
+    assert "onnxsim." not in res.stdout and "--all" in res.stdout
+    assert len(res.stdout.splitlines()) <= 25
+    full = runner.invoke(app, ["info", "--all"])
+    assert full.exit_code == 0 and "onnxsim." in full.stdout

@@ -10,13 +10,14 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from fcnedge.data.synthetic import synthetic_images  # noqa: E402
 from fcnedge.errors import ExportError  # noqa: E402
 from fcnedge.exporters.onnx_meta import read_meta_props  # noqa: E402
 from fcnedge.exporters.pipeline import run  # noqa: E402
 from fcnedge.exporters.rewrite import conv3x3_weight, exact_forms, rewrite_upsampling  # noqa: E402
 from fcnedge.exporters.simplify import check_dynamic_hw  # noqa: E402
-from fcnedge.exporters.verify import synthetic_images, torch_runner  # noqa: E402
 from fcnedge.models import build, default_meta, load_checkpoint  # noqa: E402
+from fcnedge.models.infer import torch_runner  # noqa: E402
 from fcnedge.runtime.predictor import TiledPredictor  # noqa: E402
 from fcnedge.runtime.session import Session  # noqa: E402
 from fcnedge.specs import ExportSpec, Quantize, QuantSpec, TileSpec  # noqa: E402

@@ -20,8 +20,8 @@ def _ort(path: Path, spec: TileSpec) -> Predictor:
 
 def _torch(checkpoint: Path, spec: TileSpec) -> Predictor:
     pytest.importorskip("torch")
-    from fcnedge.exporters.verify import torch_runner
     from fcnedge.models import load_checkpoint
+    from fcnedge.models.infer import torch_runner
 
     model, meta = load_checkpoint(checkpoint)
     return TiledPredictor(torch_runner(model), meta, spec)

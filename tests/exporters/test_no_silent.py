@@ -1,0 +1,136 @@
+"""Each formerly silent behaviour is now an error, or a warning recorded in the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import write_folder_dataset
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from fcnedge.errors import ConfigError, DatasetError, ExportError  # noqa: E402
+from fcnedge.exporters.onnx_meta import UPSAMPLING_KEY, read_upsampling_nodes  # noqa: E402
+from fcnedge.exporters.pipeline import run  # noqa: E402
+from fcnedge.exporters.quantize import calibration_images, quantize_int8  # noqa: E402
+from fcnedge.host import int8_reduce_range  # noqa: E402
+from fcnedge.models import build, build_from_meta, default_meta  # noqa: E402
+from fcnedge.specs import DataFormat, ExportSpec, QuantSpec, RewriteForm, Variant  # noqa: E402
+
+
+def test_calibration_never_guesses_the_layout(tmp_path: Path) -> None:
+    """An images/+masks/ folder read as CamVid used to fall back to globbing (calibrating on mask PNGs)."""
+    data = write_folder_dataset(tmp_path / "d", classes=3, shapes=[(64, 96)] * 2, split="train")
+    with pytest.raises(DatasetError, match="--calib-format images"):
+        calibration_images(QuantSpec(calib_data=data, calib_format=DataFormat.CAMVID))
+    imgs = calibration_images(QuantSpec(calib_data=data, calib_format=DataFormat.FOLDER, calib_count=8))
+    assert len(imgs) == 2 and all(i.ndim == 3 for i in imgs)  # the images, never the masks
+    plain = calibration_images(QuantSpec(calib_data=data, calib_format=DataFormat.IMAGES, calib_count=8))
+    assert len(plain) == 4  # asked for a plain folder: every image file under it, masks included, as asked
+
+
+def test_dynamo_keeps_the_users_opset(tmp_path: Path) -> None:
+    model = build("fcn_tiny", num_classes=3)
+    with pytest.raises(ExportError, match="opset 18 or later"):
+        run(ExportSpec(output=tmp_path / "d.onnx", dynamo=True, opset=17, export_shape=(64, 96)), model,
+            default_meta("fcn_tiny", num_classes=3))  # fmt: skip
+    assert not list(tmp_path.iterdir())
+
+
+def test_torchvision_models_refuse_fcn_head_options() -> None:
+    with pytest.raises(ConfigError, match="own segmentation head"):
+        build("tv_lraspp_mobilenet_v3_large", num_classes=3, head="8s")
+    with pytest.raises(ConfigError, match="own segmentation head"):
+        build("tv_lraspp_mobilenet_v3_large", num_classes=3, freeze_upsampling=True)
+
+
+def test_an_unknown_head_in_a_meta_is_an_error() -> None:
+    meta = default_meta("fcn_tiny", num_classes=3)
+    bad = meta.__class__(**{**meta.__dict__, "head": "4s"})
+    with pytest.raises(ConfigError, match="head '4s' is unknown"):
+        build_from_meta(bad)
+
+
+def test_specs_validate_choices_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="rewrite form"):
+        ExportSpec(output=tmp_path / "x.onnx", rewrite_form="bilinear")  # type: ignore[arg-type]
+    assert ExportSpec(output=tmp_path / "x.onnx", rewrite_form="dense").rewrite_form is RewriteForm.DENSE  # type: ignore[arg-type]
+    from fcnedge.benchmarks.harness import BenchConfig
+    from fcnedge.exporters.pipeline import GateSpec
+
+    with pytest.raises(ConfigError, match="variant"):
+        BenchConfig(variants=("fp64",))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="--format"):
+        BenchConfig(data_format="cityscapes")  # type: ignore[arg-type]
+    assert BenchConfig(variants=("int8",)).variants == (Variant.INT8,)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="--eval-format"):
+        GateSpec(tmp_path, fmt="cityscapes")  # type: ignore[arg-type]
+
+
+def test_reduce_range_follows_the_host() -> None:
+    assert int8_reduce_range("x86_64", ["avx2"])[0] is True
+    assert int8_reduce_range("x86_64", ["avx2", "avx512_vnni"])[0] is False
+    assert int8_reduce_range("x86_64", ["avx2", "avx_vnni"])[0] is False
+    assert int8_reduce_range("aarch64", [])[0] is False
+
+
+def test_int8_keeps_exactly_the_recorded_upsampling_nodes_float(
+    tiny_onnx: tuple[Path, dict], calib_folder: Path, tmp_path: Path
+) -> None:
+    path, report = tiny_onnx
+    proto = onnx.load(str(path))
+    recorded = read_upsampling_nodes(proto)
+    assert recorded == report["rewrite"]["upsampling_nodes"] and len(recorded) >= 3  # 8s: three upsamplings
+    meta = load_checkpoint_meta(path)
+    q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=2, calib_shape=(64, 96))
+    facts = quantize_int8(path, tmp_path / "q.onnx", meta, q, calibration_images(q))
+    assert facts["excluded_nodes"] == recorded
+    assert isinstance(facts["reduce_range"], bool) and facts["reduce_range_reason"]
+    # a user's node that merely shares a suffix is quantised; a model without the record is refused
+    stripped = onnx.load(str(path))
+    keep = [p for p in stripped.metadata_props if p.key != UPSAMPLING_KEY]
+    del stripped.metadata_props[:]
+    stripped.metadata_props.extend(keep)
+    onnx.save(stripped, str(tmp_path / "old.onnx"))
+    with pytest.raises(ExportError, match="does not record its upsampling"):
+        quantize_int8(tmp_path / "old.onnx", tmp_path / "q2.onnx", meta, q, calibration_images(q))
+
+
+def load_checkpoint_meta(path: Path):  # type: ignore[no-untyped-def]
+    from fcnedge.runtime.session import read_onnx_meta
+
+    meta, _ = read_onnx_meta(path)
+    assert meta is not None
+    return meta
+
+
+def test_bench_records_the_shipped_int8_substitution(tmp_path: Path) -> None:
+    from fcnedge.benchmarks.variants import Source, build_onnx
+    from fcnedge.catalog import get_weights
+
+    shipped = get_weights().path()
+    src = Source(label="default", torch_model=object(), meta=get_weights().meta, digest="x", shipped_int8=shipped)
+    path, warnings = build_onnx(src, Variant.INT8, cache=tmp_path, opset=17, shape=(64, 96), quant=None, threads=1)
+    assert path == shipped
+    assert len(warnings) == 1 and "shipped" in warnings[0] and "--calib-data" in warnings[0]
+    plain = Source(label="m", torch_model=object(), meta=get_weights().meta, digest="y")
+    with pytest.raises(ConfigError, match="needs calibration images"):
+        build_onnx(plain, Variant.INT8, cache=tmp_path, opset=17, shape=(64, 96), quant=None, threads=1)
+
+
+def test_bench_cli_shows_the_warning(tmp_path: Path) -> None:
+    """fcnedge bench with no calibration data times the shipped int8 file, and says so in report.md/json."""
+    from typer.testing import CliRunner
+
+    from fcnedge.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        ["bench", "--variants", "int8", "--runs", "2", "--warmup", "0", "--no-roofline", "--out", str(tmp_path / "b")],
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert "shipped" in report["rows"][0]["warnings"][0]
+    assert "**Warning**" in (tmp_path / "b" / "report.md").read_text()
