@@ -123,11 +123,22 @@ def require_torch(what: str) -> None:
     Raises:
         MissingDependencyError: torch is not installed.
     """
+    require_module("torch", what, "PyTorch")
+
+
+def require_module(module: str, what: str, label: str | None = None) -> None:
+    """Raise MissingDependencyError unless ``module`` (part of the ``fcnedge[torch]`` extra) is importable.
+
+    Raises:
+        MissingDependencyError: it is not installed.
+    """
+    import importlib
+
     try:
-        import torch  # noqa: F401
+        importlib.import_module(module)
     except ImportError:
         raise MissingDependencyError(
-            f"{what} needs PyTorch, which this install lacks: pip install 'fcnedge[torch]'"
+            f"{what} needs {label or module}, which this install lacks: pip install 'fcnedge[torch]'"
         ) from None
 
 

@@ -2,11 +2,13 @@
 
 Usage: .venv/bin/python scripts/bundle_default.py runs/lite0_8s.pt ../shared/datasets/camvid
 Writes fcnedge/models/weights/fcn_lite0_camvid.pt (fp16 storage) and fcn_lite0_camvid.int8.onnx (int8 QDQ,
-calibrated on 32 CamVid train images, gated on CamVid val) and prints the figures for MODEL_CARD.md.
+calibrated on 32 CamVid train images, gated on CamVid val) and prints the figures for MODEL_CARD.md and the
+sha256/size records for fcnedge/catalog.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -52,6 +54,10 @@ def main(src: Path, camvid: Path) -> None:
                 "int8_bytes": spec.output.stat().st_size,
                 "accuracy": report["accuracy"],
                 "steps_s": report["steps_s"],
+                "catalog": {  # paste into fcnedge/catalog.py: the runtime refuses files whose hash differs
+                    p.name: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "bytes": p.stat().st_size}
+                    for p in (ckpt, spec.output)
+                },
             },
             indent=2,
         )

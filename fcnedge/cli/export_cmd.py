@@ -94,6 +94,9 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
     """Export a PyTorch FCN to ONNX (dynamic N/H/W), simplify, rewrite, verify, optionally quantise."""
+    from fcnedge.sources import require_torch
+
+    require_torch("fcnedge export")
     from fcnedge.exporters.pipeline import GateSpec, run
     from fcnedge.exporters.torch_export import check_opset
     from fcnedge.fsutil import check_output
@@ -151,6 +154,9 @@ def quantize_cmd(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
     """Quantise an existing fcnedge ONNX model (int8 static QDQ or fp16)."""
+    from fcnedge.sources import require_module
+
+    require_module("onnx", "fcnedge quantize")
     from fcnedge.exporters.standalone import quantize_onnx
 
     hw = parse_hw(shape, what="--shape")

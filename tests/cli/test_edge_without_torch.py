@@ -106,10 +106,19 @@ def test_readme_edge_commands_work_without_torch(edge_inputs: Path) -> None:
 
 
 def test_checkpoints_say_what_to_install_without_torch(edge_inputs: Path, tiny_checkpoint: Path) -> None:
-    (res,) = run_blocked([["predict", str(tiny_checkpoint), "street.png", "-o", "o3"]], edge_inputs)
-    assert res["code"] == 2
-    assert "pip install 'fcnedge[torch]'" in res["stderr"] and len(res["stderr"].strip().splitlines()) == 1
+    results = run_blocked(
+        [
+            ["predict", str(tiny_checkpoint), "street.png", "-o", "o3"],
+            ["export", "fcn_tiny", "--num-classes", "3", "-o", "x.onnx"],
+            ["eval", "fcn_resnet18", "--data", "data"],
+        ],
+        edge_inputs,
+    )
+    for res in results:
+        assert res["code"] == 2, (res["args"], res["exc"])
+        assert "pip install 'fcnedge[torch]'" in res["stderr"] and len(res["stderr"].strip().splitlines()) == 1
     assert not (edge_inputs / "o3").exists() or not any((edge_inputs / "o3").iterdir())
+    assert not (edge_inputs / "x.onnx").exists()
 
 
 def test_identity_masks_are_right(edge_inputs: Path, identity_onnx: Path) -> None:
