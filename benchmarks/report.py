@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fcnedge.fsutil import atomic_path, atomic_write_text
+from fcnedge.fsutil import atomic_path, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def miou_axis(values: list[float], *, min_span: float = 10.0) -> tuple[float, fl
 def write_reports(report: dict[str, Any], out: Path) -> list[Path]:
     """Write report.json, report.md and (when possible) latency_vs_miou.png into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=str))
+    atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", markdown(report))
     written = [out / "report.json", out / "report.md"]
     if plot(report, out / "latency_vs_miou.png"):

@@ -3,7 +3,6 @@ gate -> write. Everything is written to temp files in the output folder and rena
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import platform
@@ -19,7 +18,7 @@ from fcnedge.errors import AccuracyGateError, ConfigError
 from fcnedge.exporters.onnx_meta import embed_meta, embed_upsampling_nodes
 from fcnedge.exporters.rewrite import RewriteReport, find_upsampling, rewrite_upsampling
 from fcnedge.exporters.verify import check_fp32, compare, verify_shapes
-from fcnedge.fsutil import atomic_write_text, check_output
+from fcnedge.fsutil import atomic_write_json, check_output
 from fcnedge.meta import ModelMeta
 from fcnedge.specs import DataFormat, ExportSpec, Quantize, QuantSpec, RewriteForm, TileSpec, as_enum
 
@@ -316,5 +315,5 @@ def run(
         )
         final.replace(out)  # same folder: an atomic rename
     report_path = out.with_name(out.name + ".report.json") if out.suffix != ".onnx" else out.with_suffix(".report.json")
-    atomic_write_text(report_path, json.dumps(r.report, indent=2))
+    atomic_write_json(report_path, r.report)
     return r.report

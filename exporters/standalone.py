@@ -11,6 +11,27 @@ from fcnedge.fsutil import check_output
 from fcnedge.specs import Quantize, QuantSpec
 
 
+QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"}
+
+
+def refuse_quantised(path: Path, proto: Any) -> None:
+    """Raise when ``proto`` is already int8 or fp16: quantising it again writes a broken model.
+
+    Raises:
+        ConfigError: quantised ops or float16 weights are present.
+    """
+    from onnx import TensorProto
+
+    ops = sorted({n.op_type for n in proto.graph.node} & QUANT_OPS)
+    fp16 = any(i.data_type == TensorProto.FLOAT16 for i in proto.graph.initializer)
+    if ops or fp16:
+        kind = f"int8 ({', '.join(ops[:2])} nodes)" if ops else "fp16 (float16 weights)"
+        raise ConfigError(
+            f"{path} is already {kind}: quantise its fp32 export instead (fcnedge export MODEL.pt -o m.onnx, then "
+            "fcnedge quantize m.onnx)"
+        )
+
+
 def quantize_onnx(src: Path, dst: Path, *, mode: Quantize, spec: QuantSpec, force: bool) -> dict[str, Any]:
     """Write an int8 or fp16 version of ``src`` to ``dst`` atomically.
 
@@ -31,6 +52,7 @@ def quantize_onnx(src: Path, dst: Path, *, mode: Quantize, spec: QuantSpec, forc
     meta, _ = read_onnx_meta(src)
     if meta is None:
         raise ModelMetaError(f"{src} carries no fcnedge metadata: export it with fcnedge export first")
+    refuse_quantised(src, onnx.load(str(src)))
     with tempfile.TemporaryDirectory(prefix=".fcnedge-q-", dir=dst.parent) as tmp:
         out = Path(tmp) / "q.onnx"
         facts: dict[str, Any]

@@ -56,6 +56,12 @@ def compare(
     for img in synthetic_images(shapes):
         ref = ref_pred.logits(img)
         got = ort_pred.logits(img)
+        for who, out in (("PyTorch", ref), ("ONNX Runtime", got)):
+            if not np.isfinite(out).all():
+                raise ParityError(
+                    f"{who} output holds NaN or infinite logits at {img.shape[0]}x{img.shape[1]}: the weights are "
+                    "corrupt or from a diverged run (NaN is never agreement); nothing written"
+                )
         agree = float(np.mean(ref.argmax(0) == got.argmax(0)))
         results.append(ShapeParity(img.shape[:2], float(np.abs(ref - got).max()), float(np.abs(ref).max()), agree))
     return results
@@ -68,7 +74,7 @@ def check_fp32(results: list[ShapeParity]) -> None:
         ParityError: relative difference > 1e-4 or argmax agreement < 99.99 % on any shape.
     """
     for r in results:
-        if r.rel_diff > REL_TOL or r.argmax_agreement < MIN_AGREEMENT:
+        if not (r.rel_diff <= REL_TOL and r.argmax_agreement >= MIN_AGREEMENT):  # NaN fails both
             raise ParityError(
                 f"ONNX output differs from PyTorch at {r.shape[0]}x{r.shape[1]}: max diff {r.max_abs_diff:.3g} "
                 f"({r.rel_diff:.2e} of the logit scale, limit {REL_TOL:g}), argmax agreement "

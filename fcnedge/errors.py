@@ -43,6 +43,10 @@ class CheckpointError(ModelMetaError):
     """A checkpoint file cannot be read or does not match what was asked for."""
 
 
+class TrainingError(FcnEdgeError):
+    """Training cannot go on (a non-finite loss, say)."""
+
+
 class InputImageError(FcnEdgeError):
     """An input image cannot be read or used."""
 

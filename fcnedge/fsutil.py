@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from fcnedge.errors import ConfigError, OutputExistsError
 
@@ -59,3 +62,19 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
     atomic_write(path, write)
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None, so the JSON written is valid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def atomic_write_json(path: Path, obj: Any, *, indent: int = 2) -> None:
+    """Write ``obj`` as strict JSON (no NaN/Infinity tokens; non-finite numbers become null) atomically."""
+    atomic_write_text(path, json.dumps(finite_json(obj), indent=indent, allow_nan=False, default=str))

@@ -18,14 +18,14 @@ from torch import nn
 
 from fcnedge.data.datasets import SegDataset, open_dataset
 from fcnedge.data.transforms import TrainAugment, normalize
-from fcnedge.errors import ConfigError, DatasetError
-from fcnedge.fsutil import atomic_write_text
+from fcnedge.errors import ConfigError, DatasetError, TrainingError
+from fcnedge.fsutil import atomic_write_json, check_output
 from fcnedge.meta import ModelMeta
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fcnedge.models.infer import torch_runner
 from fcnedge.models.registry import build, check_arch, default_meta
-from fcnedge.specs import DataFormat, TileSpec
+from fcnedge.specs import DataFormat, TileSpec, check_threads
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +143,26 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
 
 
 def _check_config(cfg: TrainConfig) -> None:
+    """Every option checked before any data is read or epoch is run.
+
+    Raises:
+        ConfigError: an invalid value (the message names it and the valid range).
+    """
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ConfigError(f"epochs {cfg.epochs} and batch size {cfg.batch_size} must both be 1 or more")
     if cfg.crop[0] % 32 or cfg.crop[1] % 32:
         raise ConfigError(f"crop {cfg.crop[0]}x{cfg.crop[1]} must have sides that are multiples of 32")
+    if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ConfigError(f"--lr {cfg.lr} is invalid: use a finite number > 0, e.g. 1e-3")
+    if cfg.weight_decay is not None and not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
+        raise ConfigError(f"--weight-decay {cfg.weight_decay} is invalid: use a finite number >= 0, e.g. 1e-4")
+    lo, hi = cfg.scale
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        raise ConfigError(f"--scale {lo},{hi} is invalid: write MIN,MAX with 0 < MIN <= MAX, e.g. 0.75,1.5")
+    check_threads(cfg.threads)
     if cfg.out.exists() and not (cfg.force or cfg.resume):
         raise ConfigError(f"output {cfg.out} exists: pass --resume to continue it or --force to replace it")
+    check_output(cfg.out, force=True)  # a missing or read-only folder fails now, not after the first epoch
 
 
 def _ignore(meta: ModelMeta) -> int:
@@ -242,6 +256,11 @@ def _train_epoch(
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         x, y = make_batch(run.train_samples, idx, aug, run.meta, rng)
         loss = loss_fn(run.model(x), y)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"the training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}: training diverged; "
+                f"lower --lr (now {base_lr:g}); the last good epoch is in {run.last_path} if one finished"
+            )
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
@@ -285,7 +304,7 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
         "best_val_miou": run.best,
         "wall_s": wall_s,
     }
-    atomic_write_text(run.log_path, json.dumps(summary, indent=2))
+    atomic_write_json(run.log_path, summary)
 
 
 def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -298,6 +317,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
         ConfigError: invalid options.
         DatasetError: see the dataset readers.
         CheckpointError: ``--resume`` with an unreadable last checkpoint.
+        TrainingError: the loss became NaN or infinite (nothing is saved from that epoch).
     """
     _check_config(cfg)
     if cfg.threads:

@@ -11,7 +11,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from fcnedge.errors import ConfigError
+import numpy as np
+
+from fcnedge.errors import ConfigError, ModelMetaError
 from fcnedge.meta import ModelMeta
 from fcnedge.protocols import Runner
 from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model
@@ -104,6 +106,7 @@ def open_predictor(
     ts = TileSpec(size=tile or default_tile or DEFAULT_TILE, overlap=overlap, blend=blend, batch=batch)  # type: ignore[arg-type]
     path = onnx_path(src, num_classes=num_classes)
     session = Session(path, spec, meta=meta, tile=ts.size, optimization=optimization)
+    check_contract(session)
     pred = predictor_for(
         session.run,
         session.meta,
@@ -116,6 +119,35 @@ def open_predictor(
     )
     log.info("opened %s (%s) on %s, tile %dx%d", path, src.kind.value, session.provider, *pred.spec.size)
     return pred
+
+
+def check_contract(session: Session) -> None:
+    """Refuse, when it is opened, a model that is not an FCN for its meta: the output must be (N, K, H, W) logits
+    of the input's size, finite, for a probe input (the fixed size, or two strides square).
+
+    Raises:
+        ModelMetaError: a wrong output rank, channel count or size, or NaN/inf logits.
+    """
+    meta, path = session.meta, session.path
+    k = meta.num_classes
+    shape = session.output_shape
+    if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != k):
+        raise ModelMetaError(
+            f"{path} outputs {shape} but its meta (or --num-classes) says {k} classes: fcnedge runs models whose "
+            f"output is (N, {k}, H, W) logits; check --num-classes or re-export the model"
+        )
+    h, w = session.fixed_hw or (2 * meta.stride, 2 * meta.stride)
+    y = session.run(np.zeros((1, 3, h, w), dtype=np.float32))
+    if y.shape != (1, k, h, w):
+        raise ModelMetaError(
+            f"{path} maps a 1x3x{h}x{w} input to {'x'.join(map(str, y.shape))}: fcnedge needs 1x{k}x{h}x{w} logits "
+            "(same size as the input); this is not a segmentation model it can tile"
+        )
+    if not np.isfinite(y).all():
+        raise ModelMetaError(
+            f"{path} produces NaN or infinite logits on a probe input: its weights are corrupt or from a diverged "
+            "run; re-export it from a good checkpoint"
+        )
 
 
 def check_model_input(pred: TiledPredictor, shape: tuple[int, int]) -> None:

@@ -99,6 +99,7 @@ class Session:
         inp, out = self.ort.get_inputs()[0], self.ort.get_outputs()[0]
         self.input_name, self.output_name = inp.name, out.name
         self.input_shape: list[Any] = list(inp.shape)
+        self.output_shape: list[Any] = list(out.shape)
         if len(self.input_shape) != 4 or (isinstance(self.input_shape[1], int) and self.input_shape[1] != 3):
             raise ModelMetaError(f"{self.path} input {inp.name} has shape {inp.shape}: expected (N, 3, H, W)")
         self.meta = meta or self._embedded_meta()

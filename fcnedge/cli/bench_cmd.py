@@ -143,10 +143,9 @@ def bench_runtime(
     output: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("bench-runtime"),
 ) -> None:
     """Runtime figures: tiled overhead vs the raw session, large-image latency and peak RSS, tile batching."""
-    import json
 
     from fcnedge.benchmarks.tiling import RuntimeBenchConfig, run_runtime_bench
-    from fcnedge.fsutil import atomic_write_text
+    from fcnedge.fsutil import atomic_write_json
     from fcnedge.runtime.providers import parse_providers
 
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend)
@@ -175,7 +174,7 @@ def bench_runtime(
             f"{r['logit_band_mb']:.0f} MiB)"
         )
     output.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(output / "runtime.json", json.dumps(report, indent=2))
+    atomic_write_json(output / "runtime.json", report)
     out.print(f"wrote {output / 'runtime.json'}")
 
 

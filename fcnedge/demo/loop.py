@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -17,7 +16,7 @@ from numpy.typing import NDArray
 from fcnedge.demo.capture import FrameSource
 from fcnedge.demo.overlay import blend, draw_legend, draw_stats, palette_bgr
 from fcnedge.errors import ConfigError, SourceError
-from fcnedge.fsutil import atomic_write_text
+from fcnedge.fsutil import atomic_write_json
 from fcnedge.protocols import Predictor
 
 log = logging.getLogger(__name__)
@@ -207,5 +206,5 @@ def _finish(frames: list[dict[str, Any]], src: FrameSource, t_first: float | Non
         "per_frame": frames,
     }
     if cfg.stats is not None:
-        atomic_write_text(cfg.stats, json.dumps(stats, indent=1))
+        atomic_write_json(cfg.stats, stats, indent=1)
     return stats

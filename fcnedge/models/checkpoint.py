@@ -58,6 +58,41 @@ def save_checkpoint(
     log.info("saved checkpoint %s (%s)", path, meta.arch)
 
 
+def check_finite(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """Raise unless every floating-point tensor is finite.
+
+    Raises:
+        CheckpointError: NaN or infinite weights (a corrupt file, or a diverged training run).
+    """
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {path} holds NaN or infinite weights in {len(bad)} tensors (first: {bad[0]}): it is "
+            "corrupt or from a diverged run; re-save or re-download it"
+        )
+
+
+def _check_zip(path: Path) -> None:
+    """torch.save writes a zip with a CRC per member: a flipped byte fails here instead of loading garbage.
+
+    Raises:
+        CheckpointError: a member whose CRC does not match.
+    """
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc}): re-save or re-download it") from None
+    if bad is not None:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt (checksum mismatch in {bad}): re-save or re-download it"
+        )
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Read and check the raw payload of a checkpoint.
 
@@ -69,6 +104,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} does not exist: check the path")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): re-save or re-download it")
+    _check_zip(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad files (zip, pickle, EOF, Runtime)
@@ -111,6 +147,7 @@ def load_checkpoint(path: Path, *, arch: str | None = None) -> tuple[nn.Module, 
         )
     model = build_from_meta(meta)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    check_finite(path, state)
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
