@@ -28,9 +28,14 @@ def read_image(path: Path) -> NDArray[np.uint8]:
         InputImageError: missing, empty, unreadable, or smaller than 2x2.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputImageError(f"image {path} is a folder: pass image files (or the folder as an input to predict)")
     if not path.is_file():
         raise InputImageError(f"image {path} does not exist: check the path")
-    raw = np.fromfile(str(path), dtype=np.uint8)
+    try:
+        raw = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise InputImageError(f"image {path} cannot be read ({exc.strerror}): check its permissions") from None
     if raw.size == 0:
         raise InputImageError(f"image {path} is empty (0 bytes): replace the file")
     if path.suffix.lower() in JPEG_LIKE:

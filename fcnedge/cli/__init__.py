@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from fcnedge._version import __version__
 from fcnedge.cli import bench_cmd, demo_cmd, export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd
 
+
+class OneLineErrors(TyperGroup):
+    """The app's command group: a usage error (an unknown choice, a missing argument, a bad number) is one line on
+    stderr and exit code 2, like every fcnedge error, instead of a usage box."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Exception as exc:  # the CLI parser's own exceptions carry exit_code and format_message
+            if not (standalone_mode and hasattr(exc, "exit_code") and hasattr(exc, "format_message")):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `fcnedge` alone: the help, as asked
+                sys.stderr.write(exc.format_message() + "\n")
+                sys.exit(0)
+            where = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
+            text = " ".join(exc.format_message().split())
+            sys.stderr.write(f"error: {text}{where}\n")
+            sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="fcnedge",
     help="Take an FCN segmentation model from PyTorch to the edge: train, export, predict, bench, demo.",
     no_args_is_help=True,

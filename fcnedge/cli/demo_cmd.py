@@ -43,20 +43,25 @@ def demo(
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after N frames.")] = None,
     live: Annotated[bool, typer.Option(help="Read files at their frame rate, dropping frames like a camera.")] = False,
     threads: ThreadsOpt = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --record video / --stats file.")] = False,
 ) -> None:
     """Segment live video with an overlay, legend and FPS. Keys: q/Esc quit, space pause, m mask, s snapshot."""
     from fcnedge.demo.loop import DemoConfig, check_window_support, run_demo
     from fcnedge.errors import ConfigError
+    from fcnedge.fsutil import check_output
 
     check_window_support(headless)
     size = None if input_size == "tile" else parse_hw(input_size, what="--input-size")
     if size is not None and (size[0] % 32 or size[1] % 32):
         raise ConfigError(f"--input-size {input_size} must have sides that are multiples of 32 (e.g. 352x480)")
+    if stats is None and record is not None:
+        stats = record.with_suffix(".json")
+    for target in (record, stats):  # fail before the model is opened, not after the whole run
+        if target is not None:
+            check_output(target, force=force)
     # frames resized to --input-size run as one tile of that size unless --tile says otherwise
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch)
     pred = rt.open(model, default_tile=size)
-    if stats is None and record is not None:
-        stats = record.with_suffix(".json")
     cfg = DemoConfig(
         source=source,
         input_size=size,
@@ -70,8 +75,9 @@ def demo(
     )
     result = run_demo(pred, cfg)
     med = result["median_ms"]
+    skipped = f", {result['skipped_unreadable']} unreadable skipped" if result["skipped_unreadable"] else ""
     out.print(
-        f"{result['frames']} frames ({result['dropped']} dropped) at {result['fps']:.1f} FPS on "
+        f"{result['frames']} frames ({result['dropped']} dropped{skipped}) at {result['fps']:.1f} FPS on "
         f"{pred.provider}; median model {med.get('model', 0):.1f} ms, end-to-end {med.get('e2e', 0):.1f} ms "
         f"(frame age at pickup {med.get('age', 0):.1f} ms); "
         f"stopped: {result['ended_because']}"

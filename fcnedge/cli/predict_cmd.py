@@ -55,6 +55,40 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return [p for p in paths if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
 
 
+def check_distinct_stems(paths: list[Path]) -> None:
+    """Raise when two inputs would write the same output name (``a.png`` and ``a.jpg`` -> ``a.png``).
+
+    Raises:
+        ConfigError: the clashing inputs, named.
+    """
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in seen:
+            raise ConfigError(
+                f"inputs {seen[p.stem]} and {p} would both write {p.stem}.png: rename one, or predict them into "
+                "different -o folders"
+            )
+        seen[p.stem] = p
+
+
+def prepare_output_folder(output: Path) -> None:
+    """Create ``output`` (and its parents) or say why it cannot be used, before the model is opened.
+
+    Raises:
+        ConfigError: it is a file, cannot be created, or is not writable.
+    """
+    import os
+
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"-o {output} is a file, not a folder: pass a folder for the masks")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"-o {output} cannot be created ({exc.strerror}): choose a writable folder") from None
+    if not os.access(output, os.W_OK):
+        raise ConfigError(f"-o {output} is not writable: choose a writable folder")
+
+
 def looks_like_input(item: str) -> bool:
     """True for what can only be an input, never a model: an image file, a folder or a glob."""
     p = Path(item)
@@ -94,10 +128,11 @@ def predict(
     if not inputs:
         raise ConfigError("no inputs given: pass image files, folders or globs after the model")
     paths = expand_inputs(inputs)
+    check_distinct_stems(paths)
+    prepare_output_folder(output)
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch)
     pred = rt.open(model, meta=_meta_override(num_classes, mean, std))
     out.print(f"model {pred.session.path} on {pred.provider}")
-    output.mkdir(parents=True, exist_ok=True)
     failures = _run_all(pred, paths, output, save_overlay=save_overlay, save_probs=save_probs, force=force)
     out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({pred.provider})")
     if failures:
@@ -138,7 +173,7 @@ def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_
     failures: list[tuple[Path, str]] = []
     with Progress(console=console, transient=True, disable=len(paths) < 2) as bar:
         task = bar.add_task("predicting", total=len(paths))
-        for p in paths:
+        for i, p in enumerate(paths):
             try:
                 target = output / f"{p.stem}.png"
                 check_output(target, force=force)
@@ -159,6 +194,11 @@ def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_
                         _write_png(tmp, blend_overlay(bgr, ids, lut, 0.5))
             except FcnEdgeError as exc:
                 failures.append((p, str(exc)))
+            except OSError as exc:  # the output side (disk full, folder removed): no point going on
+                raise ConfigError(
+                    f"could not write the outputs for {p} into {output} ({exc.strerror}): free space or choose "
+                    f"another -o ({i - len(failures)} of {len(paths)} were written before it)"
+                ) from None
             bar.advance(task)
     return failures
 

@@ -88,6 +88,8 @@ class FrameSource:
             raise SourceError(f"source {source} does not exist: pass a camera index, a video file or a folder")
         return None
 
+    skipped = 0  # unreadable image files passed over
+
     def start(self) -> FrameSource:
         self._thread.start()
         return self
@@ -97,7 +99,8 @@ class FrameSource:
             for path in self.images:
                 img = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if img is None:
-                    log.warning("skipping unreadable frame %s", path)
+                    log.info("skipping unreadable frame %s", path)
+                    self.skipped += 1
                     continue
                 yield np.asarray(img, dtype=np.uint8)
             return

@@ -165,6 +165,9 @@ def run_demo(pred: Predictor, cfg: DemoConfig) -> dict[str, Any]:
             rec.close()
         if not cfg.headless:
             cv2.destroyAllWindows()
+    if not frames and not state["quit"]:
+        why = src.error or (f"{src.skipped} unreadable image file(s)" if src.skipped else "it holds no frames")
+        raise SourceError(f"no frame could be read from {cfg.source} ({why}): pass a camera index, a video or images")
     return _finish(frames, src, t_first, cfg)
 
 
@@ -195,6 +198,7 @@ def _finish(frames: list[dict[str, Any]], src: FrameSource, t_first: float | Non
         "frames": len(frames),
         "captured": src.captured,
         "dropped": src.dropped,
+        "skipped_unreadable": src.skipped,
         "wall_s": wall,
         "fps": len(frames) / wall if wall else 0.0,
         "median_ms": med,
