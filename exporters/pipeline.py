@@ -264,6 +264,11 @@ def step_gate(run: ExportRun, fp32_path: Path, q_path: Path, gate: GateSpec, thr
         )
 
 
+def report_path_for(out: Path) -> Path:
+    """Where the ExportReport of ``out`` is written (``m.onnx`` -> ``m.report.json``)."""
+    return out.with_name(out.name + ".report.json") if out.suffix != ".onnx" else out.with_suffix(".report.json")
+
+
 def run(
     spec: ExportSpec, model: Any, meta: ModelMeta, *, gate: GateSpec | None = None, threads: int = 0
 ) -> dict[str, Any]:
@@ -276,6 +281,8 @@ def run(
     """
     out = Path(spec.output)
     check_output(out, force=spec.force)
+    report_path = report_path_for(out)
+    check_output(report_path, force=spec.force)
     if spec.export_shape[0] % meta.stride or spec.export_shape[1] % meta.stride:
         raise ConfigError(f"export shape {spec.export_shape} must have sides that are multiples of {meta.stride}")
     if gate is not None and spec.quantize is Quantize.NONE:
@@ -314,6 +321,5 @@ def run(
             total_s=round(time.perf_counter() - t_all, 3),
         )
         final.replace(out)  # same folder: an atomic rename
-    report_path = out.with_name(out.name + ".report.json") if out.suffix != ".onnx" else out.with_suffix(".report.json")
     atomic_write_json(report_path, r.report)
     return r.report

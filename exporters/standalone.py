@@ -10,7 +10,6 @@ from fcnedge.errors import ConfigError, ModelMetaError
 from fcnedge.fsutil import check_output
 from fcnedge.specs import Quantize, QuantSpec
 
-
 QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"}
 
 

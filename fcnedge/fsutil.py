@@ -30,6 +30,37 @@ def check_output(path: Path, *, force: bool) -> None:
         raise ConfigError(f"output folder {parent} is not writable: choose a writable folder")
 
 
+def check_folder_writable(folder: Path, *, what: str) -> None:
+    """Check, without creating anything, that ``folder`` is (or can be created as) a writable folder.
+
+    Raises:
+        ConfigError: it is a file, or its nearest existing ancestor is not a writable folder.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what} {folder} is a file, not a folder: pass a folder")
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent if probe.parent != probe else Path(".")
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {folder} cannot be written ({probe} is not a writable folder): choose another")
+
+
+def prepare_report_folder(folder: Path, names: tuple[str, ...], *, force: bool) -> None:
+    """Check, before any work and without creating anything, that the report files ``names`` can be written
+    into ``folder``.
+
+    Raises:
+        OutputExistsError: a report exists and ``force`` is false.
+        ConfigError: the folder is a file or cannot be written.
+    """
+    check_folder_writable(folder, what="--out")
+    for name in names:
+        if (folder / name).exists() and not force:
+            raise OutputExistsError(
+                f"output {folder / name} exists: pass --force to replace it or choose another --out"
+            )
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success rename it onto ``path``, on failure remove it."""

@@ -11,11 +11,11 @@ fe=.venv/bin/fcnedge
 
 # 1. bundled model: every variant on identical inputs, with CamVid val mIoU (issue: bench)
 $fe bench --variants torch,torch-compile,fp32,int8,openvino --threads 2 --data "$CAMVID" --calib-data "$CAMVID" \
-  --profile --out "$F/bench-default" | tee "$F/bench-default.txt"
+  --profile --out "$F/bench-default" --force | tee "$F/bench-default.txt"
 
 # 2. the seed's ResNet-18 FCN (K=21, untrained: latency only), the issue's reference model
 $fe bench fcn_resnet18 --num-classes 21 --variants torch,torch-compile,fp32,int8,openvino --threads 2 --calib-data "$CAMVID" \
-  --profile --out "$F/bench-r18" | tee "$F/bench-r18.txt"
+  --profile --out "$F/bench-r18" --force | tee "$F/bench-r18.txt"
 
 # 3. export + simplify + quantise wall time, sizes, parity, int8 mIoU drop (issue: export)
 $fe export fcn_resnet18 --num-classes 21 -o "$F/r18.int8.onnx" --quantize int8 --calib-data "$CAMVID" \
@@ -27,7 +27,7 @@ $fe quantize "$F/default.fp32.onnx" -o "$F/default.fp16.onnx" --quantize fp16 --
 
 # 4. runtime: tiled overhead, large images, batching (issue: runtime)
 for m in fp32 int8; do
-  $fe bench-runtime "$F/default.$m.onnx" --out "$F/runtime-$m" | tee "$F/runtime-$m.txt"
+  $fe bench-runtime "$F/default.$m.onnx" --out "$F/runtime-$m" --force | tee "$F/runtime-$m.txt"
 done
 
 # 5. demo: 640x480 video made from CamVid val frames, fp32 and int8 (issue: demo)
@@ -41,5 +41,5 @@ w.release()
 PY
 for m in fp32 int8; do
   $fe demo "$F/default.$m.onnx" --source "$F/camvid640.mp4" --headless --threads 2 \
-    --record "$F/demo-$m.mp4" | tee "$F/demo-$m.txt"
+    --record "$F/demo-$m.mp4" --force | tee "$F/demo-$m.txt"
 done

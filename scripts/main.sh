@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_env.sh
 CAMVID=${CAMVID:-../shared/datasets/camvid}
-args=(--out runs/bench-default)
+args=(--out runs/bench-default --force)  # the main job is re-runnable: it replaces its own report
 if [ -d "$CAMVID/val" ]; then
   args+=(--data "$CAMVID")
 fi

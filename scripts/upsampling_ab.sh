@@ -14,5 +14,5 @@ $fe train "${common[@]}" --no-freeze-upsampling -o "$D/trained.pt" 2>&1 | tail -
 for m in frozen trained; do
   $fe export "$D/$m.pt" -o "$D/$m.onnx" --threads 2 --force > "$D/export-$m.txt"
 done
-$fe bench "$D/frozen.onnx" "$D/trained.onnx" --threads 2 --data "$CAMVID" --no-roofline --out "$D/bench" \
+$fe bench "$D/frozen.onnx" "$D/trained.onnx" --threads 2 --data "$CAMVID" --no-roofline --out "$D/bench" --force \
   | tee "$D/bench.txt"

@@ -71,6 +71,7 @@ def bench(
     roofline: Annotated[bool, typer.Option("--roofline/--no-roofline", help="Measure the conv roofline.")] = True,
     profile: Annotated[bool, typer.Option(help="ORT profiler: op-type shares and top nodes per ONNX variant.")] = False,
     output: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("bench"),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing report in --out.")] = False,
 ) -> None:
     """Time PyTorch, ORT fp32/int8/fp16 (and torch.compile, OpenVINO) on identical inputs; mIoU with --data."""
     from rich.table import Table
@@ -78,8 +79,10 @@ def bench(
     from fcnedge.benchmarks.harness import BenchConfig, run_bench
     from fcnedge.benchmarks.report import COLUMNS, table_rows, write_reports
     from fcnedge.benchmarks.variants import parse_variants
+    from fcnedge.fsutil import prepare_report_folder
     from fcnedge.runtime.providers import parse_providers, resolve
 
+    prepare_report_folder(output, ("report.json", "report.md", "latency_vs_miou.png"), force=force)
     pspec = ProviderSpec(providers=parse_providers(provider), allow_fallback=allow_fallback, threads=threads)
     resolve(pspec)  # a missing provider fails here, before any model is loaded
     calib_src = calib_data or (data if data is not None else None)
@@ -141,13 +144,15 @@ def bench_runtime(
     provider: ProviderOpt = "cpu",
     allow_fallback: AllowFallbackOpt = False,
     output: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("bench-runtime"),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing runtime.json in --out.")] = False,
 ) -> None:
     """Runtime figures: tiled overhead vs the raw session, large-image latency and peak RSS, tile batching."""
 
     from fcnedge.benchmarks.tiling import RuntimeBenchConfig, run_runtime_bench
-    from fcnedge.fsutil import atomic_write_json
+    from fcnedge.fsutil import atomic_write_json, prepare_report_folder
     from fcnedge.runtime.providers import parse_providers
 
+    prepare_report_folder(output, ("runtime.json",), force=force)
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend)
     cfg = RuntimeBenchConfig(
         model=model,

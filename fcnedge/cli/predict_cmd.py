@@ -23,6 +23,7 @@ from fcnedge.cli.options import (
 )
 from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, FcnEdgeError, InputImageError
+from fcnedge.fsutil import check_folder_writable
 from fcnedge.specs import Blend
 
 log = logging.getLogger(__name__)
@@ -71,24 +72,6 @@ def check_distinct_stems(paths: list[Path]) -> None:
         seen[p.stem] = p
 
 
-def prepare_output_folder(output: Path) -> None:
-    """Create ``output`` (and its parents) or say why it cannot be used, before the model is opened.
-
-    Raises:
-        ConfigError: it is a file, cannot be created, or is not writable.
-    """
-    import os
-
-    if output.exists() and not output.is_dir():
-        raise ConfigError(f"-o {output} is a file, not a folder: pass a folder for the masks")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"-o {output} cannot be created ({exc.strerror}): choose a writable folder") from None
-    if not os.access(output, os.W_OK):
-        raise ConfigError(f"-o {output} is not writable: choose a writable folder")
-
-
 def looks_like_input(item: str) -> bool:
     """True for what can only be an input, never a model: an image file, a folder or a glob."""
     p = Path(item)
@@ -129,10 +112,11 @@ def predict(
         raise ConfigError("no inputs given: pass image files, folders or globs after the model")
     paths = expand_inputs(inputs)
     check_distinct_stems(paths)
-    prepare_output_folder(output)
+    check_folder_writable(output, what="-o")
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch)
     pred = rt.open(model, meta=_meta_override(num_classes, mean, std))
     out.print(f"model {pred.session.path} on {pred.provider}")
+    output.mkdir(parents=True, exist_ok=True)
     failures = _run_all(pred, paths, output, save_overlay=save_overlay, save_probs=save_probs, force=force)
     out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({pred.provider})")
     if failures:

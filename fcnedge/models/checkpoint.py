@@ -88,9 +88,7 @@ def _check_zip(path: Path) -> None:
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc}): re-save or re-download it") from None
     if bad is not None:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt (checksum mismatch in {bad}): re-save or re-download it"
-        )
+        raise CheckpointError(f"checkpoint {path} is corrupt (checksum mismatch in {bad}): re-save or re-download it")
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
