@@ -142,7 +142,7 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def _check_config(cfg: TrainConfig) -> None:
+def check_config(cfg: TrainConfig) -> None:
     """Every option checked before any data is read or epoch is run.
 
     Raises:
@@ -319,7 +319,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
         CheckpointError: ``--resume`` with an unreadable last checkpoint.
         TrainingError: the loss became NaN or infinite (nothing is saved from that epoch).
     """
-    _check_config(cfg)
+    check_config(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

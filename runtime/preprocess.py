@@ -61,25 +61,25 @@ def check_size(img: NDArray[np.generic], *, name: str) -> None:
     """
     if img.shape[0] < 2 or img.shape[1] < 2:
         raise InputImageError(
-            f"image {name} is {img.shape[1]}x{img.shape[0]}: too small to segment (need at least 2x2 pixels)"
+            f"image {name} is {img.shape[0]}x{img.shape[1]} (HxW): too small to segment (need at least 2x2 pixels)"
         )
 
 
 def to_rgb_from_bgr_any(img: NDArray[np.generic], *, name: str = "image") -> NDArray[np.uint8]:
     """Any decoded OpenCV image (BGR/BGRA/gray, 8 or 16 bit) -> HxWx3 uint8 RGB."""
     if img.dtype == np.uint16:
-        log.info("%s is 16-bit: scaled to 8-bit", name)
+        log.warning("%s is 16-bit: scaled to 8-bit", name)
         img = (img.astype(np.uint16) >> 8).astype(np.uint8)
     elif img.dtype != np.uint8:
-        log.info("%s is %s: scaled to 8-bit", name, img.dtype)
+        log.warning("%s is %s: scaled to 8-bit", name, img.dtype)
         f = img.astype(np.float32)
         img = np.clip(255 * (f - f.min()) / max(float(f.max() - f.min()), 1e-12), 0, 255).astype(np.uint8)
     if img.ndim == 2 or img.shape[2] == 1:
-        log.info("%s is grayscale: replicated to 3 channels", name)
+        log.warning("%s is grayscale: replicated to 3 channels", name)
         gray = img.reshape(img.shape[0], img.shape[1])
         return np.repeat(gray[:, :, None], 3, axis=2)
     if img.shape[2] == 4:
-        log.info("%s has an alpha channel: dropped", name)
+        log.warning("%s has an alpha channel: dropped", name)
         img = img[:, :, :3]
     return np.ascontiguousarray(img[:, :, ::-1]).astype(np.uint8, copy=False)
 

@@ -110,8 +110,8 @@ class Session:
         custom = self.ort.get_modelmeta().custom_metadata_map
         if META_KEY not in custom:
             raise ModelMetaError(
-                f"{self.path} carries no fcnedge metadata: export it with fcnedge export, or pass --num-classes "
-                "(and --mean/--std if not ImageNet's) to run it anyway"
+                f"{self.path} carries no fcnedge metadata: export it with fcnedge export (fcnedge predict also runs "
+                "such a model with --num-classes, and --mean/--std if not ImageNet's)"
             )
         return ModelMeta.from_json(custom[META_KEY])
 

@@ -55,7 +55,7 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fcnedge.errors import ConfigError
-    from fcnedge.train import TrainConfig
+    from fcnedge.train import TrainConfig, check_config
     from fcnedge.train import train as run_train
 
     try:
@@ -84,8 +84,9 @@ def train(
         force=force,
         threads=workers,
     )
+    check_config(cfg)  # every option fails here, before the progress bar starts
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("epoch 1", total=None, info="")
 
         def progress(d: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ def test_bad_images(tmp_path: Path) -> None:
     with pytest.raises(InputImageError, match="cannot be decoded"):
         read_image(tmp_path / "c.png")
     cv2.imwrite(str(tmp_path / "one.png"), np.zeros((1, 1, 3), np.uint8))
-    with pytest.raises(InputImageError, match="1x1: too small"):
+    with pytest.raises(InputImageError, match=r"1x1 \(HxW\): too small"):
         read_image(tmp_path / "one.png")
     with pytest.raises(InputImageError, match="does not exist"):
         read_image(tmp_path / "missing.png")

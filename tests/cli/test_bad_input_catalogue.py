@@ -1,0 +1,224 @@
+"""The bad-input catalogue: each case gives the right answer, or one line on stderr, exit code 2 and nothing
+partial left behind. One parametrised case per row; each checks the exit code, that stderr is a single line
+without a traceback, and the output folder afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from helpers import make_identity_onnx, write_folder_dataset, write_video
+from typer.testing import CliRunner
+
+from fcnedge.catalog import get_weights
+from fcnedge.cli import app
+from fcnedge.data.synthetic import synthetic_images
+
+runner = CliRunner()
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    args: list[str]
+    message: str  # a fragment the one stderr line must hold
+    needs_torch: bool = False
+    setup: Callable[[Path], None] | None = None
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Path:
+    """Inputs every case may use: images, a video, a labelled folder, an identity model, bad checkpoints."""
+    root = tmp_path_factory.mktemp("catalogue")
+    for i, img in enumerate(synthetic_images([(70, 90), (64, 96)], seed=3)):
+        cv2.imwrite(str(root / f"img{i}.png"), img[:, :, ::-1])
+    (root / "text.jpg").write_text("not an image")
+    (root / "a.png").write_bytes((root / "img0.png").read_bytes())
+    (root / "a.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((40, 50, 3), np.uint8))[1].tobytes())
+    (root / "afile").write_text("x")
+    write_video(root / "v.mp4", frames=4)
+    write_folder_dataset(root / "data", classes=3, shapes=[(64, 96)])
+    make_identity_onnx(root / "id.onnx")
+    (root / "junk.onnx").write_bytes(b"hello, not a model")
+    shutil.copy(tiny_checkpoint, root / "tiny.pt")
+    return root
+
+
+def _nan_checkpoint(root: Path) -> None:
+    import torch
+
+    from fcnedge.models import build, default_meta, save_checkpoint
+
+    model = build("fcn_tiny", num_classes=3)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    save_checkpoint(root / "nan.pt", model, default_meta("fcn_tiny", num_classes=3), force=True)
+
+
+def _random_block_checkpoint(root: Path) -> None:
+    data = bytearray((root / "tiny.pt").read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 4096] = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    (root / "rand.pt").write_bytes(bytes(data[: len(data)]))
+
+
+def _existing(name: str) -> Callable[[Path], None]:
+    def make(root: Path) -> None:
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("keep me")
+
+    return make
+
+
+CASES = [
+    # predict
+    Case("predict -o is a file", ["predict", "id.onnx", "img0.png", "-o", "afile"], "is a file, not a folder"),
+    Case("predict same stems", ["predict", "id.onnx", "a.png", "a.jpg", "-o", "o"], "would both write a.png"),
+    Case("predict K mismatch", ["predict", "id.onnx", "img0.png", "-o", "o", "--num-classes", "4"], "says 4 classes"),
+    Case(
+        "predict std 0",
+        ["predict", "id.onnx", "img0.png", "-o", "o", "--num-classes", "3", "--std", "0,0,0"],
+        "std must be finite and > 0",
+    ),
+    Case("predict threads -1", ["predict", "id.onnx", "img0.png", "-o", "o", "--threads", "-1"], "--threads -1"),
+    Case("predict threads huge", ["predict", "id.onnx", "img0.png", "-o", "o", "--threads", "100000"], "4 per core"),
+    Case("predict blend choice", ["predict", "id.onnx", "img0.png", "-o", "o", "--blend", "foo"], "'foo' is not one"),
+    Case("predict junk model", ["predict", "junk.onnx", "img0.png", "-o", "o"], "neither an ONNX model"),
+    Case("predict folder as model", ["info", "data"], "is a folder, not a model file"),
+    Case("predict missing model", ["predict", "nope.onnx", "img0.png", "-o", "o"], "does not exist"),
+    Case("predict bad tile", ["predict", "id.onnx", "img0.png", "-o", "o", "--tile", "33x47"], "multiple of"),
+    # eval
+    Case("eval limit 0", ["eval", "id.onnx", "--data", "data", "--format", "folder", "--limit", "0"], "--limit 0"),
+    Case("eval images format", ["eval", "id.onnx", "--data", "data", "--format", "images"], "has no labels"),
+    # bench / bench-runtime
+    Case("bench runs 0", ["bench", "id.onnx", "--runs", "0", "--out", "b"], "--runs 0"),
+    Case("bench runs -1", ["bench", "id.onnx", "--runs", "-1", "--out", "b"], "--runs -1"),
+    Case("bench batch 0", ["bench", "id.onnx", "--batch", "0", "--out", "b"], "--batch 0"),
+    Case("bench eval-limit 0", ["bench", "id.onnx", "--eval-limit", "0", "--out", "b"], "--eval-limit 0"),
+    Case("bench shape 33x47", ["bench", "id.onnx", "--shape", "33x47", "--no-roofline", "--out", "b"], "multiple of"),
+    Case(
+        "bench report exists",
+        ["bench", "id.onnx", "--out", "rep"],
+        "pass --force",
+        setup=_existing("rep/report.json"),
+    ),
+    Case("bench-runtime runs 0", ["bench-runtime", "id.onnx", "--runs", "0", "--out", "br"], "--runs 0"),
+    Case(
+        "bench-runtime exists",
+        ["bench-runtime", "id.onnx", "--out", "rt"],
+        "pass --force",
+        setup=_existing("rt/runtime.json"),
+    ),
+    # demo
+    Case("demo text as image", ["demo", "id.onnx", "--source", "text.jpg", "--headless"], "no frame could be read"),
+    Case(
+        "demo stats folder missing",
+        ["demo", "id.onnx", "--source", "v.mp4", "--headless", "--stats", "nodir/x.json"],
+        "does not exist",
+    ),
+    Case(
+        "demo record exists",
+        ["demo", "id.onnx", "--source", "v.mp4", "--headless", "--record", "r.mp4"],
+        "pass --force",
+        setup=_existing("r.mp4"),
+    ),
+    # export / quantize
+    Case("export NaN weights", ["export", "nan.pt", "-o", "n.onnx"], "NaN", True, _nan_checkpoint),
+    Case("export random block", ["export", "rand.pt", "-o", "r.onnx"], "corrupt", True, _random_block_checkpoint),
+    Case("export dynamo opset", ["export", "tiny.pt", "-o", "d.onnx", "--dynamo"], "opset 18", True),
+    Case("export int4", ["export", "tiny.pt", "-o", "q.onnx", "--quantize", "int4"], "'int4' is not one", True),
+    Case(
+        "export eval-data not a dataset",
+        ["export", "tiny.pt", "-o", "g.onnx", "--quantize", "fp16", "--eval-data", "afile"],
+        "does not exist",
+        True,
+    ),
+    Case(
+        "export report exists",
+        ["export", "tiny.pt", "-o", "e.onnx"],
+        "pass --force",
+        True,
+        _existing("e.report.json"),
+    ),
+    Case(
+        "quantize an int8 model",
+        ["quantize", str(get_weights().path()), "-o", "qq.onnx", "--calib-data", "data", "--calib-format", "images"],
+        "is already int8",
+        True,
+    ),
+    # train
+    Case(
+        "train lr nan", ["train", "--data", "data", "--format", "folder", "--lr", "nan", "-o", "t.pt"], "--lr nan", True
+    ),
+    Case("train lr -1", ["train", "--data", "data", "--format", "folder", "--lr", "-1", "-o", "t.pt"], "--lr -1", True),
+    Case(
+        "train weight decay -1",
+        ["train", "--data", "data", "--format", "folder", "--weight-decay", "-1", "-o", "t.pt"],
+        "--weight-decay -1",
+        True,
+    ),
+    Case("train workers -1", ["train", "--data", "data", "--workers", "-1", "-o", "t.pt"], "--threads -1", True),
+    Case("train scale 2,1", ["train", "--data", "data", "--scale", "2,1", "-o", "t.pt"], "--scale 2.0,1.0", True),
+    Case("train out folder missing", ["train", "--data", "data", "-o", "missing/x.pt"], "does not exist", True),
+    Case("train format choice", ["train", "--data", "data", "--format", "wrong"], "'wrong' is not one", True),
+]
+
+
+def _snapshot(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(
+    case: Case, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if case.needs_torch:
+        pytest.importorskip("torch")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("FCNEDGE_CACHE", str(work / ".cache"))
+    if case.setup is not None:
+        case.setup(work)
+    before = _snapshot(work)
+    kept = {p: p.read_bytes() for p in work.rglob("*") if p.is_file() and p.read_bytes() == b"keep me"}
+    res = runner.invoke(app, case.args)
+    assert res.exit_code == 2, (res.exit_code, res.output)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert case.message in lines[0], lines[0]
+    assert "Traceback" not in res.output
+    assert _snapshot(work) == before  # nothing new: no partial output, no temp file, no empty folder
+    assert all(p.read_bytes() == b"keep me" for p in kept)  # nothing replaced without --force
+
+
+def test_one_unreadable_file_fails_its_row_only(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(work)
+    res = runner.invoke(app, ["predict", "id.onnx", "img0.png", "text.jpg", "img1.png", "-o", "rows"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [res.stderr.strip().splitlines()[0]]
+    assert "text.jpg" in res.stderr and "cannot be decoded" in res.stderr
+    assert sorted(p.name for p in (work / "rows").iterdir()) == ["img0.png", "img1.png"]
+
+
+def test_a_fixed_size_model_takes_a_smaller_image(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(work)
+    make_identity_onnx(work / "fixed.onnx", fixed_hw=(128, 128))
+    res = runner.invoke(app, ["predict", "fixed.onnx", "img0.png", "-o", "fx"])
+    assert res.exit_code == 0, res.output
+    assert cv2.imread(str(work / "fx" / "img0.png"), cv2.IMREAD_UNCHANGED).shape == (70, 90)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(work)
+    ro = work / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    res = runner.invoke(app, ["predict", "id.onnx", "img0.png", "-o", "ro/out"])
+    assert res.exit_code == 2 and "cannot be written" in res.stderr
