@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import math
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from fcnedge.errors import AccuracyGateError, ConfigError
 from fcnedge.exporters.onnx_meta import embed_meta, embed_upsampling_nodes
 from fcnedge.exporters.rewrite import RewriteReport, find_upsampling, rewrite_upsampling
 from fcnedge.exporters.verify import check_fp32, compare, verify_shapes
-from fcnedge.fsutil import atomic_write_json, check_output
+from fcnedge.fsutil import atomic_write_json, check_output, temp_dir
 from fcnedge.meta import ModelMeta
 from fcnedge.specs import DataFormat, ExportSpec, Quantize, QuantSpec, RewriteForm, TileSpec, as_enum
 
@@ -288,7 +287,7 @@ def run(
     if gate is not None and spec.quantize is Quantize.NONE:
         raise ConfigError("--eval-data gates a quantised model: add --quantize int8 (or fp16)")
     t_all = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=".fcnedge-export-", dir=out.parent) as tmp:
+    with temp_dir(out.parent, "export") as tmp:
         r = ExportRun(spec, meta.with_provenance(export_opset=spec.opset, quantize=spec.quantize.value), Path(tmp))
         model = model.eval()
         step_export(r, model)

@@ -10,7 +10,6 @@ user) and the decision is recorded in the report.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from fcnedge.data.datasets import open_dataset, read_image_file
 from fcnedge.data.transforms import center_crop
 from fcnedge.errors import ConfigError, DatasetError, ExportError
 from fcnedge.exporters.onnx_meta import read_upsampling_nodes
+from fcnedge.fsutil import temp_dir
 from fcnedge.host import int8_reduce_range
 from fcnedge.meta import ModelMeta
 from fcnedge.normalize import Normalizer
@@ -142,7 +142,7 @@ def quantize_int8(
         CalibMethod.PERCENTILE: CalibrationMethod.Percentile,
     }[spec.method]
     preprocess_failure = None
-    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
+    with temp_dir(out_path.parent, "int8") as tmp:
         pre = Path(tmp) / "pre.onnx"
         try:
             # ONNX shape inference is enough for conv nets; ORT's symbolic pass fails on DepthToSpace with symbolic

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from fcnedge.errors import ConfigError, ModelMetaError
-from fcnedge.fsutil import check_output
+from fcnedge.fsutil import check_output, temp_dir
 from fcnedge.specs import Quantize, QuantSpec
 
 QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"}
@@ -52,7 +51,7 @@ def quantize_onnx(src: Path, dst: Path, *, mode: Quantize, spec: QuantSpec, forc
     if meta is None:
         raise ModelMetaError(f"{src} carries no fcnedge metadata: export it with fcnedge export first")
     refuse_quantised(src, onnx.load(str(src)))
-    with tempfile.TemporaryDirectory(prefix=".fcnedge-q-", dir=dst.parent) as tmp:
+    with temp_dir(dst.parent, "quantize") as tmp:
         out = Path(tmp) / "q.onnx"
         facts: dict[str, Any]
         if mode is Quantize.INT8:

@@ -1,11 +1,19 @@
-"""Atomic file writes: a temp file in the target folder, then a rename."""
+"""Atomic file writes: a temp file in the target folder, then a rename.
+
+Every temporary file or folder fcnedge makes beside an output carries ``fcnedge-tmp-<pid>-`` in its name. A run
+that is killed (SIGKILL, power loss) cannot clean up after itself, so commands sweep such leftovers of processes
+that no longer exist from their output folders before they start; SIGTERM and Ctrl-C clean up at once.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,9 +21,53 @@ from typing import Any
 
 from fcnedge.errors import ConfigError, OutputExistsError
 
+log = logging.getLogger(__name__)
 
-def check_output(path: Path, *, force: bool) -> None:
-    """Check that ``path`` may be written.
+
+TMP_MARK = "fcnedge-tmp-"
+_TMP_RE = re.compile(re.escape(TMP_MARK) + r"(\d+)-")
+
+
+def tmp_prefix(name: str = "") -> str:
+    """The recognisable prefix of this process's temporary files and folders."""
+    return f".{name + '.' if name else ''}{TMP_MARK}{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_stale(folder: Path) -> list[Path]:
+    """Remove fcnedge temporaries in ``folder`` whose process no longer exists; returns what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TMP_RE.search(p.name)
+        if m is None or not p.name.startswith(".") or _alive(int(m.group(1))):
+            continue
+        try:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    if removed:
+        log.warning("removed %d leftover temporary file(s) of killed fcnedge runs in %s", len(removed), folder)
+    return removed
+
+
+def check_output(path: Path, *, force: bool, sweep: bool = True) -> None:
+    """Check that ``path`` may be written (sweeping leftovers of killed runs from its folder first).
 
     Raises:
         OutputExistsError: it exists and ``force`` is false.
@@ -28,6 +80,8 @@ def check_output(path: Path, *, force: bool) -> None:
         raise ConfigError(f"output folder {parent} does not exist: create it first")
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"output folder {parent} is not writable: choose a writable folder")
+    if sweep:
+        sweep_stale(parent)
 
 
 def check_folder_writable(folder: Path, *, what: str) -> None:
@@ -43,6 +97,8 @@ def check_folder_writable(folder: Path, *, what: str) -> None:
         probe = probe.parent if probe.parent != probe else Path(".")
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"{what} {folder} cannot be written ({probe} is not a writable folder): choose another")
+    if folder.is_dir():
+        sweep_stale(folder)
 
 
 def prepare_report_folder(folder: Path, names: tuple[str, ...], *, force: bool) -> None:
@@ -65,7 +121,7 @@ def prepare_report_folder(folder: Path, names: tuple[str, ...], *, force: bool) 
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success rename it onto ``path``, on failure remove it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path.name), suffix=".tmp", dir=path.parent or ".")
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -109,3 +165,17 @@ def finite_json(obj: Any) -> Any:
 def atomic_write_json(path: Path, obj: Any, *, indent: int = 2) -> None:
     """Write ``obj`` as strict JSON (no NaN/Infinity tokens; non-finite numbers become null) atomically."""
     atomic_write_text(path, json.dumps(finite_json(obj), indent=indent, allow_nan=False, default=str))
+
+
+@contextlib.contextmanager
+def temp_dir(parent: Path, what: str) -> Iterator[Path]:
+    """A recognisable temporary folder in ``parent`` (same file system as the output: renames are atomic), also
+    used as Python's temp dir meanwhile so libraries that make their own (ONNX Runtime's quantiser) make them
+    inside it; removed on exit, error, SIGTERM or Ctrl-C."""
+    with tempfile.TemporaryDirectory(prefix=tmp_prefix() + what + "-", dir=parent) as tmp:
+        old = tempfile.tempdir
+        tempfile.tempdir = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            tempfile.tempdir = old

@@ -64,9 +64,10 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """fcnedge: FCN semantic segmentation from PyTorch to the edge."""
-    from fcnedge.cli.common import setup_logging
+    from fcnedge.cli.common import handle_sigterm, setup_logging
 
     setup_logging(verbose)
+    handle_sigterm()
 
 
 for _module in (models_cmd, info_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, demo_cmd):

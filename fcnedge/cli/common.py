@@ -56,3 +56,18 @@ def require_torch(what: str) -> None:
     from fcnedge.sources import require_torch as _require
 
     _require(what)
+
+
+def handle_sigterm() -> None:
+    """Turn SIGTERM into SystemExit(143) in the main thread, so temporary files and folders are removed (atomic
+    writes, export work folders) exactly as on Ctrl-C, instead of the process dying mid-write."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from fcnedge.demo.capture import FrameSource
 from fcnedge.demo.overlay import blend, draw_legend, draw_stats, palette_bgr
 from fcnedge.errors import ConfigError, SourceError
-from fcnedge.fsutil import atomic_write_json
+from fcnedge.fsutil import atomic_write_json, tmp_prefix
 from fcnedge.protocols import Predictor
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Recorder:
 
     def __init__(self, path: Path, fps: float) -> None:
         self.path, self.fps = Path(path), fps if fps > 0 else 15.0
-        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self.partial = self.path.with_name(f"{tmp_prefix(self.path.stem)}partial{self.path.suffix or '.mp4'}")
         self.writer: cv2.VideoWriter | None = None
         self.frames = 0
 
@@ -113,10 +113,21 @@ class Recorder:
             return
         self.writer.release()
         self.writer = None
-        if self.frames:
+        if self.frames and _playable(self.partial):
             os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
+            return
+        self.partial.unlink(missing_ok=True)
+        if self.frames:
+            raise SourceError(f"could not write the video {self.path} (disk full?): free space or choose another path")
+
+
+def _playable(path: Path) -> bool:
+    """Whether a finished recording opens and yields a frame (a full disk leaves a file that does not)."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return bool(cap.isOpened() and cap.read()[0])
+    finally:
+        cap.release()
 
 
 def run_demo(pred: Predictor, cfg: DemoConfig) -> dict[str, Any]:
