@@ -64,7 +64,7 @@ def test_sigterm_during_export_leaves_nothing(tmp_path: Path) -> None:
             str(out / "r.onnx"),
             "--threads",
             "1",
-        ],  # fmt: skip
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
