@@ -17,7 +17,7 @@ from fcnedge.errors import AccuracyGateError, ConfigError
 from fcnedge.exporters.onnx_meta import embed_meta, embed_upsampling_nodes
 from fcnedge.exporters.rewrite import RewriteReport, find_upsampling, rewrite_upsampling
 from fcnedge.exporters.verify import check_fp32, compare, verify_shapes
-from fcnedge.fsutil import atomic_write_json, check_output, temp_dir
+from fcnedge.fsutil import atomic_write_json, check_output, temp_dir, writing
 from fcnedge.meta import ModelMeta
 from fcnedge.specs import DataFormat, ExportSpec, Quantize, QuantSpec, RewriteForm, TileSpec, as_enum
 
@@ -287,7 +287,7 @@ def run(
     if gate is not None and spec.quantize is Quantize.NONE:
         raise ConfigError("--eval-data gates a quantised model: add --quantize int8 (or fp16)")
     t_all = time.perf_counter()
-    with temp_dir(out.parent, "export") as tmp:
+    with writing(out), temp_dir(out.parent, "export") as tmp:
         r = ExportRun(spec, meta.with_provenance(export_opset=spec.opset, quantize=spec.quantize.value), Path(tmp))
         model = model.eval()
         step_export(r, model)
@@ -320,5 +320,6 @@ def run(
             total_s=round(time.perf_counter() - t_all, 3),
         )
         final.replace(out)  # same folder: an atomic rename
-    atomic_write_json(report_path, r.report)
+    with writing(report_path):
+        atomic_write_json(report_path, r.report)
     return r.report

@@ -59,5 +59,9 @@ class OutputExistsError(FcnEdgeError):
     """An output file exists and ``--force`` was not given."""
 
 
+class OutputError(FcnEdgeError):
+    """An output cannot be written (disk full, folder removed, permissions) while a command runs."""
+
+
 class SourceError(FcnEdgeError):
     """A demo video source cannot be opened or read."""

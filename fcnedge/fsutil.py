@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from fcnedge.errors import ConfigError, OutputExistsError
+from fcnedge.errors import ConfigError, OutputError, OutputExistsError
 
 log = logging.getLogger(__name__)
 
@@ -179,3 +179,18 @@ def temp_dir(parent: Path, what: str) -> Iterator[Path]:
             yield Path(tmp)
         finally:
             tempfile.tempdir = old
+
+
+@contextlib.contextmanager
+def writing(what: Path | str) -> Iterator[None]:
+    """Turn an OSError raised while writing ``what`` (disk full, folder gone) into a one-line OutputError; the
+    atomic writers have already removed their temporary files by then.
+
+    Raises:
+        OutputError: the write failed.
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"could not write {what} ({reason}): free space or choose another output folder") from None

@@ -120,7 +120,10 @@ def bench(
     Console(width=max(out.width, 170), highlight=False).print(table)  # never squeeze the table into 80 columns
     if report.get("roofline"):
         out.print(f"conv roofline: {report['roofline']['gflops']:.1f} GFLOP/s ({report['roofline']['probe']})")
-    written = write_reports(report, output)
+    from fcnedge.fsutil import writing
+
+    with writing(output):
+        written = write_reports(report, output)
     out.print("wrote " + ", ".join(str(p) for p in written))
 
 
@@ -149,7 +152,7 @@ def bench_runtime(
     """Runtime figures: tiled overhead vs the raw session, large-image latency and peak RSS, tile batching."""
 
     from fcnedge.benchmarks.tiling import RuntimeBenchConfig, run_runtime_bench
-    from fcnedge.fsutil import atomic_write_json, prepare_report_folder
+    from fcnedge.fsutil import atomic_write_json, prepare_report_folder, writing
     from fcnedge.runtime.providers import parse_providers
 
     prepare_report_folder(output, ("runtime.json",), force=force)
@@ -178,8 +181,9 @@ def bench_runtime(
             f"{r['peak_rss_mb']:.0f} MiB (image {r['image_mb']:.0f} MiB, one logit band "
             f"{r['logit_band_mb']:.0f} MiB)"
         )
-    output.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(output / "runtime.json", report)
+    with writing(output / "runtime.json"):
+        output.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(output / "runtime.json", report)
     out.print(f"wrote {output / 'runtime.json'}")
 
 

@@ -39,12 +39,28 @@ def cli_errors(func: F) -> F:
 
 
 def setup_logging(verbose: bool) -> None:
-    """INFO logs to stderr with -v, warnings otherwise."""
+    """INFO logs to stderr with -v, warnings otherwise. The native libraries' own loggers (OpenCV, ONNX Runtime)
+    print only errors unless -v: their warnings would add lines before fcnedge's one-line error (the CLI owns
+    the process; the library never touches these settings)."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if verbose:
+        return
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):
+        pass
+    try:
+        import onnxruntime as ort
+
+        ort.set_default_logger_severity(3)  # errors only
+    except ImportError:
+        pass
 
 
 def require_torch(what: str) -> None:

@@ -10,7 +10,16 @@ import typer
 
 from fcnedge.cli.common import cli_errors, console, out
 from fcnedge.errors import ConfigError
-from fcnedge.specs import CalibMethod, DataFormat, ExportSpec, Quantize, QuantSpec, RewriteForm, parse_hw
+from fcnedge.specs import (
+    CalibMethod,
+    DataFormat,
+    ExportSpec,
+    Quantize,
+    QuantSpec,
+    RewriteForm,
+    check_threads,
+    parse_hw,
+)
 
 CalibData = Annotated[Optional[Path], typer.Option("--calib-data", help="Images for int8 calibration (e.g. CamVid).")]
 CalibFormat = Annotated[DataFormat, typer.Option("--calib-format", help="Layout of --calib-data.")]
@@ -104,6 +113,7 @@ def export(
 
     check_output(output, force=force)
     check_opset(opset)
+    check_threads(threads)
     hw = parse_hw(shape, what="--shape")
     qspec = _quant_spec(calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling)
     if quantize is Quantize.INT8:

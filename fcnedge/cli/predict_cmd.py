@@ -22,7 +22,7 @@ from fcnedge.cli.options import (
     TileOpt,
 )
 from fcnedge.data.datasets import IMAGE_EXTS
-from fcnedge.errors import ConfigError, FcnEdgeError, InputImageError
+from fcnedge.errors import ConfigError, FcnEdgeError, InputImageError, OutputError
 from fcnedge.fsutil import check_folder_writable
 from fcnedge.specs import Blend
 
@@ -179,7 +179,7 @@ def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_
             except FcnEdgeError as exc:
                 failures.append((p, str(exc)))
             except OSError as exc:  # the output side (disk full, folder removed): no point going on
-                raise ConfigError(
+                raise OutputError(
                     f"could not write the outputs for {p} into {output} ({exc.strerror}): free space or choose "
                     f"another -o ({i - len(failures)} of {len(paths)} were written before it)"
                 ) from None

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from fcnedge.demo.capture import FrameSource
 from fcnedge.demo.overlay import blend, draw_legend, draw_stats, palette_bgr
 from fcnedge.errors import ConfigError, SourceError
-from fcnedge.fsutil import atomic_write_json, tmp_prefix
+from fcnedge.fsutil import atomic_write_json, tmp_prefix, writing
 from fcnedge.protocols import Predictor
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,10 @@ class Recorder:
             h, w = frame.shape[:2]
             self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (w, h))
             if not self.writer.isOpened():
-                raise SourceError(f"cannot write video {self.path}: check that the folder exists and use a .mp4 name")
+                self.partial.unlink(missing_ok=True)
+                raise SourceError(
+                    f"cannot write video {self.path}: it needs an existing folder with free space and a .mp4 name"
+                )
         self.writer.write(frame)
         self.frames += 1
 
@@ -221,5 +224,6 @@ def _finish(frames: list[dict[str, Any]], src: FrameSource, t_first: float | Non
         "per_frame": frames,
     }
     if cfg.stats is not None:
-        atomic_write_json(cfg.stats, stats, indent=1)
+        with writing(cfg.stats):
+            atomic_write_json(cfg.stats, stats, indent=1)
     return stats
