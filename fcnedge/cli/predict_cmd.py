@@ -160,7 +160,11 @@ def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_
         for i, p in enumerate(paths):
             try:
                 target = output / f"{p.stem}.png"
-                check_output(target, force=force, sweep=False)
+                extras = [output / f"{p.stem}.overlay.png"] * save_overlay + [
+                    output / f"{p.stem}.probs.npy"
+                ] * save_probs
+                for t in (target, *extras):
+                    check_output(t, force=force, sweep=False)
                 image = read_image(p)
                 if save_probs:  # the full K x H x W logits are needed only here
                     logits = pred.logits(image)

@@ -94,6 +94,12 @@ CASES = [
     Case("predict folder as model", ["info", "data"], "is a folder, not a model file"),
     Case("predict missing model", ["predict", "nope.onnx", "img0.png", "-o", "o"], "does not exist"),
     Case("predict bad tile", ["predict", "id.onnx", "img0.png", "-o", "o", "--tile", "33x47"], "multiple of"),
+    Case(
+        "predict overlay exists",
+        ["predict", "id.onnx", "img1.png", "-o", "ov", "--save-overlay"],
+        "pass --force",
+        setup=_existing("ov/img1.overlay.png"),
+    ),
     # eval
     Case("eval limit 0", ["eval", "id.onnx", "--data", "data", "--format", "folder", "--limit", "0"], "--limit 0"),
     Case("eval images format", ["eval", "id.onnx", "--data", "data", "--format", "images"], "has no labels"),
@@ -109,6 +115,8 @@ CASES = [
         "pass --force",
         setup=_existing("rep/report.json"),
     ),
+    Case("bench out is a file", ["bench", "id.onnx", "--out", "afile"], "is a file, not a folder"),
+    Case("bench-runtime out is a file", ["bench-runtime", "id.onnx", "--out", "afile"], "is a file, not a folder"),
     Case("bench-runtime runs 0", ["bench-runtime", "id.onnx", "--runs", "0", "--out", "br"], "--runs 0"),
     Case(
         "bench-runtime exists",
@@ -121,6 +129,11 @@ CASES = [
     Case(
         "demo stats folder missing",
         ["demo", "id.onnx", "--source", "v.mp4", "--headless", "--stats", "nodir/x.json"],
+        "does not exist",
+    ),
+    Case(
+        "demo record folder missing",
+        ["demo", "id.onnx", "--source", "v.mp4", "--headless", "--record", "nodir/r.mp4"],
         "does not exist",
     ),
     Case(
