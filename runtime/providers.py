@@ -11,6 +11,10 @@ from fcnedge.specs import Provider, ProviderSpec
 
 log = logging.getLogger(__name__)
 
+GPU_WHEEL = "onnxruntime-gpu==1.31.1"
+GPU_INSTALL = f"pip uninstall -y onnxruntime && pip install {GPU_WHEEL}"
+CLASH_FIX = f"pip uninstall -y onnxruntime onnxruntime-gpu && pip install {GPU_WHEEL}"
+
 ORT_NAMES: dict[Provider, str] = {
     Provider.CPU: "CPUExecutionProvider",
     Provider.CUDA: "CUDAExecutionProvider",
@@ -21,8 +25,8 @@ ORT_NAMES: dict[Provider, str] = {
 }
 INSTALL_HINT: dict[Provider, str] = {
     Provider.CPU: "pip install onnxruntime",
-    Provider.CUDA: "install fcnedge[gpu] (onnxruntime-gpu, CUDA 13) and an NVIDIA driver",
-    Provider.TENSORRT: "install fcnedge[gpu] (onnxruntime-gpu) and TensorRT",
+    Provider.CUDA: f"{GPU_INSTALL} (CUDA 13) and an NVIDIA driver",
+    Provider.TENSORRT: f"{GPU_INSTALL} and TensorRT",
     Provider.OPENVINO: "pip install onnxruntime-openvino",
     Provider.COREML: "use the macOS onnxruntime wheel",
     Provider.DML: "pip install onnxruntime-directml (Windows)",
@@ -113,8 +117,30 @@ def resolve(
     return chosen
 
 
+def installed_ort_wheels() -> list[str]:
+    """The ONNX Runtime distributions installed in this environment (they all install the one ``onnxruntime``
+    package folder, so with two of them the last one installed silently wins)."""
+    from importlib import metadata
+
+    names = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
 def unavailable_message(p: Provider, have: Sequence[str]) -> str:
-    """The one-line error for a missing provider."""
+    """The one-line error for a missing provider; names the two-wheel clash when that is the cause."""
+    wheels = installed_ort_wheels()
+    if len(wheels) > 1 and p in (Provider.CUDA, Provider.TENSORRT, Provider.OPENVINO, Provider.DML):
+        return (
+            f"provider {p.value!r} is not available: {' and '.join(wheels)} are installed together and share one "
+            f"package folder, so one build hides the other (available: {', '.join(have)}); fix: {CLASH_FIX}"
+            + ("" if p in (Provider.CUDA, Provider.TENSORRT) else f" (or the {p.value} wheel in its place)")
+        )
     return (
         f"provider {p.value!r} is not available in this onnxruntime build (available: {', '.join(have)}); "
         f"{INSTALL_HINT[p]}"

@@ -33,10 +33,11 @@ class OneLineErrors(TyperGroup):
             if type(exc).__name__ == "NoArgsIsHelpError":  # `fcnedge` alone: the help, as asked
                 sys.stderr.write(exc.format_message() + "\n")
                 sys.exit(0)
-            where = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             text = " ".join(exc.format_message().split())
             sys.stderr.write(f"error: {text}{where}\n")
-            sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+            sys.exit(exc.exit_code)
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)

@@ -29,6 +29,13 @@ PerChannel = Annotated[bool, typer.Option("--per-channel/--per-tensor", help="Pe
 QuantUp = Annotated[
     bool, typer.Option("--quantize-upsampling/--float-upsampling", help="Quantise the upsampling too (int8).")
 ]
+ReduceRange = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--reduce-range/--full-range",
+        help="7-bit int8 weights (for x86 CPUs without VNNI) or full 8-bit; default: decided from this CPU.",
+    ),
+]
 
 
 def _quant_spec(
@@ -39,6 +46,7 @@ def _quant_spec(
     per_channel: bool,
     hw: tuple[int, int],
     quantize_upsampling: bool,
+    reduce_range: Optional[bool],
 ) -> QuantSpec:
     return QuantSpec(
         calib_data=data,
@@ -48,6 +56,7 @@ def _quant_spec(
         per_channel=per_channel,
         calib_shape=hw,
         keep_upsampling_float=not quantize_upsampling,
+        reduce_range=reduce_range,
     )
 
 
@@ -95,6 +104,7 @@ def export(
     calib_method: CalibMethodOpt = CalibMethod.MINMAX,
     per_channel: PerChannel = True,
     quantize_upsampling: QuantUp = False,
+    reduce_range: ReduceRange = None,
     eval_data: Annotated[Optional[Path], typer.Option(help="Labelled data for the fp32 vs quantised gate.")] = None,
     eval_format: Annotated[DataFormat, typer.Option(help="Layout of --eval-data.")] = DataFormat.CAMVID,
     max_miou_drop: Annotated[float, typer.Option(help="Refuse a larger mIoU drop (points).")] = 1.0,
@@ -115,7 +125,9 @@ def export(
     check_opset(opset)
     check_threads(threads)
     hw = parse_hw(shape, what="--shape")
-    qspec = _quant_spec(calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling)
+    qspec = _quant_spec(
+        calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling, reduce_range
+    )
     if quantize is Quantize.INT8:
         from fcnedge.exporters.quantize import calibration_images
 
@@ -160,6 +172,7 @@ def quantize_cmd(
     calib_method: CalibMethodOpt = CalibMethod.MINMAX,
     per_channel: PerChannel = True,
     quantize_upsampling: QuantUp = False,
+    reduce_range: ReduceRange = None,
     shape: Annotated[str, typer.Option(help="Calibration crop HxW.")] = "320x480",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
@@ -170,7 +183,9 @@ def quantize_cmd(
     from fcnedge.exporters.standalone import quantize_onnx
 
     hw = parse_hw(shape, what="--shape")
-    qspec = _quant_spec(calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling)
+    qspec = _quant_spec(
+        calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling, reduce_range
+    )
     report = quantize_onnx(model, output, mode=mode, spec=qspec, force=force)
     out.print(f"wrote {output} ({mode.value}): {report['bytes_in'] / 1e6:.2f} MB -> {report['bytes_out'] / 1e6:.2f} MB")
 

@@ -91,7 +91,7 @@ def test_predict_cli_cuda_exit_2_and_fallback(identity_onnx: Path, tmp_path: Pat
     runner = CliRunner()
     res = runner.invoke(app, ["predict", str(identity_onnx), str(img), "-o", str(tmp_path / "o"), "--provider", "cuda"])
     assert res.exit_code == 2
-    assert "'cuda' is not available" in res.stderr and "fcnedge[gpu]" in res.stderr
+    assert "'cuda' is not available" in res.stderr and "pip install onnxruntime-gpu==1.31.1" in res.stderr
     res = runner.invoke(
         app,
         ["predict", str(identity_onnx), str(img), "-o", str(tmp_path / "o2"), "--provider", "cuda", "--allow-fallback"],
@@ -99,3 +99,25 @@ def test_predict_cli_cuda_exit_2_and_fallback(identity_onnx: Path, tmp_path: Pat
     assert res.exit_code == 0, res.output
     assert "CPUExecutionProvider" in res.output
     assert (tmp_path / "o2" / "a.png").exists()
+
+
+def test_two_onnxruntime_wheels_are_named_with_the_fix(
+    tmp_path: Path, identity_onnx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip install of onnxruntime-gpu beside onnxruntime: both write the onnxruntime folder and the CPU build
+    wins. A real second distribution's metadata on sys.path reproduces what pip leaves behind."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA is present")
+    dist = tmp_path / "site" / "onnxruntime_gpu-1.31.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime-gpu\nVersion: 1.31.1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    from fcnedge.runtime import open_predictor
+
+    with pytest.raises(ProviderUnavailableError) as err:
+        open_predictor(identity_onnx, providers="cuda")
+    msg = str(err.value)
+    assert "onnxruntime-gpu 1.31.1" in msg and "installed together" in msg
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu==1.31.1" in msg
