@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from fcnedge.errors import AccuracyGateError, ConfigError
+from fcnedge.exporters.cut import move_final_upsampling
 from fcnedge.exporters.onnx_meta import embed_meta, embed_upsampling_nodes
 from fcnedge.exporters.rewrite import RewriteReport, find_upsampling, rewrite_upsampling
 from fcnedge.exporters.verify import check_fp32, compare, verify_shapes
@@ -293,6 +294,8 @@ def run(
         step_export(r, model)
         if spec.simplify:
             step_simplify(r)
+        if spec.runtime_upsampling:
+            r.report["runtime_upsampling"] = move_final_upsampling(r.proto)
         if spec.rewrite:
             step_rewrite(r, threads)
         else:

@@ -220,7 +220,7 @@ def rewrite_upsampling(model: Any, *, force_form: RewriteForm | None = None) -> 
         )
     del graph.node[:]
     graph.node.extend(new_nodes)
-    _drop_unused(graph)
+    drop_unused(graph)
     return report
 
 
@@ -241,7 +241,7 @@ def find_upsampling(model: Any) -> list[str]:
     return names
 
 
-def _drop_unused(graph: Any) -> None:
+def drop_unused(graph: Any) -> None:
     """Remove Identity nodes nothing reads and initializers no node reads."""
     outputs = {o.name for o in graph.output}
     while True:

@@ -192,6 +192,8 @@ class ExportSpec:
         verify: compare torch and ONNX Runtime outputs after export.
         force: replace an existing output.
         dynamo: use the dynamo-based torch exporter instead of the TorchScript one.
+        runtime_upsampling: end the graph at the stride-s logits of a frozen bilinear final upsampling; the runtime
+            interpolates them (exactly, with OpenCV) instead of the model.
     """
 
     output: Path
@@ -205,6 +207,7 @@ class ExportSpec:
     force: bool = False
     dynamo: bool = False
     quant: QuantSpec | None = None
+    runtime_upsampling: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rewrite_form", as_enum(RewriteForm, self.rewrite_form, what="rewrite form"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import ConfigError, ModelMetaError
-from fcnedge.meta import META_KEY, ModelMeta
+from fcnedge.meta import META_KEY, RUNTIME_UPSAMPLING_KEY, ModelMeta
 from fcnedge.runtime.providers import check_session_providers, resolve
+from fcnedge.runtime.upsample import upsample_bilinear
 from fcnedge.specs import Provider, ProviderSpec
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class Session:
         if len(self.input_shape) != 4 or (isinstance(self.input_shape[1], int) and self.input_shape[1] != 3):
             raise ModelMetaError(f"{self.path} input {inp.name} has shape {inp.shape}: expected (N, 3, H, W)")
         self.meta = meta or self._embedded_meta()
+        self.upsample_stride = self._runtime_upsampling()
         self.use_io_binding = self.provider == "CUDAExecutionProvider"
         log.info("session %s on %s (input %s %s)", self.path.name, self.provider, self.input_name, self.input_shape)
 
@@ -114,6 +117,21 @@ class Session:
                 "such a model with --num-classes, and --mean/--std if not ImageNet's)"
             )
         return ModelMeta.from_json(custom[META_KEY])
+
+    def _runtime_upsampling(self) -> int:
+        """The stride the runtime upsamples by (1: the model outputs full-resolution logits itself)."""
+        text = self.ort.get_modelmeta().custom_metadata_map.get(RUNTIME_UPSAMPLING_KEY)
+        if text is None:
+            return 1
+        try:
+            spec = json.loads(text)
+            stride = int(spec["stride"])
+            ok = spec.get("kind") == "bilinear-transposed-conv" and stride >= 2
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise ModelMetaError(f"{self.path} has an invalid {RUNTIME_UPSAMPLING_KEY} entry: re-export it")
+        return stride
 
     @property
     def fixed_hw(self) -> tuple[int, int] | None:
@@ -128,11 +146,15 @@ class Session:
         return n if isinstance(n, int) else 1 << 16
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        """(N, 3, H, W) float32 -> (N, K, H, W) float32 logits."""
+        """(N, 3, H, W) float32 -> (N, K, H, W) float32 logits (upsampled here when the model ends at stride s).
+        Thread-safe: ONNX Runtime's run is, and nothing else is shared."""
         if self.use_io_binding:
-            return self._run_bound(batch)
-        out: NDArray[np.float32] = self.ort.run([self.output_name], {self.input_name: batch})[0]
-        return out
+            out = self._run_bound(batch)
+        else:
+            out = self.ort.run([self.output_name], {self.input_name: batch})[0]
+        if self.upsample_stride > 1:
+            return upsample_bilinear(out, self.upsample_stride)
+        return out  # type: ignore[no-any-return]
 
     def _run_bound(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         binding = self.ort.io_binding()

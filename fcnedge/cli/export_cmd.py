@@ -97,6 +97,13 @@ def export(
     ] = RewriteForm.AUTO,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check PyTorch vs ONNX Runtime.")] = True,
     dynamo: Annotated[bool, typer.Option("--dynamo", help="Use the dynamo exporter (needs onnxscript).")] = False,
+    runtime_upsampling: Annotated[
+        bool,
+        typer.Option(
+            "--runtime-upsampling",
+            help="End the graph at the stride-s logits; the runtime does the final bilinear upsampling (faster).",
+        ),
+    ] = False,
     quantize: Annotated[Quantize, typer.Option("--quantize", help="none, int8 (static QDQ) or fp16.")] = Quantize.NONE,
     calib_data: CalibData = None,
     calib_format: CalibFormat = DataFormat.CAMVID,
@@ -150,6 +157,7 @@ def export(
         force=force,
         dynamo=dynamo,
         quant=qspec,
+        runtime_upsampling=runtime_upsampling,
     )
     gate = GateSpec(eval_data, eval_format, max_drop=max_miou_drop, allow_drop=allow_drop) if eval_data else None
     if gate is not None:
