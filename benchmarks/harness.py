@@ -16,6 +16,7 @@ from fcnedge.benchmarks.machine import current_rss_mb, machine_facts, peak_rss_m
 from fcnedge.benchmarks.timing import Stage, StageTimer, argmax_u8, time_interleaved
 from fcnedge.benchmarks.variants import (
     ONNX_VARIANTS,
+    OPENVINO_VARIANTS,
     TORCH_VARIANTS,
     Built,
     Source,
@@ -23,6 +24,7 @@ from fcnedge.benchmarks.variants import (
     build_openvino,
     build_ort,
     build_torch,
+    openvino_bf16_available,
 )
 from fcnedge.errors import ConfigError
 from fcnedge.meta import ModelMeta
@@ -61,6 +63,11 @@ class BenchConfig:
                 raise ConfigError(f"--{name} {getattr(self, name)} is invalid: use 1 or more")
         if self.warmup < 0:
             raise ConfigError(f"--warmup {self.warmup} is invalid: use 0 or more")
+        if Variant.OPENVINO_BF16 in self.variants and not openvino_bf16_available():
+            raise ConfigError(
+                "openvino-bf16 needs a CPU with AVX512-BF16 or AMX (and OpenVINO installed), which this machine "
+                "lacks: drop it from --variants"
+            )
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ConfigError(f"--eval-limit {self.eval_limit} is invalid: use 1 or more (omit it for all images)")
 
@@ -100,11 +107,20 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
     if variant in TORCH_VARIANTS:
         return build_torch(src, variant, tile=tile, threads=cfg.threads, cuda=cuda)
     cache = cfg.out / "cache"
-    if variant is Variant.OPENVINO:
-        fp32, _ = build_onnx(
-            src, Variant.FP32, cache=cache, opset=cfg.opset, shape=shape, quant=None, threads=cfg.threads
+    if variant in OPENVINO_VARIANTS:
+        int8 = variant is Variant.OPENVINO_INT8
+        path, warnings = build_onnx(
+            src,
+            Variant.INT8 if int8 else Variant.FP32,
+            cache=cache,
+            opset=cfg.opset,
+            shape=shape,
+            quant=cfg.calib if int8 else None,
+            threads=cfg.threads,
         )
-        return build_openvino(fp32, src.meta, threads=cfg.threads, tile=tile, batch=cfg.batch)  # type: ignore[arg-type]
+        ov = build_openvino(path, src.meta, variant=variant, threads=cfg.threads, tile=tile, batch=cfg.batch)  # type: ignore[arg-type]
+        ov.warnings = warnings
+        return ov
     path, warnings = build_onnx(
         src, variant, cache=cache, opset=cfg.opset, shape=shape, quant=cfg.calib, threads=cfg.threads
     )
@@ -280,7 +296,7 @@ def _bench_source(
     """All variants of one source, timed in interleaved blocks on the same input; then fidelity and accuracy."""
     variants = (Variant.ONNX,) if src.onnx_path is not None else cfg.variants
     for v in variants:
-        if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, Variant.OPENVINO):
+        if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, *OPENVINO_VARIANTS):
             raise ConfigError(f"variant {v.value!r} does not apply to {src.label}")
     rows: dict[Variant, dict[str, Any]] = {}
     built: dict[Variant, Built] = {}

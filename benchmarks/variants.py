@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 TORCH_VARIANTS = (Variant.TORCH, Variant.TORCH_COMPILE)
 ONNX_VARIANTS = (Variant.FP32, Variant.INT8, Variant.FP16)
-ALL_VARIANTS = (*TORCH_VARIANTS, *ONNX_VARIANTS, Variant.OPENVINO)
+OPENVINO_VARIANTS = (Variant.OPENVINO, Variant.OPENVINO_INT8, Variant.OPENVINO_BF16)
+ALL_VARIANTS = (*TORCH_VARIANTS, *ONNX_VARIANTS, *OPENVINO_VARIANTS)
 
 Run = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
@@ -177,21 +178,39 @@ def build_ort(path: Path, variant: Variant, spec: ProviderSpec, tile: TileSpec) 
     return Built(variant, sess.provider, sess.run, sess.meta, pred, sess.max_batch, path)
 
 
-def build_openvino(path: Path, meta: ModelMeta, *, threads: int, tile: TileSpec, batch: int) -> Built:
-    """The OpenVINO runtime reading the same fp32 .onnx, reshaped to the static benchmark shape (its best case).
+def openvino_bf16_available() -> bool:
+    """Whether OpenVINO computes bf16 on this CPU (AVX512-BF16 or AMX)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def build_openvino(path: Path, meta: ModelMeta, *, variant: Variant, threads: int, tile: TileSpec, batch: int) -> Built:
+    """The OpenVINO runtime reading an .onnx file (the fp32 export, or the int8 row's QDQ file), reshaped to the
+    static benchmark shape (its best case): the reference a user gets from OpenVINO without fcnedge.
 
     Raises:
         MissingDependencyError: openvino is not installed.
+        ConfigError: openvino-bf16 on a CPU without bf16.
     """
     try:
         import openvino as ov
     except ImportError:
-        raise MissingDependencyError("the openvino variant needs OpenVINO: pip install 'fcnedge[openvino]'") from None
+        raise MissingDependencyError(
+            f"the {variant.value} variant needs OpenVINO: pip install 'fcnedge[openvino]'"
+        ) from None
     core = ov.Core()
+    precision = "bf16" if variant is Variant.OPENVINO_BF16 else "f32"
+    if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        raise ConfigError(
+            "openvino-bf16 needs a CPU with AVX512-BF16 or AMX, which this one lacks: drop it from --variants"
+        )
     model = core.read_model(str(path))
     model.reshape([batch, 3, *tile.size])
-    # f32 explicitly: on CPUs with AMX/AVX512-BF16 OpenVINO otherwise silently computes in bf16
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    # precision explicitly: on CPUs with AMX/AVX512-BF16 OpenVINO otherwise silently computes in bf16
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     compiled = core.compile_model(model, "CPU", config)
@@ -202,7 +221,7 @@ def build_openvino(path: Path, meta: ModelMeta, *, threads: int, tile: TileSpec,
         out: NDArray[np.float32] = next(iter(res.values()))
         return out
 
-    note = f"OpenVINO {ov.__version__}, f32, static shape"
+    note = f"OpenVINO {ov.__version__} on {path.name}, {precision}, static shape"
     # the static shape takes whole tiles of the benchmark shape, one at a time: accuracy runs tile by tile
     pred = predictor_for(run, meta, replace(tile, batch=batch), fixed_hw=tile.size, max_batch=batch, threads=threads)
-    return Built(Variant.OPENVINO, "openvino-cpu", run, meta, pred, batch, path, note=note)
+    return Built(variant, "openvino-cpu", run, meta, pred, batch, path, note=note)

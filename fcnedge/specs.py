@@ -55,7 +55,9 @@ class Variant(str, Enum):
     FP32 = "fp32"
     INT8 = "int8"
     FP16 = "fp16"
-    OPENVINO = "openvino"
+    OPENVINO = "openvino"  # plain OpenVINO on the fp32 file, f32 (what a user writes without fcnedge)
+    OPENVINO_INT8 = "openvino-int8"  # plain OpenVINO on the same int8 QDQ file as the int8 row
+    OPENVINO_BF16 = "openvino-bf16"  # plain OpenVINO on the fp32 file, bf16 (CPUs with AVX512-BF16 or AMX)
     ONNX = "onnx"  # a given .onnx file, timed as it is
 
 

@@ -50,7 +50,10 @@ def bench(
     provider: ProviderOpt = "cpu",
     variants: Annotated[
         Optional[str],
-        typer.Option(help="torch, torch-compile, fp32, int8, fp16, openvino (default torch,fp32,int8)."),
+        typer.Option(
+            help="torch, torch-compile, fp32, int8, fp16, and the OpenVINO references openvino (fp32), "
+            "openvino-int8 (the int8 row's file), openvino-bf16 (default torch,fp32,int8)."
+        ),
     ] = None,
     shape: Annotated[list[str], typer.Option(help="Input HxW (repeatable).")] = ["320x480"],  # noqa: B006
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, for an architecture name (untrained).")] = None,
@@ -65,6 +68,9 @@ def bench(
     split: Annotated[str, typer.Option(help="Split of --data to evaluate.")] = "val",
     eval_limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
     calib_data: Annotated[Optional[Path], typer.Option(help="int8 calibration images (default: --data).")] = None,
+    calib_format: Annotated[
+        Optional[DataFormat], typer.Option(help="Layout of --calib-data (default: --format; images: a plain folder).")
+    ] = None,
     calib_count: Annotated[int, typer.Option(help="Calibration images.")] = 32,
     calib_method: Annotated[CalibMethod, typer.Option(help="Calibration method.")] = CalibMethod.MINMAX,
     allow_fallback: AllowFallbackOpt = False,
@@ -103,7 +109,9 @@ def bench(
         out=output,
         roofline=roofline,
         profile=profile,
-        calib=QuantSpec(calib_data=calib_src, calib_format=fmt, calib_count=calib_count, method=calib_method)
+        calib=QuantSpec(
+            calib_data=calib_src, calib_format=calib_format or fmt, calib_count=calib_count, method=calib_method
+        )
         if calib_src
         else None,
     )

@@ -127,3 +127,38 @@ def test_miou_axis_spans_at_least_ten_points() -> None:
     assert miou_axis([99.9])[1] <= 100 and miou_axis([0.5])[0] >= 0
     lo, hi = miou_axis([20.0, 60.0])
     assert lo <= 20 and hi >= 60
+
+
+def test_openvino_reference_rows(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path) -> None:
+    """Plain OpenVINO on the same fp32 and int8 files as fcnedge's rows, with the bench's pre/post-processing."""
+    pytest.importorskip("openvino")
+    from fcnedge.benchmarks.variants import openvino_bf16_available
+
+    out = tmp_path / "b"
+    args = ["bench", str(tiny8s_checkpoint), "--variants", "fp32,int8,openvino,openvino-int8", "--shape", "64x96"]
+    args += [
+        "--calib-data",
+        str(calib_folder),
+        "--calib-format",
+        "images",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--no-roofline",
+        "--out",
+        str(out),
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rows = {r["variant"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    assert set(rows) == {"fp32", "int8", "openvino", "openvino-int8"}
+    assert rows["openvino-int8"]["onnx"] == rows["int8"]["onnx"] and rows["openvino"]["onnx"] == rows["fp32"]["onnx"]
+    assert rows["openvino"]["argmax_agreement_vs_torch"] > 0.999
+    assert rows["openvino-int8"]["argmax_agreement_vs_torch"] > 0.8
+    if not openvino_bf16_available():
+        res = runner.invoke(
+            app, ["bench", str(tiny8s_checkpoint), "--variants", "openvino-bf16", "--out", str(out / "x")]
+        )
+        assert res.exit_code == 2 and "AVX512-BF16 or AMX" in res.stderr
+        assert not (out / "x").exists()
