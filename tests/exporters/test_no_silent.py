@@ -16,7 +16,7 @@ from fcnedge.exporters.onnx_meta import UPSAMPLING_KEY, read_upsampling_nodes  #
 from fcnedge.exporters.pipeline import run  # noqa: E402
 from fcnedge.exporters.quantize import calibration_images, quantize_int8  # noqa: E402
 from fcnedge.host import int8_reduce_range  # noqa: E402
-from fcnedge.models import build, build_from_meta, default_meta  # noqa: E402
+from fcnedge.models import build, build_from_meta, default_meta, load_checkpoint  # noqa: E402
 from fcnedge.specs import DataFormat, ExportSpec, QuantSpec, RewriteForm, Variant  # noqa: E402
 
 
@@ -134,3 +134,26 @@ def test_bench_cli_shows_the_warning(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert "shipped" in report["rows"][0]["warnings"][0]
     assert "**Warning**" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_gated_int8_on_a_saturating_cpu_measures_both_ranges(
+    tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x86 without VNNI: ONNX Runtime advises 7-bit weights; with labelled data the export scores 7- and 8-bit and
+    keeps the more accurate, recorded in the report (the host fact is set here so the test runs on any CPU)."""
+    import fcnedge.exporters.pipeline as pipeline
+    from fcnedge.exporters.pipeline import GateSpec
+    from fcnedge.specs import Quantize
+
+    monkeypatch.setattr(pipeline, "int8_reduce_range", lambda: (True, "x86 without VNNI (test)"))
+    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(64, 96)] * 2)
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96))
+    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
+    rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=100.0), threads=2)
+    trial = rep["reduce_range_trial"]
+    assert 0.0 <= trial["miou_7bit"] <= 1.0 and 0.0 <= trial["miou_8bit"] <= 1.0
+    seven = trial["miou_8bit"] <= trial["miou_7bit"]
+    assert trial["chosen"] == ("7-bit (reduce_range)" if seven else "8-bit")
+    assert rep["int8"]["reduce_range"] is seven
+    assert rep["accuracy"]["miou"]["int8"] == pytest.approx(max(trial["miou_7bit"], trial["miou_8bit"]))
