@@ -143,7 +143,11 @@ def stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTi
     def postprocess(logits: NDArray[np.float32]) -> NDArray[np.uint8]:
         return argmax_u8(logits, threads=cfg.threads)
 
-    stages: list[tuple[str, Stage]] = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", postprocess)]
+    ids_runner = b.predictor.ids_runner
+    if ids_runner is not None:  # the model's own ArgMax: inference ends in ids, nothing left to do after it
+        stages: list[tuple[str, Stage]] = [("preprocess", preprocess), ("inference", ids_runner)]
+    else:
+        stages = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", postprocess)]
     return StageTimer(stages, image, b.sync)
 
 

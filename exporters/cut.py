@@ -17,7 +17,7 @@ import numpy as np
 from fcnedge.errors import ExportError
 from fcnedge.exporters.onnx_meta import set_prop
 from fcnedge.exporters.rewrite import drop_unused, exact_forms, upsampling_stride
-from fcnedge.meta import RUNTIME_UPSAMPLING_KEY
+from fcnedge.meta import IDS_OUTPUT, RUNTIME_UPSAMPLING_KEY
 from fcnedge.specs import RewriteForm
 
 
@@ -62,3 +62,27 @@ def move_final_upsampling(model: Any) -> dict[str, Any]:
     drop_unused(graph)
     set_prop(model, RUNTIME_UPSAMPLING_KEY, json.dumps({"stride": s, "kind": "bilinear-transposed-conv"}))
     return {"node": node.name, "stride": s}
+
+
+def add_ids_output(model: Any) -> list[str]:
+    """Append ArgMax over the classes and a Cast to uint8 as a second output ``ids`` (N, H, W): for a whole
+    image the runtime asks for it alone, so neither the full-resolution logits nor a separate argmax pass leave
+    the graph. Returns the names of the nodes added (kept in float by int8).
+
+    Raises:
+        ExportError: the graph already has a second output.
+    """
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    if len(graph.output) != 1:
+        raise ExportError(f"--ids-output needs a one-output graph, found {len(graph.output)} outputs")
+    logits = graph.output[0].name
+    nodes = [
+        helper.make_node("ArgMax", [logits], ["ids_int64"], axis=1, keepdims=0, name="fcnedge/ids/ArgMax"),
+        helper.make_node("Cast", ["ids_int64"], [IDS_OUTPUT], to=TensorProto.UINT8, name="fcnedge/ids/Cast"),
+    ]
+    graph.node.extend(nodes)
+    dims = [d.dim_param or d.dim_value for d in graph.output[0].type.tensor_type.shape.dim]
+    graph.output.append(helper.make_tensor_value_info(IDS_OUTPUT, TensorProto.UINT8, [dims[0], dims[2], dims[3]]))
+    return [n.name for n in nodes]

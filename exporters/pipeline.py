@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from fcnedge.errors import AccuracyGateError, ConfigError
-from fcnedge.exporters.cut import move_final_upsampling
+from fcnedge.exporters.cut import add_ids_output, move_final_upsampling
 from fcnedge.exporters.onnx_meta import embed_meta, embed_upsampling_nodes
 from fcnedge.exporters.rewrite import RewriteReport, find_upsampling, rewrite_upsampling
 from fcnedge.exporters.verify import check_fp32, compare, verify_shapes
@@ -334,6 +334,8 @@ def run(
             step_rewrite(r, threads)
         else:
             r.upsampling_nodes = find_upsampling(r.proto)
+        if spec.ids_output:  # ArgMax + Cast, kept in float by int8 like the upsampling
+            r.upsampling_nodes = [*(r.upsampling_nodes or []), *add_ids_output(r.proto)]
         embed_meta(r.proto, r.meta)
         embed_upsampling_nodes(r.proto, r.upsampling_nodes or [])
         _stamp(r.proto, r)

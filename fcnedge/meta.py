@@ -11,6 +11,7 @@ from fcnedge.errors import ModelMetaError
 SCHEMA_VERSION = 1
 META_KEY = "fcnedge.meta"  # key in ONNX metadata_props and in checkpoints
 RUNTIME_UPSAMPLING_KEY = "fcnedge.runtime_upsampling"  # the final upsampling runs in the runtime (JSON: stride)
+IDS_OUTPUT = "ids"  # the optional second output: uint8 class ids from an ArgMax in the graph (--ids-output)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

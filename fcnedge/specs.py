@@ -196,6 +196,8 @@ class ExportSpec:
         dynamo: use the dynamo-based torch exporter instead of the TorchScript one.
         runtime_upsampling: end the graph at the stride-s logits of a frozen bilinear final upsampling; the runtime
             interpolates them (exactly, with OpenCV) instead of the model.
+        ids_output: add a second output, uint8 class ids (ArgMax in the graph), which the runtime uses for images
+            that fit one tile.
     """
 
     output: Path
@@ -210,11 +212,17 @@ class ExportSpec:
     dynamo: bool = False
     quant: QuantSpec | None = None
     runtime_upsampling: bool = False
+    ids_output: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rewrite_form", as_enum(RewriteForm, self.rewrite_form, what="rewrite form"))
         object.__setattr__(self, "quantize", as_enum(Quantize, self.quantize, what="quantize"))
         object.__setattr__(self, "output", Path(self.output))
+        if self.runtime_upsampling and self.ids_output:
+            raise ConfigError(
+                "--ids-output and --runtime-upsampling exclude each other: the ids need the full-resolution logits "
+                "in the graph; pick one"
+            )
 
 
 @dataclass(frozen=True)

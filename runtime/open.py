@@ -59,8 +59,16 @@ def predictor_for(
         ConfigError: an explicit tile that a fixed-size model cannot take, or a tile that does not fit the stride.
     """
     ts = fit_tile_to_model(tile, fixed_hw, explicit=tile_explicit)
+    ids_runner = session.run_ids if session is not None and session.ids_name is not None else None
     return TiledPredictor(
-        runner, meta, ts, max_batch=max_batch, threads=threads, fixed=fixed_hw is not None, session=session
+        runner,
+        meta,
+        ts,
+        max_batch=max_batch,
+        threads=threads,
+        fixed=fixed_hw is not None,
+        session=session,
+        ids_runner=ids_runner,
     )
 
 

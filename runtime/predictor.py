@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,9 @@ from fcnedge.specs import Blend, TileSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "softmax"]
+IdsRunner = Callable[[NDArray[np.float32]], NDArray[np.uint8]]
+
+__all__ = ["IdsRunner", "Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "softmax"]
 
 
 def softmax(logits: NDArray[np.float32], axis: int = 0) -> NDArray[np.float32]:
@@ -53,6 +55,8 @@ class TiledPredictor:
         threads: threads for the argmax (0: ONNX Runtime's default).
         fixed: the model takes only ``spec.size`` (a fixed-size ONNX input): smaller images are padded up to it.
         session: the runtime session behind ``runner``, if any (reports its provider).
+        ids_runner: (N, 3, h, w) -> (N, h, w) uint8 ids computed by the model itself; ``predict`` uses it for
+            images that fit one tile (no logits leave the model, no separate argmax).
 
     Raises:
         ConfigError: the tile spec does not fit the model stride.
@@ -68,6 +72,7 @@ class TiledPredictor:
         threads: int = 0,
         fixed: bool = False,
         session: Any = None,
+        ids_runner: IdsRunner | None = None,
     ) -> None:
         self.runner = runner
         self.meta = meta
@@ -78,6 +83,7 @@ class TiledPredictor:
         self.threads = threads
         self.fixed = fixed
         self.session = session
+        self.ids_runner = ids_runner
         self._local = threading.local()  # per-thread input buffers: reused within a thread, never shared
         self._stats_lock = threading.Lock()
         self.stats = {"runs": 0, "windows": 0}
@@ -112,6 +118,9 @@ class TiledPredictor:
         img = as_rgb_uint8(image)
         grid = self._grid(img)
         if grid.count == 1:
+            if self.ids_runner is not None:
+                buf, (h, w) = self._single_input(img, grid)
+                return np.ascontiguousarray(self.ids_runner(buf)[0, :h, :w])
             return argmax_ids(self._single(img, grid), threads=self.threads)
         out = np.empty(img.shape[:2], dtype=np.uint8)
         for y0, y1, acc, _ in self._strips(img, grid):
@@ -137,14 +146,17 @@ class TiledPredictor:
             buf.fill(0.0)
         return buf
 
-    def _single(self, img: NDArray[np.uint8], grid: Grid) -> NDArray[np.float32]:
+    def _single_input(self, img: NDArray[np.uint8], grid: Grid) -> tuple[NDArray[np.float32], tuple[int, int]]:
         th, tw = grid.tile
         h, w = img.shape[:2]
         buf = self._buffer(1, th, tw, partial=(h, w) != (th, tw))
         self.norm.into(img, buf[0])
-        out = self.runner(buf)
         self._count(1)
-        return out[0, :, :h, :w]
+        return buf, (h, w)
+
+    def _single(self, img: NDArray[np.uint8], grid: Grid) -> NDArray[np.float32]:
+        buf, (h, w) = self._single_input(img, grid)
+        return self.runner(buf)[0, :, :h, :w]
 
     def _run_row(self, img: NDArray[np.uint8], y: int, grid: Grid) -> Iterator[tuple[int, NDArray[np.float32]]]:
         """Yield (x, logits of the window at (y, x)) for one row of windows, batched."""

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import ConfigError, ModelMetaError
-from fcnedge.meta import META_KEY, RUNTIME_UPSAMPLING_KEY, ModelMeta
+from fcnedge.meta import IDS_OUTPUT, META_KEY, RUNTIME_UPSAMPLING_KEY, ModelMeta
 from fcnedge.runtime.providers import check_session_providers, resolve
 from fcnedge.runtime.upsample import upsample_bilinear
 from fcnedge.specs import Provider, ProviderSpec
@@ -106,6 +106,8 @@ class Session:
             raise ModelMetaError(f"{self.path} input {inp.name} has shape {inp.shape}: expected (N, 3, H, W)")
         self.meta = meta or self._embedded_meta()
         self.upsample_stride = self._runtime_upsampling()
+        ids = [o for o in self.ort.get_outputs()[1:] if o.name == IDS_OUTPUT and o.type == "tensor(uint8)"]
+        self.ids_name: str | None = ids[0].name if ids else None
         self.use_io_binding = self.provider == "CUDAExecutionProvider"
         log.info("session %s on %s (input %s %s)", self.path.name, self.provider, self.input_name, self.input_shape)
 
@@ -155,6 +157,14 @@ class Session:
         if self.upsample_stride > 1:
             return upsample_bilinear(out, self.upsample_stride)
         return out  # type: ignore[no-any-return]
+
+    def run_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """(N, 3, H, W) float32 -> (N, H, W) uint8 class ids from the graph's own ArgMax (models exported with
+        ``--ids-output``): the logits never leave the graph."""
+        if self.ids_name is None:
+            raise ModelMetaError(f"{self.path} has no ids output: export it with --ids-output")
+        out: NDArray[np.uint8] = self.ort.run([self.ids_name], {self.input_name: batch})[0]
+        return out
 
     def _run_bound(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         binding = self.ort.io_binding()

@@ -104,6 +104,10 @@ def export(
             help="End the graph at the stride-s logits; the runtime does the final bilinear upsampling (faster).",
         ),
     ] = False,
+    ids_output: Annotated[
+        bool,
+        typer.Option("--ids-output", help="Add uint8 class ids (ArgMax in the graph) as a second output (faster)."),
+    ] = False,
     quantize: Annotated[Quantize, typer.Option("--quantize", help="none, int8 (static QDQ) or fp16.")] = Quantize.NONE,
     calib_data: CalibData = None,
     calib_format: CalibFormat = DataFormat.CAMVID,
@@ -158,6 +162,7 @@ def export(
         dynamo=dynamo,
         quant=qspec,
         runtime_upsampling=runtime_upsampling,
+        ids_output=ids_output,
     )
     gate = GateSpec(eval_data, eval_format, max_drop=max_miou_drop, allow_drop=allow_drop) if eval_data else None
     if gate is not None:

@@ -68,3 +68,37 @@ def test_a_trained_upsampling_cannot_move(tmp_path: Path) -> None:
         run(ExportSpec(output=tmp_path / "t.onnx", export_shape=(64, 96), runtime_upsampling=True), model,
             default_meta("fcn_tiny", num_classes=3))  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ids_output_gives_the_same_ids_without_the_logits(tmp_path: Path, tiny8s_checkpoint: Path) -> None:
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    ids_model, plain = tmp_path / "ids.onnx", tmp_path / "plain.onnx"
+    run(ExportSpec(output=ids_model, export_shape=(64, 96), ids_output=True), model, meta, threads=2)
+    run(ExportSpec(output=plain, export_shape=(64, 96)), model, meta, threads=2)
+    proto = onnx.load(str(ids_model))
+    assert [o.name for o in proto.graph.output] == ["logits", "ids"]
+    a, b = open_predictor(ids_model), open_predictor(plain)
+    assert a.ids_runner is not None and b.ids_runner is None
+    for img in synthetic_images([(64, 96), (50, 70), (131, 203)], seed=4):  # one tile, padded, several tiles
+        np.testing.assert_array_equal(a.predict(img), b.predict(img))
+        np.testing.assert_allclose(a.logits(img), b.logits(img), rtol=1e-5, atol=1e-6)
+
+
+def test_ids_output_survives_int8_and_refuses_runtime_upsampling(
+    tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path
+) -> None:
+    from fcnedge.errors import ConfigError
+
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96))
+    out = tmp_path / "q.onnx"
+    rep = run(ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q, ids_output=True),
+              model, meta, threads=2)  # fmt: skip
+    assert {"fcnedge/ids/ArgMax", "fcnedge/ids/Cast"} <= set(rep["int8"]["excluded_nodes"])
+    pred = open_predictor(out)
+    img = synthetic_images([(64, 96)], seed=5)[0]
+    from fcnedge.runtime.postprocess import argmax_ids
+
+    np.testing.assert_array_equal(pred.predict(img), argmax_ids(pred.logits(img)))
+    with pytest.raises(ConfigError, match="exclude each other"):
+        ExportSpec(output=tmp_path / "x.onnx", ids_output=True, runtime_upsampling=True)
