@@ -68,6 +68,17 @@ def _random_block_checkpoint(root: Path) -> None:
     (root / "rand.pt").write_bytes(bytes(data[: len(data)]))
 
 
+def _fp16_model(root: Path) -> None:
+    from fcnedge.exporters.pipeline import run
+    from fcnedge.models import load_checkpoint
+    from fcnedge.specs import ExportSpec, Quantize
+
+    if not (root / "fp16.onnx").exists():
+        model, meta = load_checkpoint(root / "tiny.pt")
+        run(ExportSpec(output=root / "fp16.onnx", export_shape=(64, 96), quantize=Quantize.FP16), model, meta)
+        (root / "fp16.report.json").unlink()
+
+
 def _existing(name: str) -> Callable[[Path], None]:
     def make(root: Path) -> None:
         p = root / name
@@ -107,6 +118,10 @@ CASES = [
     Case("bench runs 0", ["bench", "id.onnx", "--runs", "0", "--out", "b"], "--runs 0"),
     Case("bench runs -1", ["bench", "id.onnx", "--runs", "-1", "--out", "b"], "--runs -1"),
     Case("bench batch 0", ["bench", "id.onnx", "--batch", "0", "--out", "b"], "--batch 0"),
+    Case("bench batch -1", ["bench", "id.onnx", "--batch", "-1", "--out", "b"], "--batch -1"),
+    Case("bench threads -1", ["bench", "id.onnx", "--threads", "-1", "--out", "b"], "--threads -1"),
+    Case("bench-runtime threads -1", ["bench-runtime", "id.onnx", "--threads", "-1", "--out", "br"], "--threads -1"),
+    Case("eval threads huge", ["eval", "id.onnx", "--data", "data", "--threads", "99999"], "4 per core"),
     Case("bench eval-limit 0", ["bench", "id.onnx", "--eval-limit", "0", "--out", "b"], "--eval-limit 0"),
     Case("bench shape 33x47", ["bench", "id.onnx", "--shape", "33x47", "--no-roofline", "--out", "b"], "multiple of"),
     Case(
@@ -132,6 +147,11 @@ CASES = [
         "does not exist",
     ),
     Case(
+        "demo threads -1",
+        ["demo", "id.onnx", "--source", "v.mp4", "--headless", "--threads", "-1"],
+        "--threads -1",
+    ),
+    Case(
         "demo record folder missing",
         ["demo", "id.onnx", "--source", "v.mp4", "--headless", "--record", "nodir/r.mp4"],
         "does not exist",
@@ -146,6 +166,7 @@ CASES = [
     Case("export NaN weights", ["export", "nan.pt", "-o", "n.onnx"], "NaN", True, _nan_checkpoint),
     Case("export random block", ["export", "rand.pt", "-o", "r.onnx"], "corrupt", True, _random_block_checkpoint),
     Case("export dynamo opset", ["export", "tiny.pt", "-o", "d.onnx", "--dynamo"], "opset 18", True),
+    Case("export threads -1", ["export", "tiny.pt", "-o", "t.onnx", "--threads", "-1"], "--threads -1", True),
     Case("export int4", ["export", "tiny.pt", "-o", "q.onnx", "--quantize", "int4"], "'int4' is not one", True),
     Case(
         "export eval-data not a dataset",
@@ -165,6 +186,13 @@ CASES = [
         ["quantize", str(get_weights().path()), "-o", "qq.onnx", "--calib-data", "data", "--calib-format", "images"],
         "is already int8",
         True,
+    ),
+    Case(
+        "quantize an fp16 model",
+        ["quantize", "fp16.onnx", "-o", "q16.onnx", "--quantize", "fp16"],
+        "is already fp16",
+        True,
+        lambda root: _fp16_model(root),
     ),
     # train
     Case(
@@ -235,3 +263,38 @@ def test_read_only_output_folder(work: Path, monkeypatch: pytest.MonkeyPatch) ->
     ro.chmod(0o555)
     res = runner.invoke(app, ["predict", "id.onnx", "img0.png", "-o", "ro/out"])
     assert res.exit_code == 2 and "cannot be written" in res.stderr
+
+
+def test_unusual_images_are_converted_with_a_warning(work: Path) -> None:
+    """A real process (the CLI's logging goes to its own stderr): one warning line at the default level."""
+    import subprocess
+    import sys
+
+    cv2.imwrite(str(work / "gray.png"), np.full((40, 60), 128, np.uint8))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    res = subprocess.run(
+        [sys.executable, "-m", "fcnedge", "predict", "id.onnx", "gray.png", "-o", "gr"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "grayscale" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_diverging_training_run_stops_with_one_line(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NaN is never 'best': a loss that turns non-finite stops training before anything is saved from it."""
+    pytest.importorskip("torch")
+    monkeypatch.chdir(work)
+    write_folder_dataset(work / "tr", classes=3, shapes=[(64, 96)] * 4, split="train")
+    write_folder_dataset(work / "tr", classes=3, shapes=[(64, 96)] * 2, split="val")
+    args = ["train", "--data", "tr", "--format", "folder", "--num-classes", "3", "--arch", "fcn_tiny"]
+    args += ["--no-pretrained-backbone", "--epochs", "2", "--batch-size", "2", "--crop", "64x96", "--lr", "1e30"]
+    res = runner.invoke(app, [*args, "--optimizer", "sgd", "-o", "div.pt"])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "diverged" in lines[0], res.stderr
+    assert not (work / "div.pt").exists()
