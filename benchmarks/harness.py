@@ -281,9 +281,9 @@ def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
         ConfigError: a variant that does not apply to a source.
         ProviderUnavailableError: see runtime.providers.
     """
-    from fcnedge.runtime.providers import resolve
+    from fcnedge.runtime.open import check_providers
 
-    resolve(cfg.providers)  # fail before any work when a requested provider is missing
+    check_providers(cfg.providers)  # fail before any work when a requested provider is missing
     rows: list[dict[str, Any]] = []
     for shape in cfg.shapes:
         image = bench_input(cfg, shape)

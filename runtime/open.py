@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from fcnedge.errors import ConfigError, ModelMetaError
+from fcnedge.errors import ConfigError, ModelMetaError, ProviderUnavailableError
 from fcnedge.meta import ModelMeta
 from fcnedge.protocols import Runner
+from fcnedge.runtime.openvino_engine import INSTALL as OV_INSTALL
+from fcnedge.runtime.openvino_engine import OpenVINOSession, openvino_available
 from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model
-from fcnedge.runtime.providers import parse_providers
+from fcnedge.runtime.providers import parse_providers, resolve
 from fcnedge.runtime.session import Session
 from fcnedge.sources import identify, onnx_path
 from fcnedge.specs import Blend, Provider, ProviderSpec, TileSpec
@@ -41,6 +44,40 @@ def provider_spec(
     return ProviderSpec(providers=names, allow_fallback=allow_fallback, threads=threads)
 
 
+def check_providers(spec: ProviderSpec) -> None:
+    """Fail before any work when the requested providers cannot run (the same rule the sessions apply).
+
+    Raises:
+        ProviderUnavailableError: see :func:`open_session` and :func:`fcnedge.runtime.providers.resolve`.
+    """
+    if spec.providers[0] is Provider.OPENVINO:
+        if openvino_available():
+            return
+        if not (spec.allow_fallback and len(spec.providers) > 1):
+            raise ProviderUnavailableError(f"provider 'openvino' needs the openvino package: {OV_INSTALL}")
+        spec = replace(spec, providers=spec.providers[1:])
+    resolve(spec)
+
+
+def open_session(
+    path: Path, spec: ProviderSpec, *, meta: ModelMeta | None, tile: tuple[int, int], optimization: str
+) -> Session | OpenVINOSession:
+    """The engine for ``spec``: native OpenVINO when ``openvino`` comes first, else ONNX Runtime.
+
+    Raises:
+        ProviderUnavailableError: OpenVINO asked for first but not installed, without ``allow_fallback`` or
+            another provider to fall back on.
+    """
+    if spec.providers[0] is Provider.OPENVINO:
+        if openvino_available():
+            return OpenVINOSession(path, spec, meta=meta)
+        if not (spec.allow_fallback and len(spec.providers) > 1):
+            raise ProviderUnavailableError(f"provider 'openvino' needs the openvino package: {OV_INSTALL}")
+        log.warning("provider 'openvino' is not installed (%s); falling back (--allow-fallback)", OV_INSTALL)
+        spec = replace(spec, providers=spec.providers[1:])
+    return Session(path, spec, meta=meta, tile=tile, optimization=optimization)
+
+
 def predictor_for(
     runner: Runner,
     meta: ModelMeta,
@@ -50,7 +87,7 @@ def predictor_for(
     tile_explicit: bool = True,
     max_batch: int = 1 << 16,
     threads: int = 0,
-    session: Session | None = None,
+    session: Session | OpenVINOSession | None = None,
 ) -> TiledPredictor:
     """The predictor around any runner (an ORT session, a torch module, OpenVINO): the tile fitted to a
     fixed-size model, every option applied.
@@ -113,7 +150,7 @@ def open_predictor(
     spec = provider_spec(providers, allow_fallback=allow_fallback, threads=threads)
     ts = TileSpec(size=tile or default_tile or DEFAULT_TILE, overlap=overlap, blend=blend, batch=batch)  # type: ignore[arg-type]
     path = onnx_path(src, num_classes=num_classes)
-    session = Session(path, spec, meta=meta, tile=ts.size, optimization=optimization)
+    session = open_session(path, spec, meta=meta, tile=ts.size, optimization=optimization)
     check_contract(session)
     pred = predictor_for(
         session.run,
@@ -129,7 +166,7 @@ def open_predictor(
     return pred
 
 
-def check_contract(session: Session) -> None:
+def check_contract(session: Session | OpenVINOSession) -> None:
     """Refuse, when it is opened, a model that is not an FCN for its meta: the output must be (N, K, H, W) logits
     of the input's size, finite, for a probe input (the fixed size, or two strides square).
 

@@ -55,7 +55,72 @@ def read_onnx_meta(path: Path) -> tuple[ModelMeta | None, dict[str, Any]]:
     return meta, extra
 
 
-class Session:
+class ModelIO:
+    """What any engine knows of an fcnedge model from its graph: names, shapes, meta, and the runtime duties it
+    asks for (a final upsampling, an ids output). Read from an ONNX Runtime session of the file."""
+
+    path: Path
+    provider: str
+
+    def _read_graph(self, sess: Any, meta: ModelMeta | None) -> None:
+        """Fill the facts from ``sess`` (an onnxruntime.InferenceSession of ``self.path``).
+
+        Raises:
+            ModelMetaError: an input that is not (N, 3, H, W), no meta and none given, or invalid fcnedge entries.
+        """
+        inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
+        self.input_name, self.output_name = inp.name, out.name
+        self.input_shape: list[Any] = list(inp.shape)
+        self.output_shape: list[Any] = list(out.shape)
+        if len(self.input_shape) != 4 or (isinstance(self.input_shape[1], int) and self.input_shape[1] != 3):
+            raise ModelMetaError(f"{self.path} input {inp.name} has shape {inp.shape}: expected (N, 3, H, W)")
+        custom = sess.get_modelmeta().custom_metadata_map
+        self.meta = meta or self._embedded_meta(custom)
+        self.upsample_stride = self._runtime_upsampling(custom)
+        ids = [o for o in sess.get_outputs()[1:] if o.name == IDS_OUTPUT and o.type == "tensor(uint8)"]
+        self.ids_name: str | None = ids[0].name if ids else None
+
+    def _embedded_meta(self, custom: dict[str, str]) -> ModelMeta:
+        if META_KEY not in custom:
+            raise ModelMetaError(
+                f"{self.path} carries no fcnedge metadata: export it with fcnedge export (fcnedge predict also runs "
+                "such a model with --num-classes, and --mean/--std if not ImageNet's)"
+            )
+        return ModelMeta.from_json(custom[META_KEY])
+
+    def _runtime_upsampling(self, custom: dict[str, str]) -> int:
+        """The stride the runtime upsamples by (1: the model outputs full-resolution logits itself)."""
+        text = custom.get(RUNTIME_UPSAMPLING_KEY)
+        if text is None:
+            return 1
+        try:
+            spec = json.loads(text)
+            stride = int(spec["stride"])
+            ok = spec.get("kind") == "bilinear-transposed-conv" and stride >= 2
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise ModelMetaError(f"{self.path} has an invalid {RUNTIME_UPSAMPLING_KEY} entry: re-export it")
+        return stride
+
+    @property
+    def fixed_hw(self) -> tuple[int, int] | None:
+        """(H, W) when the model accepts only one size, else None."""
+        h, w = self.input_shape[2:]
+        return (h, w) if isinstance(h, int) and isinstance(w, int) else None
+
+    @property
+    def max_batch(self) -> int:
+        """How many images one call may hold (1 when the batch axis is fixed)."""
+        n = self.input_shape[0]
+        return n if isinstance(n, int) else 1 << 16
+
+    def _finish(self, logits: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The runtime's share of the model: the final upsampling when the graph ends at stride s."""
+        return upsample_bilinear(logits, self.upsample_stride) if self.upsample_stride > 1 else logits
+
+
+class Session(ModelIO):
     """Wraps ``onnxruntime.InferenceSession`` for an image-to-logits model.
 
     Args:
@@ -98,65 +163,16 @@ class Session:
             [p for p, _ in providers], self.ort.get_providers(), allow_fallback=self.spec.allow_fallback
         )
         self.provider = self.ort.get_providers()[0]
-        inp, out = self.ort.get_inputs()[0], self.ort.get_outputs()[0]
-        self.input_name, self.output_name = inp.name, out.name
-        self.input_shape: list[Any] = list(inp.shape)
-        self.output_shape: list[Any] = list(out.shape)
-        if len(self.input_shape) != 4 or (isinstance(self.input_shape[1], int) and self.input_shape[1] != 3):
-            raise ModelMetaError(f"{self.path} input {inp.name} has shape {inp.shape}: expected (N, 3, H, W)")
-        self.meta = meta or self._embedded_meta()
-        self.upsample_stride = self._runtime_upsampling()
-        ids = [o for o in self.ort.get_outputs()[1:] if o.name == IDS_OUTPUT and o.type == "tensor(uint8)"]
-        self.ids_name: str | None = ids[0].name if ids else None
+        self._read_graph(self.ort, meta)
         self.use_io_binding = self.provider == "CUDAExecutionProvider"
         log.info("session %s on %s (input %s %s)", self.path.name, self.provider, self.input_name, self.input_shape)
-
-    def _embedded_meta(self) -> ModelMeta:
-        custom = self.ort.get_modelmeta().custom_metadata_map
-        if META_KEY not in custom:
-            raise ModelMetaError(
-                f"{self.path} carries no fcnedge metadata: export it with fcnedge export (fcnedge predict also runs "
-                "such a model with --num-classes, and --mean/--std if not ImageNet's)"
-            )
-        return ModelMeta.from_json(custom[META_KEY])
-
-    def _runtime_upsampling(self) -> int:
-        """The stride the runtime upsamples by (1: the model outputs full-resolution logits itself)."""
-        text = self.ort.get_modelmeta().custom_metadata_map.get(RUNTIME_UPSAMPLING_KEY)
-        if text is None:
-            return 1
-        try:
-            spec = json.loads(text)
-            stride = int(spec["stride"])
-            ok = spec.get("kind") == "bilinear-transposed-conv" and stride >= 2
-        except (ValueError, KeyError, TypeError):
-            ok = False
-        if not ok:
-            raise ModelMetaError(f"{self.path} has an invalid {RUNTIME_UPSAMPLING_KEY} entry: re-export it")
-        return stride
-
-    @property
-    def fixed_hw(self) -> tuple[int, int] | None:
-        """(H, W) when the model accepts only one size, else None."""
-        h, w = self.input_shape[2:]
-        return (h, w) if isinstance(h, int) and isinstance(w, int) else None
-
-    @property
-    def max_batch(self) -> int:
-        """How many images one call may hold (1 when the batch axis is fixed)."""
-        n = self.input_shape[0]
-        return n if isinstance(n, int) else 1 << 16
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         """(N, 3, H, W) float32 -> (N, K, H, W) float32 logits (upsampled here when the model ends at stride s).
         Thread-safe: ONNX Runtime's run is, and nothing else is shared."""
         if self.use_io_binding:
-            out = self._run_bound(batch)
-        else:
-            out = self.ort.run([self.output_name], {self.input_name: batch})[0]
-        if self.upsample_stride > 1:
-            return upsample_bilinear(out, self.upsample_stride)
-        return out  # type: ignore[no-any-return]
+            return self._finish(self._run_bound(batch))
+        return self._finish(self.ort.run([self.output_name], {self.input_name: batch})[0])
 
     def run_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
         """(N, 3, H, W) float32 -> (N, H, W) uint8 class ids from the graph's own ArgMax (models exported with

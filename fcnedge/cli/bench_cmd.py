@@ -86,11 +86,12 @@ def bench(
     from fcnedge.benchmarks.report import COLUMNS, table_rows, write_reports
     from fcnedge.benchmarks.variants import parse_variants
     from fcnedge.fsutil import prepare_report_folder
-    from fcnedge.runtime.providers import parse_providers, resolve
+    from fcnedge.runtime.open import check_providers
+    from fcnedge.runtime.providers import parse_providers
 
     prepare_report_folder(output, ("report.json", "report.md", "latency_vs_miou.png"), force=force)
     pspec = ProviderSpec(providers=parse_providers(provider), allow_fallback=allow_fallback, threads=threads)
-    resolve(pspec)  # a missing provider fails here, before any model is loaded
+    check_providers(pspec)  # a missing provider fails here, before any model is loaded
     calib_src = calib_data or (data if data is not None else None)
     if calib_data is not None and calib_count < 1:
         raise ConfigError(f"--calib-count {calib_count} is invalid: use 1 or more")
