@@ -38,6 +38,8 @@ class GateSpec:
     max_drop: float = 1.0
     allow_drop: bool = False
     limit: int | None = None
+    control: bool = True  # over the limit: return the worst layers to float before refusing
+    max_float_layers: int = 16
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fmt", as_enum(DataFormat, self.fmt, what="--eval-format"))
@@ -277,11 +279,33 @@ def gate_miou(run: ExportRun, path: Path, gate: GateSpec, threads: int) -> float
     return float(evaluate_predictor(pred, ds, limit=gate.limit)["miou"])
 
 
-def step_gate(run: ExportRun, fp32_path: Path, q_path: Path, gate: GateSpec, threads: int) -> None:
+def step_gate(
+    run: ExportRun,
+    fp32_path: Path,
+    q_path: Path,
+    gate: GateSpec,
+    threads: int,
+    *,
+    model: Any = None,
+    qspec: QuantSpec | None = None,
+) -> None:
+    """Score fp32 and the quantised model on the gate's data; over the limit, int8 goes through accuracy control
+    (the worst layers back to float) before the export is refused.
+
+    Raises:
+        AccuracyGateError: the drop stays over ``max_drop`` (and ``allow_drop`` is off).
+    """
     t0 = time.perf_counter()
-    scores = {name: gate_miou(run, path, gate, threads) for name, path in
-              (("fp32", fp32_path), (run.spec.quantize.value, q_path))}  # fmt: skip
-    drop = 100 * (scores["fp32"] - scores[run.spec.quantize.value])
+    name = run.spec.quantize.value
+    scores = {"fp32": gate_miou(run, fp32_path, gate, threads), name: gate_miou(run, q_path, gate, threads)}
+    drop = 100 * (scores["fp32"] - scores[name])
+    if drop > gate.max_drop and gate.control and run.spec.quantize is Quantize.INT8:
+        scores[name] = step_accuracy_control(run, fp32_path, q_path, gate, threads, qspec or QuantSpec(), scores)
+        drop = 100 * (scores["fp32"] - scores[name])
+        if model is not None:
+            from fcnedge.exporters.verify import as_dicts
+
+            run.report["parity_int8"] = as_dicts(_parity(run, model, q_path, threads))
     run.report["accuracy"] = {
         "data": str(gate.data),
         "split": gate.split,
@@ -291,11 +315,54 @@ def step_gate(run: ExportRun, fp32_path: Path, q_path: Path, gate: GateSpec, thr
     }
     run.step("accuracy_gate", t0)
     if drop > gate.max_drop and not gate.allow_drop:
+        tried = " after returning the worst layers to float" if "accuracy_control" in run.report else ""
         raise AccuracyGateError(
-            f"{run.spec.quantize.value} mIoU {100 * scores[run.spec.quantize.value]:.2f} is {drop:.2f} points below "
-            f"fp32 {100 * scores['fp32']:.2f} (limit {gate.max_drop}): nothing written; try --calib-method entropy, "
-            "more --calib-count, or pass --allow-drop / a larger --max-miou-drop"
+            f"{name} mIoU {100 * scores[name]:.2f} is {drop:.2f} points below fp32 {100 * scores['fp32']:.2f}{tried} "
+            f"(limit {gate.max_drop}): nothing written; try --calib-method entropy, more --calib-count, or pass "
+            "--allow-drop / a larger --max-miou-drop"
         )
+
+
+def step_accuracy_control(
+    run: ExportRun,
+    fp32_path: Path,
+    q_path: Path,
+    gate: GateSpec,
+    threads: int,
+    qspec: QuantSpec,
+    scores: dict[str, float],
+) -> float:
+    """Return the convolutions that add the most quantisation error to float, 1, 2, 4, 8, ... at a time, until
+    the drop is within the limit or ``max_float_layers`` is reached; ``q_path`` holds the last model tried.
+    Records the ranking and every step in the report; returns the final mIoU."""
+    from fcnedge.exporters.accuracy_control import rank_layers
+    from fcnedge.exporters.quantize import calibration_images, quantize_int8
+
+    images = calibration_images(qspec)
+    ranking = rank_layers(fp32_path, q_path, images, run.meta, qspec.calib_shape)
+    steps: list[dict[str, Any]] = []
+    miou, count = scores["int8"], 1
+    while count <= min(gate.max_float_layers, len(ranking)):
+        floats = tuple(n for n, _ in ranking[:count])
+        facts = quantize_int8(
+            fp32_path, q_path, run.meta, replace(qspec, float_nodes=qspec.float_nodes + floats), images
+        )
+        _embed_into_file(q_path, run)
+        miou = gate_miou(run, q_path, gate, threads)
+        steps.append({"float_layers": count, "miou": miou, "drop_points": 100 * (scores["fp32"] - miou)})
+        log.info("accuracy control: %d layers in float, mIoU %.4f", count, miou)
+        run.report["int8"] = facts
+        if 100 * (scores["fp32"] - miou) <= gate.max_drop:
+            break
+        count *= 2
+    run.report["accuracy_control"] = {
+        "plain_int8_miou": scores["int8"],
+        "ranking": [{"node": n, "added_rel_error": round(e, 5)} for n, e in ranking[:16]],
+        "steps": steps,
+        "kept_float": [n for n, _ in ranking[: steps[-1]["float_layers"]]] if steps else [],
+        "why": "the convolutions whose int8 output adds the most relative error to their input's, worst first",
+    }
+    return miou
 
 
 def report_path_for(out: Path) -> Path:
@@ -351,9 +418,9 @@ def run(
             if spec.quantize is Quantize.INT8 and gate is not None and auto_range and int8_reduce_range()[0]:
                 picked = step_pick_range(r, fp32, gate, threads)
             final = step_quantize(r, fp32, r.work / f"{spec.quantize.value}.onnx", model, threads, picked)
-            r.report["bytes"][spec.quantize.value] = final.stat().st_size
             if gate is not None:
-                step_gate(r, fp32, final, gate, threads)
+                step_gate(r, fp32, final, gate, threads, model=model, qspec=picked or spec.quant)
+            r.report["bytes"][spec.quantize.value] = final.stat().st_size
         r.report.update(
             output=str(out),
             quantize=spec.quantize.value,

@@ -153,7 +153,7 @@ def quantize_int8(
             log.warning("int8 pre-processing failed (%s): quantising the unprocessed model", preprocess_failure)
             pre = fp32_path
         model = onnx.load(str(pre))
-        exclude = upsampling_nodes(model) if spec.keep_upsampling_float else []
+        exclude = (upsampling_nodes(model) if spec.keep_upsampling_float else []) + list(spec.float_nodes)
         reduce_range, why = _reduce_range(spec)
         input_name = model.graph.input[0].name
         reader = ImageReader(images, meta, spec.calib_shape, input_name)

@@ -239,6 +239,7 @@ class QuantSpec:
         keep_upsampling_float: leave the final upsampling in float.
         reduce_range: 7-bit weights for CPUs whose int8 kernels saturate (x86 without VNNI); None decides from
             the host's CPU flags, and the decision is recorded in the export report.
+        float_nodes: more nodes to keep in float (accuracy control returns the worst layers to float this way).
     """
 
     calib_data: Path | None = None
@@ -249,6 +250,7 @@ class QuantSpec:
     calib_shape: tuple[int, int] = (320, 480)
     keep_upsampling_float: bool = True
     reduce_range: bool | None = None
+    float_nodes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "calib_format", as_enum(DataFormat, self.calib_format, what="calibration format"))

@@ -120,6 +120,11 @@ def export(
     eval_format: Annotated[DataFormat, typer.Option(help="Layout of --eval-data.")] = DataFormat.CAMVID,
     max_miou_drop: Annotated[float, typer.Option(help="Refuse a larger mIoU drop (points).")] = 1.0,
     allow_drop: Annotated[bool, typer.Option(help="Write the model even if the gate fails.")] = False,
+    accuracy_control: Annotated[
+        bool,
+        typer.Option(help="Over --max-miou-drop: return the worst int8 layers to float before refusing."),
+    ] = True,
+    max_float_layers: Annotated[int, typer.Option(help="At most this many layers back to float.")] = 16,
     threads: Annotated[int, typer.Option(help="ORT threads for verification (0: all).")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
@@ -164,7 +169,18 @@ def export(
         runtime_upsampling=runtime_upsampling,
         ids_output=ids_output,
     )
-    gate = GateSpec(eval_data, eval_format, max_drop=max_miou_drop, allow_drop=allow_drop) if eval_data else None
+    gate = (
+        GateSpec(
+            eval_data,
+            eval_format,
+            max_drop=max_miou_drop,
+            allow_drop=allow_drop,
+            control=accuracy_control,
+            max_float_layers=max_float_layers,
+        )
+        if eval_data
+        else None
+    )
     if gate is not None:
         from fcnedge.data.datasets import open_dataset
 

@@ -157,3 +157,35 @@ def test_gated_int8_on_a_saturating_cpu_measures_both_ranges(
     assert trial["chosen"] == ("7-bit (reduce_range)" if seven else "8-bit")
     assert rep["int8"]["reduce_range"] is seven
     assert rep["accuracy"]["miou"]["int8"] == pytest.approx(max(trial["miou_7bit"], trial["miou_8bit"]))
+
+
+def test_accuracy_control_returns_the_worst_layers_to_float(
+    tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path
+) -> None:
+    """Over the limit, int8 is not only refused: the convolutions that add the most error go back to float, 1, 2,
+    4, ... at a time, each step re-quantised and re-scored, all recorded (an unreachable limit walks every step)."""
+    from fcnedge.exporters.pipeline import GateSpec
+    from fcnedge.specs import Quantize
+
+    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(64, 96)] * 2)
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    q = QuantSpec(
+        calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96), reduce_range=True
+    )
+    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
+    gate = GateSpec(data, "folder", max_drop=-100.0, allow_drop=True, max_float_layers=4)
+    rep = run(spec, model, meta, gate=gate, threads=2)
+    ac = rep["accuracy_control"]
+    errors = [r["added_rel_error"] for r in ac["ranking"]]
+    assert errors == sorted(errors, reverse=True) and len(errors) >= 4
+    assert [s["float_layers"] for s in ac["steps"]] == [1, 2, 4]
+    assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:4]]
+    assert set(ac["kept_float"]) <= set(rep["int8"]["excluded_nodes"])
+    assert rep["accuracy"]["miou"]["int8"] == ac["steps"][-1]["miou"]
+    proto = onnx.load(str(tmp_path / "q.onnx"))
+    float_convs = {n.name for n in proto.graph.node if n.op_type == "Conv"} & set(ac["kept_float"])
+    assert float_convs == set(ac["kept_float"])
+    inits = {i.name for i in proto.graph.initializer}
+    for n in proto.graph.node:
+        if n.name in float_convs:  # really float: the weights are float32 initializers, not dequantised int8
+            assert n.input[1] in inits and not n.input[1].endswith("DequantizeLinear_Output")

@@ -1,0 +1,88 @@
+"""Accuracy-controlled int8 (in the spirit of NNCF's ``quantize_with_accuracy_control``): when the quantised model
+loses more mIoU than allowed, rank the convolutions by the error each adds, return the worst to float a few at a
+time, re-quantise and re-score, until the drop is within the limit (or the budget of float layers is spent).
+
+A layer's added error is the relative error of its output (int8 model vs fp32 model, on calibration images)
+minus the relative error already in its input: errors accumulate through the net, so the raw output error would
+blame the last layers for everything upstream.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.data.transforms import center_crop
+from fcnedge.meta import ModelMeta
+from fcnedge.normalize import Normalizer
+
+log = logging.getLogger(__name__)
+
+
+def _with_outputs(path: Path, names: list[str]) -> Any:
+    """An in-memory ONNX Runtime session of ``path`` that also returns the tensors ``names``."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    have = {o.name for o in model.graph.output}
+    model.graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names if n not in have)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor by its name
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def rank_layers(
+    fp32_path: Path,
+    int8_path: Path,
+    images: list[NDArray[np.uint8]],
+    meta: ModelMeta,
+    shape: tuple[int, int],
+    *,
+    max_images: int = 4,
+) -> list[tuple[str, float]]:
+    """(Conv node name, added relative error) for every quantised convolution, worst first."""
+    import onnx
+
+    q = onnx.load(str(int8_path))
+    f_tensors = {o for n in onnx.load(str(fp32_path)).graph.node for o in n.output} | {
+        i.name for i in onnx.load(str(fp32_path)).graph.input
+    }
+    convs = [
+        (n.name, n.input[0], n.output[0])
+        for n in q.graph.node
+        if n.op_type == "Conv"
+        and n.output[0] in f_tensors
+        and any(i.endswith("DequantizeLinear_Output") for i in n.input)
+    ]
+    # the float tensor behind a DequantizeLinear input: X -> QuantizeLinear -> DequantizeLinear -> Conv
+    producers = {o: n for n in q.graph.node for o in n.output}
+
+    def float_source(t: str) -> str:
+        for _ in range(2):
+            n = producers.get(t)
+            if n is None or n.op_type not in ("DequantizeLinear", "QuantizeLinear"):
+                break
+            t = n.input[0]
+        return t
+
+    pairs = [(name, float_source(inp), out) for name, inp, out in convs]
+    tensors = sorted({t for _, a, b in pairs for t in (a, b) if t in f_tensors})
+    sf, sq = _with_outputs(fp32_path, tensors), _with_outputs(int8_path, tensors)
+    norm = Normalizer(meta.mean, meta.std)
+    err: dict[str, list[float]] = {t: [] for t in tensors}
+    for img in images[:max_images]:
+        x = norm(np.ascontiguousarray(center_crop(img, *shape)))[None]
+        of = dict(zip([o.name for o in sf.get_outputs()], sf.run(None, {sf.get_inputs()[0].name: x}), strict=True))
+        oq = dict(zip([o.name for o in sq.get_outputs()], sq.run(None, {sq.get_inputs()[0].name: x}), strict=True))
+        for t in tensors:
+            a, b = of[t].astype(np.float64), oq[t].astype(np.float64)
+            err[t].append(float(np.linalg.norm(a - b) / (np.linalg.norm(a) + 1e-12)))
+    mean_err = {t: float(np.mean(v)) for t, v in err.items()}
+    added = [(name, mean_err.get(out, 0.0) - mean_err.get(inp, 0.0)) for name, inp, out in pairs]
+    return sorted(added, key=lambda kv: -kv[1])
