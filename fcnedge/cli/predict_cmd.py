@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from fcnedge.cli.common import cli_errors, console, out
@@ -22,7 +21,7 @@ from fcnedge.cli.options import (
     TileOpt,
 )
 from fcnedge.data.datasets import IMAGE_EXTS
-from fcnedge.errors import ConfigError, FcnEdgeError, InputImageError, OutputError
+from fcnedge.errors import ConfigError, InputImageError, OutputError
 from fcnedge.fsutil import check_folder_writable
 from fcnedge.specs import Blend
 
@@ -146,58 +145,24 @@ def _meta_override(num_classes: Optional[int], mean: str, std: str):  # type: ig
 def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_probs: bool, force: bool):  # type: ignore[no-untyped-def]
     from rich.progress import Progress
 
-    from fcnedge.demo.overlay import blend as blend_overlay
-    from fcnedge.demo.overlay import palette_bgr
-    from fcnedge.fsutil import atomic_path, check_output
-    from fcnedge.runtime.postprocess import argmax_ids
-    from fcnedge.runtime.predictor import softmax
-    from fcnedge.runtime.preprocess import read_image
+    from fcnedge.runtime.batch import OutputSpec, segment_file
 
-    lut = palette_bgr(pred.meta.palette)
+    spec = OutputSpec(output, overlay=save_overlay, probs=save_probs, force=force)
     failures: list[tuple[Path, str]] = []
     with Progress(console=console, transient=True, disable=len(paths) < 2) as bar:
         task = bar.add_task("predicting", total=len(paths))
         for i, p in enumerate(paths):
             try:
-                target = output / f"{p.stem}.png"
-                extras = [output / f"{p.stem}.overlay.png"] * save_overlay + [
-                    output / f"{p.stem}.probs.npy"
-                ] * save_probs
-                for t in (target, *extras):
-                    check_output(t, force=force, sweep=False)
-                image = read_image(p)
-                if save_probs:  # the full K x H x W logits are needed only here
-                    logits = pred.logits(image)
-                    ids = argmax_ids(logits, threads=pred.threads)
-                    with atomic_path(output / f"{p.stem}.probs.npy") as tmp, tmp.open("wb") as fh:
-                        np.save(fh, softmax(logits).astype(np.float16))
-                    del logits
-                else:
-                    ids = pred.predict(image)  # streams: one band of logits at a time
-                with atomic_path(target) as tmp:
-                    _write_png(tmp, ids)
-                if save_overlay:
-                    bgr = np.ascontiguousarray(image[:, :, ::-1])
-                    with atomic_path(output / f"{p.stem}.overlay.png") as tmp:
-                        _write_png(tmp, blend_overlay(bgr, ids, lut, 0.5))
-            except FcnEdgeError as exc:
-                failures.append((p, str(exc)))
+                row = segment_file(pred, p, spec, provider=pred.provider)
             except OSError as exc:  # the output side (disk full, folder removed): no point going on
                 raise OutputError(
                     f"could not write the outputs for {p} into {output} ({exc.strerror}): free space or choose "
                     f"another -o ({i - len(failures)} of {len(paths)} were written before it)"
                 ) from None
+            if row["status"] != "ok":
+                failures.append((p, row["error"]))
             bar.advance(task)
     return failures
-
-
-def _write_png(path: Path, array: np.ndarray) -> None:
-    import cv2
-
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:
-        raise InputImageError(f"could not encode {path.name} as PNG")
-    path.write_bytes(buf.tobytes())
 
 
 def register(app: typer.Typer) -> None:

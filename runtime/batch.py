@@ -1,0 +1,104 @@
+"""Segmenting files into outputs: the per-image job that the local engine and the Ray engine share, so both
+write the same bytes under the same names (class-id PNG, optional overlay PNG and float16 probabilities)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.errors import FcnEdgeError, InputImageError
+from fcnedge.fsutil import atomic_path, check_output
+from fcnedge.protocols import Predictor
+
+FIELDS = ("path", "output", "status", "error", "ms", "provider", "node", "sha256")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where and what ``segment_file`` writes."""
+
+    folder: Path
+    overlay: bool = False
+    probs: bool = False
+    force: bool = False
+
+    def targets(self, path: Path) -> list[Path]:
+        """The files one input writes: its mask first, then the overlay and probabilities when asked."""
+        stem = Path(path).stem
+        out = [self.folder / f"{stem}.png"]
+        if self.overlay:
+            out.append(self.folder / f"{stem}.overlay.png")
+        if self.probs:
+            out.append(self.folder / f"{stem}.probs.npy")
+        return out
+
+
+def write_png(path: Path, array: NDArray[Any]) -> None:
+    """Encode ``array`` as PNG into ``path``.
+
+    Raises:
+        InputImageError: OpenCV cannot encode it.
+    """
+    import cv2
+
+    ok, buf = cv2.imencode(".png", array)
+    if not ok:
+        raise InputImageError(f"could not encode {path.name} as PNG")
+    path.write_bytes(buf.tobytes())
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def segment_file(
+    pred: Predictor, path: Path, spec: OutputSpec, *, provider: str = "", node: str = ""
+) -> dict[str, Any]:
+    """Segment one image file and write its outputs atomically; returns its manifest row.
+
+    A bad input (unreadable, corrupt, an output that exists without ``force``) gives a ``failed`` row, never an
+    exception.
+
+    Raises:
+        OSError: writing failed (disk full, folder gone): the caller decides whether to go on.
+    """
+    from fcnedge.demo.overlay import blend, palette_bgr
+    from fcnedge.runtime.postprocess import argmax_ids
+    from fcnedge.runtime.predictor import softmax
+    from fcnedge.runtime.preprocess import read_image
+
+    t0 = time.perf_counter()
+    targets = spec.targets(path)
+    row: dict[str, Any] = {"path": str(path), "output": str(targets[0]), "provider": provider, "node": node}
+    try:
+        for t in targets:
+            check_output(t, force=spec.force, sweep=False)
+        image = read_image(path)
+        if spec.probs:  # the full K x H x W logits are needed only here
+            logits = pred.logits(image)
+            ids = argmax_ids(logits, threads=getattr(pred, "threads", 0))
+            with atomic_path(targets[-1]) as tmp, tmp.open("wb") as fh:
+                np.save(fh, softmax(logits).astype(np.float16))
+            del logits
+        else:
+            ids = pred.predict(image)  # streams: one band of logits at a time
+        with atomic_path(targets[0]) as tmp:
+            write_png(tmp, ids)
+        if spec.overlay:
+            bgr = np.ascontiguousarray(image[:, :, ::-1])
+            with atomic_path(targets[1]) as tmp:
+                write_png(tmp, blend(bgr, ids, palette_bgr(pred.meta.palette), 0.5))
+    except FcnEdgeError as exc:
+        return {**row, "status": "failed", "error": str(exc), "ms": _ms(t0), "sha256": ""}
+    return {**row, "status": "ok", "error": "", "ms": _ms(t0), "sha256": file_sha256(targets[0])}
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1e3, 2)
