@@ -47,6 +47,13 @@ class RewriteForm(str, Enum):
     CONVTRANSPOSE = "convtranspose"  # keep the ConvTranspose as exported
 
 
+class Engine(str, Enum):
+    """Where ``fcnedge predict`` runs."""
+
+    LOCAL = "local"  # this process
+    RAY = "ray"  # a Ray cluster (Ray Data actors), local or remote
+
+
 class Variant(str, Enum):
     """What ``fcnedge bench`` times."""
 

@@ -6,4 +6,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY=.venv/bin/python
 "$VPY" -m pip install -q --upgrade pip setuptools wheel
-"$VPY" -m pip install -q -e ".[${FCNEDGE_EXTRAS:-torch,dev,plot,openvino}]"
+"$VPY" -m pip install -q -e ".[${FCNEDGE_EXTRAS:-torch,dev,plot,openvino,ray}]"

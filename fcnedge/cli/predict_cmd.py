@@ -23,7 +23,7 @@ from fcnedge.cli.options import (
 from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, InputImageError, OutputError
 from fcnedge.fsutil import check_folder_writable
-from fcnedge.specs import Blend
+from fcnedge.specs import Blend, Engine
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ def expand_inputs(items: list[str]) -> list[Path]:
             if not found:
                 raise InputImageError(f"folder {p} holds no images ({', '.join(IMAGE_EXTS)}): check the folder")
             paths.extend(found)
+        elif p.is_file() and p.suffix.lower() in (".txt", ".lst"):  # a list of image paths, one a line
+            base = p.parent
+            listed = [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+            paths.extend(q if q.is_absolute() else base / q for q in map(Path, listed))
         elif p.exists():
             paths.append(p)
         elif any(ch in item for ch in "*?["):
@@ -102,8 +106,16 @@ def predict(
         str, typer.Option(help="With --num-classes: RGB std in [0, 1], comma-separated.")
     ] = "0.229,0.224,0.225",
     force: Annotated[bool, typer.Option("--force", help="Replace existing outputs.")] = False,
+    engine: Annotated[Engine, typer.Option(help="local (this process) or ray (a Ray cluster).")] = Engine.LOCAL,
+    address: Annotated[
+        Optional[str], typer.Option(help="With --engine ray: auto, ray://host:10001, or none for a local Ray.")
+    ] = None,
+    actors: Annotated[int, typer.Option(help="With --engine ray: workers (0: as many as fit).")] = 0,
+    threads_per_actor: Annotated[int, typer.Option(help="With --engine ray: ORT threads (and CPUs) per worker.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="With --engine ray: images per worker call.")] = 4,
+    resume: Annotated[bool, typer.Option(help="With --engine ray: skip inputs the manifest has done.")] = False,
 ) -> None:
-    """Segment images: writes class-id PNGs named like the inputs."""
+    """Segment images: writes class-id PNGs named like the inputs (and, with --engine ray, a manifest)."""
     if model is not None and looks_like_input(model):
         inputs = [model, *(inputs or [])]  # `fcnedge predict img.png`: no model given, use the default
         model = None
@@ -112,8 +124,15 @@ def predict(
     paths = expand_inputs(inputs)
     check_distinct_stems(paths)
     check_folder_writable(output, what="-o")
+    if engine is Engine.LOCAL and (resume or address or actors):
+        raise ConfigError("--resume, --address and --actors are for --engine ray: add --engine ray or drop them")
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch)
-    pred = rt.open(model, meta=_meta_override(num_classes, mean, std))
+    meta = _meta_override(num_classes, mean, std)
+    if engine is Engine.RAY:
+        _run_ray(rt, model, meta, paths, output, save_overlay, save_probs, force, address, actors,
+                 threads_per_actor, batch_size, resume)  # fmt: skip
+        return
+    pred = rt.open(model, meta=meta)
     out.print(f"model {pred.session.path} on {pred.provider}")
     output.mkdir(parents=True, exist_ok=True)
     failures = _run_all(pred, paths, output, save_overlay=save_overlay, save_probs=save_probs, force=force)
@@ -121,6 +140,47 @@ def predict(
     if failures:
         for p, msg in failures:
             typer.echo(f"failed: {p}: {msg}", err=True)
+        raise typer.Exit(code=2)
+
+
+def _run_ray(  # type: ignore[no-untyped-def]
+    rt, model, meta, paths, output, save_overlay, save_probs, force, address, actors, threads, batch_size, resume
+) -> None:
+    """The Ray engine: the model is opened here first (a bad model or option fails before Ray starts), then by
+    every worker through the same seam with the same options."""
+    from fcnedge.runtime.batch import OutputSpec
+    from fcnedge.runtime.ray_engine import RayJob, run_job
+    from fcnedge.specs import Provider
+
+    probe = RuntimeArgs(rt.provider, rt.allow_fallback, threads, rt.tile, rt.overlap, rt.blend, rt.batch)
+    pred = probe.open(model, meta=meta)
+    gpus = 1.0 if pred.session.spec.providers[0] in (Provider.CUDA, Provider.TENSORRT) else 0.0
+    options = {"providers": pred.session.spec, "tile": rt.tile_hw(), "overlap": rt.overlap, "blend": rt.blend,
+               "batch": rt.batch, "meta": meta}  # fmt: skip
+    output = output.resolve()  # workers (other processes, other nodes on a shared file system) need absolute paths
+    output.mkdir(parents=True, exist_ok=True)
+    paths = [p.resolve() for p in paths]
+    outputs = OutputSpec(output, overlay=save_overlay, probs=save_probs, force=force)
+    job = RayJob(
+        str(pred.session.path.resolve()),
+        outputs,
+        options,
+        address=address,
+        actors=actors,
+        threads=threads,
+        gpus=gpus,
+        batch_size=batch_size,
+        resume=resume,
+    )
+    del pred
+    summary = run_job(job, paths)
+    out.print(
+        f"ray: {summary['done']} done, {summary['failed']} failed, {summary['skipped']} skipped "
+        f"({summary['images_per_s']:.1f} images/s); manifest {summary['manifest']}"
+    )
+    for p, msg in summary["failures"]:
+        typer.echo(f"failed: {p}: {msg}", err=True)
+    if summary["failed"]:
         raise typer.Exit(code=2)
 
 

@@ -1,0 +1,107 @@
+"""--engine ray on a real local Ray (2 CPUs, like this machine): the same masks as the local engine, a manifest
+with one row per input, a bad image failing its row only, and --resume doing no work twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fcnedge.cli import app
+from fcnedge.data.synthetic import synthetic_images
+
+ray = pytest.importorskip("ray")
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path) -> Path:
+    """Mixed sizes (smaller than a tile, several tiles), a grayscale image and a corrupt one in the middle."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for i, img in enumerate(synthetic_images([(70, 90), (200, 300), (150, 520)], seed=12)):
+        cv2.imwrite(str(d / f"a{i}.png"), img[:, :, ::-1])
+    (d / "b_corrupt.jpg").write_text("not an image")
+    cv2.imwrite(str(d / "c_gray.png"), np.full((60, 80), 90, np.uint8))
+    return d
+
+
+def _manifest(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_ray_matches_the_local_engine(local_ray: None, inputs: Path, identity_onnx: Path, tmp_path: Path) -> None:
+    args = ["predict", str(identity_onnx), str(inputs), "--tile", "64x96"]
+    local = runner.invoke(app, [*args, "-o", str(tmp_path / "local")])
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "ray"), "--engine", "ray", "--batch-size", "2"])
+    assert local.exit_code == 2 and res.exit_code == 2, res.output  # the corrupt image fails its row only
+    assert "ray: 4 done, 1 failed, 0 skipped" in res.stdout
+    rows = _manifest(tmp_path / "ray")
+    assert [Path(r["path"]).name for r in rows] == sorted(p.name for p in inputs.iterdir())
+    assert [r["status"] for r in rows] == ["ok", "ok", "ok", "failed", "ok"]
+    assert "cannot be decoded" in rows[3]["error"] and all(r["provider"] == "CPUExecutionProvider" for r in rows)
+    for r in rows:
+        if r["status"] == "ok":
+            got = Path(r["output"]).read_bytes()
+            assert got == (tmp_path / "local" / Path(r["output"]).name).read_bytes()  # byte-identical masks
+
+
+def test_resume_does_no_work_twice(local_ray: None, inputs: Path, identity_onnx: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["predict", str(identity_onnx), str(inputs), "-o", str(out), "--engine", "ray"]
+    assert runner.invoke(app, args).exit_code == 2
+    (out / "a1.png").unlink()  # lost
+    (out / "a2.png").write_bytes(b"tampered")  # no longer what the manifest recorded
+    res = runner.invoke(app, [*args, "--resume", "--force"])
+    assert res.exit_code == 2  # the corrupt image is retried and fails again
+    assert "ray: 2 done, 1 failed, 2 skipped" in res.stdout
+    rows = _manifest(out)
+    assert len(rows) == 5 and len({r["path"] for r in rows}) == 5  # one row per input, no duplicates
+    assert (out / "a1.png").exists() and (out / "a2.png").read_bytes() != b"tampered"
+
+
+def test_without_ray_it_says_what_to_install(identity_onnx: Path, inputs: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'ray':\n"
+        "            raise ImportError('blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from typer.testing import CliRunner\nimport fcnedge.cli\n"
+        f"r = CliRunner().invoke(fcnedge.cli.app, ['predict', {str(identity_onnx)!r}, {str(inputs)!r}, '-o',"
+        f" {str(tmp_path / 'o')!r}, '--engine', 'ray'])\n"
+        "print(r.exit_code, r.stderr.strip())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "2 error: --engine ray needs Ray Data: pip install 'fcnedge[ray]'"
+
+
+def test_actor_plan_leaves_a_cpu_for_ray_data() -> None:
+    from fcnedge.runtime.batch import OutputSpec
+    from fcnedge.runtime.ray_engine import RayJob, plan_actors
+
+    job = RayJob("m.onnx", OutputSpec(Path("o")), threads=1)
+    assert plan_actors(job, 2.0) == 1 and plan_actors(job, 16.0) == 15
+    assert plan_actors(RayJob("m.onnx", OutputSpec(Path("o")), threads=4), 16.0) == 3
+    assert plan_actors(RayJob("m.onnx", OutputSpec(Path("o")), actors=2), 2.0) == 2
