@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,12 +130,18 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
     previous = read_manifest(manifest) if job.resume else {}
     skipped = [str(p) for p in paths if str(p) in previous and still_done(previous[str(p)])]
     todo = [str(p) for p in paths if str(p) not in set(skipped)]
+    # outputs that exist before the job are refused here (without --force); so whatever a worker finds later was
+    # written by this job, by a task that Ray retried after its worker died: the workers may then replace it
+    blocked = [] if job.outputs.force else [p for p in todo if any(t.exists() for t in job.outputs.targets(Path(p)))]
+    todo = [p for p in todo if p not in set(blocked)]
+    exists = "output exists: pass --force to replace it (or --resume to skip what the manifest has done)"
+    pre = [_failed(p, job.outputs, exists) for p in blocked]
     started = not ray.is_initialized()
     if started:
         ray.init(address=job.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     t0 = time.perf_counter()
     try:
-        rows = _map(job, todo) if todo else []
+        rows = pre + (_map(job, todo) if todo else [])
     finally:
         if started:
             ray.shutdown()
@@ -163,7 +169,7 @@ def _map(job: RayJob, todo: list[str]) -> list[dict[str, Any]]:
     ds = ray.data.from_items([{"path": p} for p in todo], override_num_blocks=max(1, min(len(todo), 4 * actors)))
     out = ds.map_batches(
         Segmenter,
-        fn_constructor_kwargs={"model": job.model, "options": job.options, "outputs": job.outputs},
+        fn_constructor_kwargs={"model": job.model, "options": job.options, "outputs": replace(job.outputs, force=True)},
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=job.threads,
         num_gpus=job.gpus or None,
