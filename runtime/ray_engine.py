@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fcnedge.errors import ConfigError, MissingDependencyError
+from fcnedge.errors import ConfigError, MissingDependencyError, OutputExistsError
 from fcnedge.fsutil import atomic_write_text
 from fcnedge.runtime.batch import FIELDS, OutputSpec, file_sha256, segment_file
 
@@ -95,8 +95,11 @@ def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     if path.is_file():
         for line in path.read_text().splitlines():
-            if line.strip():
+            try:
                 row = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a job killed while writing it
+                continue
+            if isinstance(row, dict) and "path" in row:
                 rows[row["path"]] = row
     return rows
 
@@ -127,6 +130,8 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
     except ImportError:
         raise MissingDependencyError(f"--engine ray needs Ray Data: {INSTALL}") from None
     manifest = job.outputs.folder / MANIFEST
+    if manifest.exists() and not (job.resume or job.outputs.force):
+        raise OutputExistsError(f"{manifest} exists: pass --resume to continue that job or --force to start anew")
     previous = read_manifest(manifest) if job.resume else {}
     skipped = [str(p) for p in paths if str(p) in previous and still_done(previous[str(p)])]
     todo = [str(p) for p in paths if str(p) not in set(skipped)]
@@ -140,15 +145,18 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
     if started:
         ray.init(address=job.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     t0 = time.perf_counter()
-    try:
-        rows = pre + (_map(job, todo) if todo else [])
-    finally:
-        if started:
-            ray.shutdown()
+    job.outputs.folder.mkdir(parents=True, exist_ok=True)
+    # rows are appended as they arrive, so a driver killed mid-job leaves a manifest that --resume can use;
+    # the complete manifest, in input order, replaces it atomically at the end
+    with manifest.open("a" if job.resume else "w") as sink:
+        try:
+            rows = pre + (_map(job, todo, sink) if todo else [])
+        finally:
+            if started:
+                ray.shutdown()
     wall = time.perf_counter() - t0
     merged = {**{p: previous[p] for p in skipped}, **{r["path"]: r for r in rows}}
     ordered = [merged[str(p)] for p in paths if str(p) in merged]
-    job.outputs.folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest, "".join(json.dumps(r) + "\n" for r in ordered))
     failed = [r for r in rows if r["status"] != "ok"]
     return {
@@ -161,7 +169,7 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
     }
 
 
-def _map(job: RayJob, todo: list[str]) -> list[dict[str, Any]]:
+def _map(job: RayJob, todo: list[str], sink: Any) -> list[dict[str, Any]]:
     import ray
     import ray.data
 
@@ -176,7 +184,12 @@ def _map(job: RayJob, todo: list[str]) -> list[dict[str, Any]]:
         batch_size=job.batch_size,
         batch_format="numpy",
     )
-    rows = [{k: _plain(r[k]) for k in FIELDS} for r in out.take_all()]
+    rows = []
+    for r in out.iter_rows():
+        row = {k: _plain(r[k]) for k in FIELDS}
+        rows.append(row)
+        sink.write(json.dumps(row) + "\n")
+        sink.flush()
     log.info("ray: %d inputs on %d actors of %d threads", len(rows), actors, job.threads)
     return rows
 

@@ -42,10 +42,8 @@ def expand_inputs(items: list[str]) -> list[Path]:
             if not found:
                 raise InputImageError(f"folder {p} holds no images ({', '.join(IMAGE_EXTS)}): check the folder")
             paths.extend(found)
-        elif p.is_file() and p.suffix.lower() in (".txt", ".lst"):  # a list of image paths, one a line
-            base = p.parent
-            listed = [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-            paths.extend(q if q.is_absolute() else base / q for q in map(Path, listed))
+        elif p.is_file() and p.suffix.lower() in (".txt", ".lst", ".parquet"):  # a list of image paths
+            paths.extend(read_path_list(p))
         elif p.exists():
             paths.append(p)
         elif any(ch in item for ch in "*?["):
@@ -57,6 +55,27 @@ def expand_inputs(items: list[str]) -> list[Path]:
             raise InputImageError(f"input {item} does not exist: pass image files, folders or globs")
     seen: set[Path] = set()
     return [p for p in paths if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
+
+
+def read_path_list(path: Path) -> list[Path]:
+    """The image paths listed in a text file (one a line, ``#`` comments) or in a Parquet file's ``path``
+    column; relative paths are relative to the list's folder.
+
+    Raises:
+        InputImageError: a Parquet list without pyarrow, or without a ``path`` column.
+    """
+    if path.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise InputImageError(f"reading {path} needs pyarrow: pip install 'fcnedge[ray]'") from None
+        table = pq.read_table(path)
+        if "path" not in table.column_names:
+            raise InputImageError(f"{path} has no 'path' column (columns: {', '.join(table.column_names)})")
+        listed = [str(v) for v in table.column("path").to_pylist()]
+    else:
+        listed = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return [q if q.is_absolute() else path.parent / q for q in map(Path, listed)]
 
 
 def check_distinct_stems(paths: list[Path]) -> None:

@@ -146,3 +146,29 @@ def test_a_killed_worker_leaves_nothing_half_done(local_ray: None, tmp_path: Pat
     assert local.exit_code == 0
     for r in rows:
         assert Path(r["output"]).read_bytes() == (tmp_path / "local" / Path(r["output"]).name).read_bytes()
+
+
+def test_lists_of_paths_and_an_existing_manifest(
+    local_ray: None, inputs: Path, identity_onnx: Path, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = sorted(p for p in inputs.iterdir() if "corrupt" not in p.name)
+    (tmp_path / "list.txt").write_text("# inputs\n" + "\n".join(str(p) for p in good[:2]) + "\n")
+    pq.write_table(pa.table({"path": [str(p) for p in good[2:]]}), tmp_path / "list.parquet")
+    out = tmp_path / "out"
+    args = ["predict", str(identity_onnx), str(tmp_path / "list.txt"), str(tmp_path / "list.parquet"), "-o", str(out)]
+    res = runner.invoke(app, [*args, "--engine", "ray"])
+    assert res.exit_code == 0, res.output
+    assert [Path(r["path"]).name for r in _manifest(out)] == [p.name for p in good]
+    again = runner.invoke(app, [*args, "--engine", "ray"])  # the manifest is an output too
+    assert again.exit_code == 2 and "--resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_a_torn_manifest_line_is_ignored(tmp_path: Path) -> None:
+    from fcnedge.runtime.ray_engine import read_manifest
+
+    m = tmp_path / "manifest.jsonl"
+    m.write_text('{"path": "a", "status": "ok"}\n{"path": "b", "sta')  # a driver killed mid-write
+    assert list(read_manifest(m)) == ["a"]
