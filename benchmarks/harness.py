@@ -54,6 +54,7 @@ class BenchConfig:
     out: Path = Path("bench")
     roofline: bool = True
     profile: bool = False
+    runtime_upsampling: bool = True  # fcnedge's own ONNX rows: the final bilinear upsampling in the runtime
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(as_enum(Variant, v, what="variant") for v in self.variants))
@@ -121,11 +122,26 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
         ov = build_openvino(path, src.meta, variant=variant, threads=cfg.threads, tile=tile, batch=cfg.batch)  # type: ignore[arg-type]
         ov.warnings = warnings
         return ov
+    movable = src.meta is not None and src.meta.upsampling == "frozen"
+    runtime_up = cfg.runtime_upsampling and movable
     path, warnings = build_onnx(
-        src, variant, cache=cache, opset=cfg.opset, shape=shape, quant=cfg.calib, threads=cfg.threads
+        src,
+        variant,
+        cache=cache,
+        opset=cfg.opset,
+        shape=shape,
+        quant=cfg.calib,
+        threads=cfg.threads,
+        runtime_upsampling=runtime_up,
     )
     built = build_ort(path, variant, cfg.providers, tile)
     built.warnings = warnings
+    if path.parent == cache and cfg.runtime_upsampling:  # an export made for this row (not the shipped file)
+        built.note = (
+            "final upsampling in the runtime (--runtime-upsampling)"
+            if runtime_up
+            else "final upsampling in the graph: it is trained, so it cannot move to the runtime"
+        )
     return built
 
 

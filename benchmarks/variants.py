@@ -75,7 +75,9 @@ def parse_variants(text: str) -> list[Variant]:
     return [Variant(v) for v in out]
 
 
-def cache_key(src: Source, variant: str, opset: int, shape: tuple[int, int], q: QuantSpec | None) -> str:
+def cache_key(
+    src: Source, variant: str, opset: int, shape: tuple[int, int], q: QuantSpec | None, *, runtime_up: bool = False
+) -> str:
     """Content hash of everything that determines an exported variant."""
     from fcnedge._version import __version__
 
@@ -87,7 +89,8 @@ def cache_key(src: Source, variant: str, opset: int, shape: tuple[int, int], q: 
         "fcnedge": __version__,
         "calib": None
         if q is None
-        else [str(q.calib_data), q.calib_count, q.method.value, q.per_channel, q.keep_upsampling_float],
+        else [str(q.calib_data), q.calib_count, q.method.value, q.per_channel, q.keep_upsampling_float, q.reduce_range],
+        "runtime_upsampling": runtime_up,
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -101,6 +104,7 @@ def build_onnx(
     shape: tuple[int, int],
     quant: QuantSpec | None,
     threads: int,
+    runtime_upsampling: bool = False,
 ) -> tuple[Path, tuple[str, ...]]:
     """Export (or reuse from ``cache``) the fp32/int8/fp16 ONNX of ``src``; returns the path and any warning
     that belongs in the report.
@@ -122,7 +126,8 @@ def build_onnx(
             return src.shipped_int8, (msg,)
         raise ConfigError("the int8 variant needs calibration images: pass --calib-data DIR (or --data)")
     q = quant if variant is Variant.INT8 else None
-    path = cache / f"{src.label}-{variant.value}-{cache_key(src, variant.value, opset, shape, q)}.onnx"
+    key = cache_key(src, variant.value, opset, shape, q, runtime_up=runtime_upsampling)
+    path = cache / f"{src.label}-{variant.value}{'-rt' if runtime_upsampling else ''}-{key}.onnx"
     if path.exists():
         log.info("reusing cached %s", path)
         return path, ()
@@ -133,6 +138,7 @@ def build_onnx(
         quantize=Quantize.NONE if variant is Variant.FP32 else Quantize(variant.value),
         export_shape=shape,
         quant=q,
+        runtime_upsampling=runtime_upsampling,
     )
     run(spec, src.torch_model, src.meta, threads=threads)  # type: ignore[arg-type]
     return path, ()

@@ -76,6 +76,13 @@ def bench(
     allow_fallback: AllowFallbackOpt = False,
     roofline: Annotated[bool, typer.Option("--roofline/--no-roofline", help="Measure the conv roofline.")] = True,
     profile: Annotated[bool, typer.Option(help="ORT profiler: op-type shares and top nodes per ONNX variant.")] = False,
+    runtime_upsampling: Annotated[
+        bool,
+        typer.Option(
+            "--runtime-upsampling/--graph-upsampling",
+            help="fcnedge's fp32/int8/fp16 rows: a frozen bilinear final upsampling runs in the runtime (exact).",
+        ),
+    ] = True,
     output: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("bench"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing report in --out.")] = False,
 ) -> None:
@@ -110,6 +117,7 @@ def bench(
         out=output,
         roofline=roofline,
         profile=profile,
+        runtime_upsampling=runtime_upsampling,
         calib=QuantSpec(
             calib_data=calib_src, calib_format=calib_format or fmt, calib_count=calib_count, method=calib_method
         )
