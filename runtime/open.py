@@ -23,7 +23,7 @@ from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model
 from fcnedge.runtime.providers import parse_providers, resolve
 from fcnedge.runtime.session import Session
 from fcnedge.sources import identify, onnx_path
-from fcnedge.specs import Blend, Provider, ProviderSpec, TileSpec
+from fcnedge.specs import Blend, Provider, ProviderSpec, TileSpec, as_enum
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +40,39 @@ def provider_spec(
     """
     if isinstance(providers, ProviderSpec):
         return providers
-    names = parse_providers(providers) if isinstance(providers, str) else tuple(Provider(p) for p in providers)
+    if isinstance(providers, str):
+        names = parse_providers(providers)
+    else:
+        names = tuple(as_enum(Provider, p, what="provider") for p in providers)
     return ProviderSpec(providers=names, allow_fallback=allow_fallback, threads=threads)
+
+
+def engine_for(spec: ProviderSpec) -> tuple[bool, ProviderSpec]:
+    """Whether the native OpenVINO engine runs (``openvino`` first and installed), and the spec for ONNX Runtime
+    otherwise (``openvino`` dropped with a warning when --allow-fallback names more providers).
+
+    Raises:
+        ProviderUnavailableError: ``openvino`` first, not installed, and nothing allowed to fall back to.
+    """
+    if spec.providers[0] is not Provider.OPENVINO:
+        return False, spec
+    if openvino_available():
+        return True, spec
+    if not (spec.allow_fallback and len(spec.providers) > 1):
+        raise ProviderUnavailableError(f"provider 'openvino' needs the openvino package: {OV_INSTALL}")
+    log.warning("provider 'openvino' is not installed (%s); falling back (--allow-fallback)", OV_INSTALL)
+    return False, replace(spec, providers=spec.providers[1:])
 
 
 def check_providers(spec: ProviderSpec) -> None:
     """Fail before any work when the requested providers cannot run (the same rule the sessions apply).
 
     Raises:
-        ProviderUnavailableError: see :func:`open_session` and :func:`fcnedge.runtime.providers.resolve`.
+        ProviderUnavailableError: see :func:`engine_for` and :func:`fcnedge.runtime.providers.resolve`.
     """
-    if spec.providers[0] is Provider.OPENVINO:
-        if openvino_available():
-            return
-        if not (spec.allow_fallback and len(spec.providers) > 1):
-            raise ProviderUnavailableError(f"provider 'openvino' needs the openvino package: {OV_INSTALL}")
-        spec = replace(spec, providers=spec.providers[1:])
-    resolve(spec)
+    native, ort_spec = engine_for(spec)
+    if not native:
+        resolve(ort_spec)
 
 
 def open_session(
@@ -65,17 +81,12 @@ def open_session(
     """The engine for ``spec``: native OpenVINO when ``openvino`` comes first, else ONNX Runtime.
 
     Raises:
-        ProviderUnavailableError: OpenVINO asked for first but not installed, without ``allow_fallback`` or
-            another provider to fall back on.
+        ProviderUnavailableError: see :func:`engine_for` and :class:`Session`.
     """
-    if spec.providers[0] is Provider.OPENVINO:
-        if openvino_available():
-            return OpenVINOSession(path, spec, meta=meta)
-        if not (spec.allow_fallback and len(spec.providers) > 1):
-            raise ProviderUnavailableError(f"provider 'openvino' needs the openvino package: {OV_INSTALL}")
-        log.warning("provider 'openvino' is not installed (%s); falling back (--allow-fallback)", OV_INSTALL)
-        spec = replace(spec, providers=spec.providers[1:])
-    return Session(path, spec, meta=meta, tile=tile, optimization=optimization)
+    native, ort_spec = engine_for(spec)
+    if native:
+        return OpenVINOSession(path, spec, meta=meta)
+    return Session(path, ort_spec, meta=meta, tile=tile, optimization=optimization)
 
 
 def predictor_for(
