@@ -213,7 +213,10 @@ def onnx_path(src: ModelSource, *, num_classes: int | None = None, head: str | N
     from fcnedge.exporters.pipeline import run
     from fcnedge.specs import ExportSpec
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from fcnedge.fsutil import writing
+
+    with writing(f"the export cache {out.parent} (set FCNEDGE_CACHE to a writable folder)"):
+        out.parent.mkdir(parents=True, exist_ok=True)
     log.warning("exporting %s to %s (first use; cached for next time)", src.text, out)
     run(ExportSpec(output=out, force=True), model, meta)
     return out
