@@ -211,9 +211,8 @@ def onnx_path(src: ModelSource, *, num_classes: int | None = None, head: str | N
         return out
     model, meta = load_torch(src, num_classes=num_classes, head=head)
     from fcnedge.exporters.pipeline import run
-    from fcnedge.specs import ExportSpec
-
     from fcnedge.fsutil import writing
+    from fcnedge.specs import ExportSpec
 
     with writing(f"the export cache {out.parent} (set FCNEDGE_CACHE to a writable folder)"):
         out.parent.mkdir(parents=True, exist_ok=True)
