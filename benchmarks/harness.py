@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from fcnedge.benchmarks.derived import add_ratios, add_roofline
 from fcnedge.benchmarks.machine import current_rss_mb, machine_facts, peak_rss_mb, reset_peak_rss
 from fcnedge.benchmarks.timing import Stage, StageTimer, argmax_u8, time_interleaved
 from fcnedge.benchmarks.variants import (
@@ -247,47 +248,6 @@ def score_one(row: dict[str, Any], b: Built, cfg: BenchConfig, shape: tuple[int,
         from fcnedge.benchmarks.profile import profile_onnx
 
         row["profile"] = profile_onnx(b.onnx_path, shape, threads=cfg.threads)
-
-
-def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """speedup_vs_torch and speedup_vs_fp32 (p50 ratios within the same model and shape)."""
-    for r in rows:
-        same = [o for o in rows if o["model"] == r["model"] and o["shape"] == r["shape"]]
-        for base in ("torch", "fp32"):
-            ref = next((o for o in same if o["variant"] == base), None)
-            if ref is not None:
-                r[f"speedup_vs_{base}"] = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"]
-
-
-def add_roofline(rows: list[dict[str, Any]], cfg: BenchConfig) -> dict[str, Any] | None:
-    """Measure the conv roofline once and each ONNX CPU row's achieved GFLOP/s as a share of it."""
-    from fcnedge.benchmarks.roofline import conv_roofline, model_gflop
-
-    if not cfg.roofline:
-        return None
-    roof = conv_roofline(threads=cfg.threads)
-    for r in rows:
-        fp32 = next(
-            (
-                o
-                for o in rows
-                if o["model"] == r["model"]
-                and o["variant"] in ("fp32", "onnx")
-                and o["shape"] == r["shape"]
-                and "onnx" in o
-            ),
-            None,
-        )
-        if fp32 is None:
-            continue
-        h, w = (int(v) for v in r["shape"].split("x"))
-        gflop = model_gflop(Path(fp32["onnx"]), (h, w)) * r["batch"]
-        achieved = gflop / (r["stages_ms"]["inference"]["p50"] / 1e3)
-        r["gflop"] = round(gflop, 3)
-        r["achieved_gflops"] = round(achieved, 2)
-        if r["provider"] in ("CPUExecutionProvider", "openvino-cpu", "torch-cpu"):
-            r["roofline_share"] = achieved / roof["gflops"]
-    return roof
 
 
 def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
