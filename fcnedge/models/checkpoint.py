@@ -146,7 +146,14 @@ def load_checkpoint(path: Path, *, arch: str | None = None) -> tuple[nn.Module, 
     model = build_from_meta(meta)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
     check_finite(path, state)
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensors of another shape: another head size or backbone under this meta
+        first = next((ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), str(exc).splitlines()[0])
+        raise CheckpointError(
+            f"checkpoint {path} does not fit architecture {meta.arch!r} with {meta.num_classes} classes "
+            f"({first[:160]}): it was saved from another model; re-save it"
+        ) from None
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
             f"checkpoint {path} does not fit architecture {meta.arch!r} (missing {result.missing_keys[:3]}, "
