@@ -72,5 +72,5 @@ def test_no_partial_file_on_failure(tmp_path: Path) -> None:
 def test_weights_of_another_shape_are_refused_in_one_line(tmp_path: Path) -> None:
     """A 3-class head saved under a 5-class meta: a CheckpointError naming the mismatch, not a torch traceback."""
     save_checkpoint(tmp_path / "k.pt", build("fcn_tiny", num_classes=3), default_meta("fcn_tiny", num_classes=5))
-    with pytest.raises(CheckpointError, match="does not fit architecture 'fcn_tiny' with 5 classes.*size mismatch"):
+    with pytest.raises(CheckpointError, match=r"does not fit architecture 'fcn_tiny' with 5 classes.*size mismatch"):
         load_checkpoint(tmp_path / "k.pt")
