@@ -36,6 +36,11 @@ def expand_inputs(items: list[str]) -> list[Path]:
     """
     paths: list[Path] = []
     for item in items:
+        if "://" in item:
+            raise InputImageError(
+                f"input {item} is a URI: object storage is not read yet; put the images on a file system every "
+                "worker mounts (for --engine ray) and pass that path"
+            )
         p = Path(item)
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS and q.is_file())

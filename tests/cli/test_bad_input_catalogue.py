@@ -103,6 +103,7 @@ CASES = [
     Case("predict blend choice", ["predict", "id.onnx", "img0.png", "-o", "o", "--blend", "foo"], "'foo' is not one"),
     Case("predict junk model", ["predict", "junk.onnx", "img0.png", "-o", "o"], "neither an ONNX model"),
     Case("predict folder as model", ["info", "data"], "is a folder, not a model file"),
+    Case("predict a URI input", ["predict", "id.onnx", "s3://bucket/frames", "-o", "o"], "object storage is not read"),
     Case("predict missing model", ["predict", "nope.onnx", "img0.png", "-o", "o"], "does not exist"),
     Case("predict bad tile", ["predict", "id.onnx", "img0.png", "-o", "o", "--tile", "33x47"], "multiple of"),
     Case(
