@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from fcnedge.data.datasets import SegDataset, open_dataset
+from fcnedge.data.splits import split_by_sequence
 from fcnedge.data.transforms import TrainAugment, normalize
 from fcnedge.errors import ConfigError, DatasetError, TrainingError
 from fcnedge.fsutil import atomic_write_json, check_output
@@ -59,6 +60,7 @@ class TrainConfig:
     force: bool = False
     threads: int = 0
     num_classes: int | None = None
+    select_sequences: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -180,6 +182,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     train_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]
     val_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]
+    select_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
     best: float = -1.0
@@ -209,6 +212,10 @@ def _prepare(cfg: TrainConfig) -> _Run:
         ignore_index=info.ignore_index,
     )
     t_load = time.perf_counter()
+    select_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]] = []
+    if cfg.select_sequences:
+        train_ds, select_ds = split_by_sequence(train_ds, cfg.select_sequences)
+        select_samples = load_split(select_ds)
     train_samples, val_samples = load_split(train_ds, cfg.max_train_images), load_split(val_ds)
     if not train_samples or not val_samples:
         raise DatasetError(f"dataset {cfg.data} has an empty {cfg.train_split} or {cfg.val_split} split")
@@ -222,7 +229,14 @@ def _prepare(cfg: TrainConfig) -> _Run:
         head=cfg.head,
         freeze_upsampling=cfg.freeze_upsampling,
     )
-    return _Run(cfg, meta, model, _make_optimizer(model, cfg), train_samples, val_samples)
+    run = _Run(cfg, meta, model, _make_optimizer(model, cfg), train_samples, val_samples)
+    run.select_samples = select_samples or val_samples
+    return run
+
+
+def selection_miou(row: dict[str, Any]) -> float:
+    """The score that chooses the checkpoint: held-out training sequences when there are any, else val."""
+    return float((row["select"] if "select" in row else row["val"])["miou"])
 
 
 def _resume(run: _Run) -> None:
@@ -233,7 +247,7 @@ def _resume(run: _Run) -> None:
     run.optimizer.load_state_dict(payload["extra"]["optimizer"])
     run.start_epoch = int(payload["extra"]["epoch"]) + 1
     run.history = json.loads(payload["extra"]["history"])
-    run.best = max((h["val"]["miou"] for h in run.history), default=-1.0)
+    run.best = max((selection_miou(h) for h in run.history), default=-1.0)
     log.info("resumed from %s at epoch %d", run.last_path, run.start_epoch)
 
 
@@ -281,34 +295,53 @@ def _train_epoch(
 
 
 def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
-    """Record the epoch, save ``.last.pt`` (resumable) and, when val mIoU improved, the best checkpoint; log."""
-    cfg, scores = run.cfg, row["val"]
+    """Record the epoch, save ``.last.pt`` (resumable) and, when the selection mIoU improved, the best checkpoint."""
+    cfg, score = run.cfg, selection_miou(row)
     run.history.append(row)
     log.info(
-        "epoch %d loss %.4f val mIoU %.4f (%.1f img/s)", row["epoch"], row["loss"], scores["miou"], row["images_per_s"]
+        "epoch %d loss %.4f selection mIoU %.4f (%.1f img/s)", row["epoch"], row["loss"], score, row["images_per_s"]
     )
+    facts: dict[str, Any] = {"selection_miou": score} if cfg.select_sequences else {"val_miou": score}
+    if cfg.select_sequences:
+        facts["selected_on"] = f"held-out training sequences {','.join(cfg.select_sequences)}"
     run_meta = run.meta.with_provenance(
         dataset=f"{cfg.fmt.value}:{cfg.data.name}",
         epoch=row["epoch"],
-        val_miou=scores["miou"],
         recipe=dict(zip(("optimizer", "lr", "weight_decay"), recipe(cfg), strict=True)),
+        **facts,
     )
     extra = {"optimizer": run.optimizer.state_dict(), "epoch": row["epoch"] - 1, "history": json.dumps(run.history)}
     save_checkpoint(run.last_path, run.model, run_meta, force=True, extra=extra)
-    if scores["miou"] > run.best:
-        run.best = scores["miou"]
+    if score > run.best:
+        run.best = score
         save_checkpoint(cfg.out, run.model, run_meta, force=True)
-    summary = {
-        "config": {k: str(v) for k, v in asdict(cfg).items()},
+    _write_log(run, wall_s)
+
+
+def _write_log(run: _Run, wall_s: float, final_val: dict[str, Any] | None = None) -> None:
+    summary: dict[str, Any] = {
+        "config": {k: str(v) for k, v in asdict(run.cfg).items()},
         "history": run.history,
-        "best_val_miou": run.best,
+        "best_val_miou" if not run.cfg.select_sequences else "best_selection_miou": run.best,
         "wall_s": wall_s,
     }
+    if final_val is not None:
+        summary["final_val"] = final_val
     atomic_write_json(run.log_path, summary)
 
 
+def _score_val_once(run: _Run, wall_s: float) -> None:
+    """With held-out selection sequences: score the chosen checkpoint on val once, at the end, and record it."""
+    model, meta = load_checkpoint(run.cfg.out)
+    scores = evaluate(model, run.val_samples, meta)
+    save_checkpoint(run.cfg.out, model, meta.with_provenance(val_miou=scores["miou"]), force=True)
+    _write_log(run, wall_s, final_val=scores)
+    log.info("chosen checkpoint (epoch %s): val mIoU %.4f, scored once", meta.provenance.get("epoch"), scores["miou"])
+
+
 def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
-    """Train, evaluate on the val split each epoch, keep the best checkpoint at ``cfg.out``.
+    """Train, score the selection frames each epoch (held-out training sequences with ``select_sequences``, else
+    the val split), keep the best checkpoint at ``cfg.out``; with held-out sequences, val is scored once at the end.
 
     Also writes ``<out>.last.pt`` (resumable, every epoch) and ``<out>.log.json`` (the run's log). An interrupt
     leaves both files as of the last complete epoch.
@@ -333,8 +366,10 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
     t_start = time.perf_counter()
     for epoch in range(run.start_epoch, cfg.epochs):
         row = _train_epoch(run, epoch, loss_fn, rng, progress)
-        row["val"] = evaluate(run.model, run.val_samples, run.meta)
+        row["select" if cfg.select_sequences else "val"] = evaluate(run.model, run.select_samples, run.meta)
         _end_epoch(run, row, time.perf_counter() - t_start)
         if progress:
-            progress({"epoch_done": epoch + 1, "val_miou": row["val"]["miou"], "best": run.best})
+            progress({"epoch_done": epoch + 1, "val_miou": selection_miou(row), "best": run.best})
+    if cfg.select_sequences:
+        _score_val_once(run, time.perf_counter() - t_start)
     return dict(json.loads(run.log_path.read_text()))

@@ -99,3 +99,44 @@ def test_interrupt_keeps_last_complete_checkpoint(blocks: Path, tmp_path: Path) 
     assert meta.provenance["epoch"] == 1
     resumed = train(_cfg(blocks, out, epochs=2, resume=True))
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+
+
+@pytest.fixture(scope="module")
+def sequences(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The blocks task with CamVid-style names: train frames of sequences A, B and C (``A_0.png``...), val apart."""
+    root = tmp_path_factory.mktemp("seq")
+    rng = np.random.default_rng(1)
+    for split, names in (("train", [f"{s}_{i}" for s in "ABC" for i in range(6)]), ("val", ["V_0", "V_1", "V_2"])):
+        for sub in ("images", "masks"):
+            (root / split / sub).mkdir(parents=True)
+        for name in names:
+            cls = rng.integers(0, 2, size=(2, 3)).astype(np.uint8)
+            mask = np.kron(cls, np.ones((32, 32), np.uint8))
+            img = (mask[:, :, None] * 180 + rng.integers(0, 60, size=(64, 96, 3))).astype(np.uint8)
+            cv2.imwrite(str(root / split / "images" / f"{name}.png"), img)
+            cv2.imwrite(str(root / split / "masks" / f"{name}.png"), mask)
+    return root
+
+
+def test_selection_on_held_out_sequences_scores_val_once(sequences: Path, tmp_path: Path) -> None:
+    """Honest selection: whole training sequences choose the checkpoint; val is scored once, at the end."""
+    out = tmp_path / "s.pt"
+    summary = train(_cfg(sequences, out, epochs=2, select_sequences=("C",)))
+    assert all("select" in h and "val" not in h for h in summary["history"])
+    assert summary["best_selection_miou"] == max(h["select"]["miou"] for h in summary["history"])
+    assert 0.0 <= summary["final_val"]["miou"] <= 1.0
+    _, meta = load_checkpoint(out)
+    assert meta.provenance["selected_on"] == "held-out training sequences C"
+    assert meta.provenance["val_miou"] == pytest.approx(summary["final_val"]["miou"])
+    assert meta.provenance["selection_miou"] == pytest.approx(summary["best_selection_miou"])
+
+
+@pytest.mark.parametrize(("held", "message"), [("Z", "no such sequence"), ("A,B,C", "every training sequence")])
+def test_selection_sequences_are_checked(sequences: Path, tmp_path: Path, held: str, message: str) -> None:
+    res = CliRunner().invoke(
+        app,
+        ["train", "--data", str(sequences), "--format", "folder", "--arch", "fcn_tiny", "--no-pretrained-backbone",
+         "--epochs", "1", "--crop", "64x96", "--select-on", held, "-o", str(tmp_path / "x.pt")],
+    )  # fmt: skip
+    assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.pt").exists()

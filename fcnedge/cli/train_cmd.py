@@ -48,6 +48,13 @@ def train(
     workers: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from <out>.last.pt.")] = False,
+    select_on: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Training sequences (file-name prefix before '_', e.g. 0001TP) held out to choose the checkpoint; "
+            "val is then scored once, at the end."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train an FCN; evaluates on the val split each epoch and keeps the best checkpoint."""
@@ -82,6 +89,7 @@ def train(
         seed=seed,
         resume=resume,
         force=force,
+        select_sequences=tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else (),
         threads=workers,
     )
     check_config(cfg)  # every option fails here, before the progress bar starts
@@ -91,7 +99,8 @@ def train(
 
         def progress(d: dict[str, Any]) -> None:
             if "epoch_done" in d:
-                console.print(f"epoch {d['epoch_done']}: val mIoU {d['val_miou']:.4f} (best {d['best']:.4f})")
+                what = "selection" if cfg.select_sequences else "val"
+                console.print(f"epoch {d['epoch_done']}: {what} mIoU {d['val_miou']:.4f} (best {d['best']:.4f})")
                 return
             bar.update(
                 task,
@@ -110,9 +119,13 @@ def train(
             )
             typer.echo(f"interrupted: {where}", err=True)
             raise typer.Exit(code=130) from None
-    out.print(
-        f"best val mIoU {summary['best_val_miou']:.4f}; checkpoint {out_path}; log {out_path.with_suffix('.log.json')}"
-    )
+    if "final_val" in summary:
+        chosen = (
+            f"best selection mIoU {summary['best_selection_miou']:.4f}, val mIoU {summary['final_val']['miou']:.4f}"
+        )
+    else:
+        chosen = f"best val mIoU {summary['best_val_miou']:.4f}"
+    out.print(f"{chosen}; checkpoint {out_path}; log {out_path.with_suffix('.log.json')}")
 
 
 @cli_errors
