@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fcnedge.data.datasets import CAMVID_CLASSES, CAMVID_IGNORE, CAMVID_PALETTE
 from fcnedge.errors import ConfigError, ModelMetaError
 from fcnedge.meta import LITE_MEAN, LITE_STD, ModelMeta
 
@@ -83,34 +84,6 @@ def _verify(path: Path, sha256: str) -> None:
         _VERIFIED[key] = True
 
 
-_CAMVID_CLASSES = (
-    "Sky",
-    "Building",
-    "Pole",
-    "Road",
-    "Pavement",
-    "Tree",
-    "SignSymbol",
-    "Fence",
-    "Car",
-    "Pedestrian",
-    "Bicyclist",
-)
-_CAMVID_PALETTE = (
-    (128, 128, 128),
-    (128, 0, 0),
-    (192, 192, 128),
-    (128, 64, 128),
-    (60, 40, 222),
-    (128, 128, 0),
-    (192, 128, 128),
-    (64, 64, 128),
-    (64, 0, 128),
-    (64, 64, 0),
-    (0, 128, 192),
-)
-
-
 class Catalog(Enum):
     """Every model shipped inside the package. ``Catalog.DEFAULT`` is what runs when no model is given."""
 
@@ -121,12 +94,12 @@ class Catalog(Enum):
             arch="fcn_efficientnet_lite0",
             backbone="efficientnet_lite0",
             num_classes=11,
-            class_names=_CAMVID_CLASSES,
-            palette=_CAMVID_PALETTE,
+            class_names=CAMVID_CLASSES,
+            palette=CAMVID_PALETTE,
             mean=LITE_MEAN,
             std=LITE_STD,
             stride=32,
-            ignore_index=11,
+            ignore_index=CAMVID_IGNORE,
             head="8s",
             upsampling="frozen",
         ),
