@@ -133,12 +133,16 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
     if manifest.exists() and not (job.resume or job.outputs.force):
         raise OutputExistsError(f"{manifest} exists: pass --resume to continue that job or --force to start anew")
     previous = read_manifest(manifest) if job.resume else {}
-    skipped = [str(p) for p in paths if str(p) in previous and still_done(previous[str(p)])]
-    todo = [str(p) for p in paths if str(p) not in set(skipped)]
-    # outputs that exist before the job are refused here (without --force); so whatever a worker finds later was
-    # written by this job, by a task that Ray retried after its worker died: the workers may then replace it
-    blocked = [] if job.outputs.force else [p for p in todo if any(t.exists() for t in job.outputs.targets(Path(p)))]
-    todo = [p for p in todo if p not in set(blocked)]
+    skipped, blocked, todo = [], [], []
+    for p in map(str, paths):
+        if p in previous and still_done(previous[p]):
+            skipped.append(p)
+        # outputs that exist before the job are refused here (without --force); so whatever a worker finds later
+        # was written by this job, by a task that Ray retried after its worker died: the workers may replace it
+        elif not job.outputs.force and any(t.exists() for t in job.outputs.targets(Path(p))):
+            blocked.append(p)
+        else:
+            todo.append(p)
     exists = "output exists: pass --force to replace it (or --resume to skip what the manifest has done)"
     pre = [_failed(p, job.outputs, exists) for p in blocked]
     started = not ray.is_initialized()
