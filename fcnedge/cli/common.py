@@ -63,17 +63,6 @@ def setup_logging(verbose: bool) -> None:
         pass
 
 
-def require_torch(what: str) -> None:
-    """Raise MissingDependencyError unless torch is importable (see :func:`fcnedge.sources.require_torch`).
-
-    Raises:
-        MissingDependencyError: torch is not installed.
-    """
-    from fcnedge.sources import require_torch as _require
-
-    _require(what)
-
-
 def handle_sigterm() -> None:
     """Turn SIGTERM into SystemExit(143) in the main thread, so temporary files and folders are removed (atomic
     writes, export work folders) exactly as on Ctrl-C, instead of the process dying mid-write."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from fcnedge.cli.common import cli_errors, console, out, require_torch
+from fcnedge.cli.common import cli_errors, console, out
 from fcnedge.cli.options import (
     AllowFallbackOpt,
     BatchOpt,
@@ -58,6 +58,8 @@ def train(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train an FCN; evaluates on the val split each epoch and keeps the best checkpoint."""
+    from fcnedge.sources import require_torch
+
     require_torch("fcnedge train")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
