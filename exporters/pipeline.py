@@ -200,13 +200,15 @@ def run(
             step_verify(r, model, fp32, threads)
         final = fp32
         if spec.quantize is not Quantize.NONE:
-            picked = None
+            trial = None
             auto_range = spec.quant is None or spec.quant.reduce_range is None
             if spec.quantize is Quantize.INT8 and gate is not None and auto_range and int8_reduce_range()[0]:
-                picked = step_pick_range(r, fp32, gate, threads)
-            final = step_quantize(r, fp32, r.work / f"{spec.quantize.value}.onnx", model, threads, picked)
+                trial = step_pick_range(r, fp32, gate, threads)
+            final = step_quantize(r, fp32, r.work / f"{spec.quantize.value}.onnx", model, threads, trial)
             if gate is not None:
-                step_gate(r, fp32, final, gate, threads, model=model, qspec=picked or spec.quant)
+                qspec = trial.qspec if trial is not None else spec.quant
+                known = trial.miou if trial is not None else None
+                step_gate(r, fp32, final, gate, threads, model=model, qspec=qspec, known_miou=known)
             r.report["bytes"][spec.quantize.value] = final.stat().st_size
         r.report.update(
             output=str(out),

@@ -39,7 +39,18 @@ class GateSpec:
             raise ConfigError(f"--max-miou-drop {self.max_drop} is invalid: give a finite number of points, e.g. 0.5")
 
 
-def step_pick_range(run: ExportRun, fp32_path: Path, gate: GateSpec, threads: int) -> QuantSpec:
+@dataclass(frozen=True)
+class RangeTrial:
+    """The quantised model a range trial kept: its spec, file, quantisation facts and gate mIoU (reused, not
+    recomputed, by the quantise and gate steps)."""
+
+    qspec: QuantSpec
+    path: Path
+    facts: dict[str, Any]
+    miou: float
+
+
+def step_pick_range(run: ExportRun, fp32_path: Path, gate: GateSpec, threads: int) -> RangeTrial:
     """On x86 without VNNI, ONNX Runtime's guidance is 7-bit weights (U8S8 products can saturate), but whether
     that saturation costs accuracy depends on the model: with labelled data at hand, quantise both ways, score
     both on the gate's data, keep the more accurate (7-bit on a tie) and record the trial in the report."""
@@ -48,13 +59,15 @@ def step_pick_range(run: ExportRun, fp32_path: Path, gate: GateSpec, threads: in
     t0 = time.perf_counter()
     qspec = run.spec.quant or QuantSpec()
     images = calibration_images(qspec)
-    scores: dict[bool, float] = {}
+    trials: dict[bool, RangeTrial] = {}
     for reduce in (True, False):
-        trial = run.work / f"trial-reduce-{reduce}.onnx"
-        quantize_int8(fp32_path, trial, run.meta, replace(qspec, reduce_range=reduce), images)
-        scores[reduce] = gate_miou(run, trial, gate, threads)
-        trial.unlink()
+        path = run.work / f"trial-reduce-{reduce}.onnx"
+        spec = replace(qspec, reduce_range=reduce)
+        facts = quantize_int8(fp32_path, path, run.meta, spec, images)
+        trials[reduce] = RangeTrial(spec, path, facts, gate_miou(run, path, gate, threads))
+    scores = {reduce: t.miou for reduce, t in trials.items()}
     chosen = scores[False] <= scores[True]
+    trials[not chosen].path.unlink()
     run.report["reduce_range_trial"] = {
         "why": int8_reduce_range()[1],
         "miou_7bit": scores[True],
@@ -63,20 +76,24 @@ def step_pick_range(run: ExportRun, fp32_path: Path, gate: GateSpec, threads: in
     }
     log.info("int8 range trial: 7-bit mIoU %.4f, 8-bit %.4f", scores[True], scores[False])
     run.step("reduce_range_trial", t0)
-    return replace(qspec, reduce_range=chosen)
+    return trials[chosen]
 
 
 def step_quantize(
-    run: ExportRun, fp32_path: Path, out_tmp: Path, model: Any, threads: int, qspec: QuantSpec | None = None
+    run: ExportRun, fp32_path: Path, out_tmp: Path, model: Any, threads: int, trial: RangeTrial | None = None
 ) -> Path:
+    """Quantise (or take the model a range trial kept), embed the meta, check int8 parity."""
     from fcnedge.exporters.quantize import calibration_images, convert_fp16, quantize_int8
     from fcnedge.exporters.verify import as_dicts
 
     t0 = time.perf_counter()
     if run.spec.quantize is Quantize.INT8:
-        qspec = qspec or run.spec.quant or QuantSpec()
-        images = calibration_images(qspec)
-        run.report["int8"] = quantize_int8(fp32_path, out_tmp, run.meta, qspec, images)
+        if trial is not None:
+            trial.path.replace(out_tmp)
+            run.report["int8"] = trial.facts
+        else:
+            qspec = run.spec.quant or QuantSpec()
+            run.report["int8"] = quantize_int8(fp32_path, out_tmp, run.meta, qspec, calibration_images(qspec))
         embed_into_file(out_tmp, run)
     else:
         import onnx
@@ -112,16 +129,19 @@ def step_gate(
     *,
     model: Any = None,
     qspec: QuantSpec | None = None,
+    known_miou: float | None = None,
 ) -> None:
-    """Score fp32 and the quantised model on the gate's data; over the limit, int8 goes through accuracy control
-    (the worst layers back to float) before the export is refused.
+    """Score fp32 and the quantised model on the gate's data (``known_miou``: the quantised model's score, already
+    measured on the same data); over the limit, int8 goes through accuracy control (the worst layers back to
+    float) before the export is refused.
 
     Raises:
         AccuracyGateError: the drop stays over ``max_drop`` (and ``allow_drop`` is off).
     """
     t0 = time.perf_counter()
     name = run.spec.quantize.value
-    scores = {"fp32": gate_miou(run, fp32_path, gate, threads), name: gate_miou(run, q_path, gate, threads)}
+    quantised = known_miou if known_miou is not None else gate_miou(run, q_path, gate, threads)
+    scores = {"fp32": gate_miou(run, fp32_path, gate, threads), name: quantised}
     drop = 100 * (scores["fp32"] - scores[name])
     if drop > gate.max_drop and gate.control and run.spec.quantize is Quantize.INT8:
         scores[name] = step_accuracy_control(run, fp32_path, q_path, gate, threads, qspec or QuantSpec(), scores)
