@@ -51,6 +51,9 @@ class TrainConfig:
     optimizer: str | None = None
     crop: tuple[int, int] = (320, 480)
     scale: tuple[float, float] = (1.0, 1.0)
+    rotate: float = 0.0
+    jitter: float = 0.0
+    channels_last: bool = True
     class_weighting: bool = False
     seed: int = 0
     train_split: str = "train"
@@ -161,6 +164,10 @@ def check_config(cfg: TrainConfig) -> None:
     lo, hi = cfg.scale
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
         raise ConfigError(f"--scale {lo},{hi} is invalid: write MIN,MAX with 0 < MIN <= MAX, e.g. 0.75,1.5")
+    if not (math.isfinite(cfg.rotate) and 0 <= cfg.rotate <= 45):
+        raise ConfigError(f"--rotate {cfg.rotate} is invalid: use degrees from 0 (off) to 45, e.g. 10")
+    if not (math.isfinite(cfg.jitter) and 0 <= cfg.jitter < 1):
+        raise ConfigError(f"--jitter {cfg.jitter} is invalid: use a strength from 0 (off) to below 1, e.g. 0.3")
     check_threads(cfg.threads)
     if cfg.out.exists() and not (cfg.force or cfg.resume):
         raise ConfigError(f"output {cfg.out} exists: pass --resume to continue it or --force to replace it")
@@ -229,6 +236,8 @@ def _prepare(cfg: TrainConfig) -> _Run:
         head=cfg.head,
         freeze_upsampling=cfg.freeze_upsampling,
     )
+    if cfg.channels_last:  # NHWC convolutions: 1.6x the training images/s of NCHW on a 2-core CPU (README)
+        model = model.to(memory_format=torch.channels_last)
     run = _Run(cfg, meta, model, _make_optimizer(model, cfg), train_samples, val_samples)
     run.select_samples = select_samples or val_samples
     return run
@@ -257,7 +266,11 @@ def _train_epoch(
     """One pass over the training split with the warm-up + cosine schedule; returns loss and speed."""
     cfg = run.cfg
     aug = TrainAugment(
-        crop=cfg.crop, scale=cfg.scale, ignore=run.meta.ignore_index if run.meta.ignore_index is not None else 255
+        crop=cfg.crop,
+        scale=cfg.scale,
+        ignore=run.meta.ignore_index if run.meta.ignore_index is not None else 255,
+        rotate=cfg.rotate,
+        jitter=cfg.jitter,
     )
     steps = max(1, len(run.train_samples) // cfg.batch_size)
     total, base_lr = steps * cfg.epochs, recipe(cfg)[1]
@@ -269,6 +282,8 @@ def _train_epoch(
             group["lr"] = _lr_at(epoch * steps + step, total, base_lr, warmup=min(100, total // 10))
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         x, y = make_batch(run.train_samples, idx, aug, run.meta, rng)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         loss = loss_fn(run.model(x), y)
         if not torch.isfinite(loss):
             raise TrainingError(

@@ -43,6 +43,13 @@ def train(
     optimizer: Annotated[Optional[str], typer.Option(help="sgd or adamw (default: sgd for ResNets).")] = None,
     crop: Annotated[str, typer.Option(help="Random crop HxW (multiples of 32).")] = "320x480",
     scale: Annotated[str, typer.Option(help="Scale jitter MIN,MAX.")] = "1.0,1.0",
+    rotate: Annotated[float, typer.Option(help="Random rotation up to +-DEGREES (0: off).")] = 0.0,
+    jitter: Annotated[
+        float, typer.Option(help="Colour jitter strength: brightness, contrast, saturation x[1-S,1+S] (0: off).")
+    ] = 0.0,
+    channels_last: Annotated[
+        bool, typer.Option(help="NHWC memory format (faster on CPUs; results match within float rounding).")
+    ] = True,
     class_weighting: Annotated[bool, typer.Option(help="sqrt median-frequency class weights.")] = False,
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, for --format folder (default 2).")] = None,
     workers: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
@@ -86,6 +93,9 @@ def train(
         optimizer=optimizer,
         crop=parse_hw(crop, what="--crop"),
         scale=(lo, hi),
+        rotate=rotate,
+        jitter=jitter,
+        channels_last=channels_last,
         class_weighting=class_weighting,
         num_classes=num_classes,
         seed=seed,

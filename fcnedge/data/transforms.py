@@ -1,4 +1,5 @@
-"""Training transforms on numpy arrays: scale jitter, random crop (padding with the ignore id), flip, normalise."""
+"""Training transforms on numpy arrays: scale jitter, rotation, random crop (padding with the ignore id), flip,
+colour jitter, normalise."""
 
 from __future__ import annotations
 
@@ -30,19 +31,25 @@ def pad_to(
 
 @dataclass(frozen=True)
 class TrainAugment:
-    """Scale jitter -> random crop (padded with the ignore id when the image is smaller) -> horizontal flip.
+    """Scale jitter -> rotation -> random crop (padded with the ignore id when the image is smaller) -> horizontal
+    flip -> colour jitter.
 
     Attributes:
         crop: (height, width) of the crop.
         scale: (min, max) scale factor.
         flip: random horizontal flip.
-        ignore: mask id used for padding.
+        ignore: mask id used for padding (and for the corners a rotation uncovers).
+        rotate: maximum rotation in degrees (uniform in [-rotate, rotate]); 0 turns it off.
+        jitter: colour jitter strength: brightness, contrast and saturation each scaled by a factor drawn from
+            [1 - jitter, 1 + jitter], plus a hue shift of up to ``jitter * 18`` degrees; 0 turns it off.
     """
 
     crop: tuple[int, int] = (320, 480)
     scale: tuple[float, float] = (1.0, 1.0)
     flip: bool = True
     ignore: int = 255
+    rotate: float = 0.0
+    jitter: float = 0.0
 
     def __call__(
         self, image: NDArray[np.uint8], mask: NDArray[np.uint8], rng: np.random.Generator
@@ -53,6 +60,8 @@ class TrainAugment:
             h, w = max(1, round(image.shape[0] * s)), max(1, round(image.shape[1] * s))
             image = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
             mask = np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+        if self.rotate > 0:
+            image, mask = rotate_pair(image, mask, float(rng.uniform(-self.rotate, self.rotate)), ignore=self.ignore)
         ch, cw = self.crop
         image, mask = pad_to(image, mask, ch, cw, ignore=self.ignore)
         y = int(rng.integers(0, image.shape[0] - ch + 1))
@@ -60,7 +69,33 @@ class TrainAugment:
         image, mask = image[y : y + ch, x : x + cw], mask[y : y + ch, x : x + cw]
         if self.flip and rng.random() < 0.5:
             image, mask = image[:, ::-1], mask[:, ::-1]
-        return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+        image = np.ascontiguousarray(image)
+        if self.jitter > 0:
+            image = colour_jitter(image, self.jitter, rng)
+        return image, np.ascontiguousarray(mask)
+
+
+def rotate_pair(
+    image: NDArray[np.uint8], mask: NDArray[np.uint8], degrees: float, *, ignore: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Rotate image (bilinear, black corners) and mask (nearest, ``ignore`` corners) about the centre."""
+    h, w = mask.shape
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+    img = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    msk = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=ignore)
+    return np.asarray(img, dtype=np.uint8), np.asarray(msk, dtype=np.uint8)
+
+
+def colour_jitter(image: NDArray[np.uint8], strength: float, rng: np.random.Generator) -> NDArray[np.uint8]:
+    """Random brightness, contrast, saturation (factors in [1 - s, 1 + s]) and hue shift (up to s * 18 degrees)."""
+    b, c, sat = (float(rng.uniform(1 - strength, 1 + strength)) for _ in range(3))
+    hue = float(rng.uniform(-strength, strength)) * 9.0  # OpenCV hue units are 2 degrees
+    x = image.astype(np.float32) * b
+    x = (x - x.mean()) * c + x.mean()
+    hsv = cv2.cvtColor(np.clip(x, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + hue) % 180.0
+    hsv[..., 1] = np.clip(hsv[..., 1] * sat, 0, 255)
+    return np.asarray(cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB), dtype=np.uint8)
 
 
 def center_crop(img: NDArray[np.uint8], h: int, w: int) -> NDArray[np.uint8]:

@@ -45,7 +45,9 @@ def save_checkpoint(
     """
     path = Path(path)
     check_output(path, force=force)
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = {  # contiguous: a channels_last model saves the same bytes as any other
+        k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()
+    }
     payload: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -97,6 +97,28 @@ def test_random_crop_pads_small_images_with_ignore() -> None:
     assert (out_mask == 255).sum() == 64 * 96 - 40 * 50 and (out_mask == 1).sum() == 40 * 50
 
 
+def test_rotation_fills_uncovered_corners_with_ignore_and_keeps_labels() -> None:
+    aug = TrainAugment(crop=(96, 128), flip=False, ignore=11, rotate=20)
+    img = np.full((96, 128, 3), 200, np.uint8)
+    mask = np.zeros((96, 128), np.uint8)
+    mask[:, 64:] = 3
+    out_img, out_mask = aug(img, mask, np.random.default_rng(1))
+    assert set(np.unique(out_mask)) == {0, 3, 11}  # nearest: no new labels, only the ignore id in the corners
+    corners = out_mask == 11
+    assert corners.sum() > 0 and (out_img[corners] < 200).all() and (out_img[~corners] > 0).any()
+
+
+def test_colour_jitter_changes_colours_not_labels_and_zero_is_identity() -> None:
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    mask = rng.integers(0, 11, (64, 96), dtype=np.uint8)
+    same = TrainAugment(crop=(64, 96), flip=False)(img, mask, np.random.default_rng(2))
+    assert np.array_equal(same[0], img) and np.array_equal(same[1], mask)
+    out_img, out_mask = TrainAugment(crop=(64, 96), flip=False, jitter=0.4)(img, mask, np.random.default_rng(2))
+    assert out_img.dtype == np.uint8 and out_img.shape == img.shape and np.array_equal(out_mask, mask)
+    assert np.abs(out_img.astype(int) - img.astype(int)).mean() > 2
+
+
 def test_confusion_matrix_scores() -> None:
     cm = ConfusionMatrix(3, ignore_index=255)
     truth = np.array([[0, 0, 1, 1], [2, 2, 255, 255]])
