@@ -25,6 +25,7 @@ from fcnedge.meta import ModelMeta
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fcnedge.models.infer import torch_runner
+from fcnedge.models.fcn import UPSAMPLING_INITS
 from fcnedge.models.registry import build, check_arch, default_meta
 from fcnedge.specs import DataFormat, TileSpec, check_threads
 
@@ -43,6 +44,7 @@ class TrainConfig:
     arch: str = "fcn_efficientnet_lite0"
     head: str | None = None
     freeze_upsampling: bool = False
+    upsampling_init: str = "bilinear"
     pretrained_backbone: bool = True
     epochs: int = 5
     batch_size: int = 8
@@ -164,6 +166,10 @@ def check_config(cfg: TrainConfig) -> None:
     lo, hi = cfg.scale
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
         raise ConfigError(f"--scale {lo},{hi} is invalid: write MIN,MAX with 0 < MIN <= MAX, e.g. 0.75,1.5")
+    if cfg.upsampling_init not in UPSAMPLING_INITS:
+        raise ConfigError(
+            f"--upsampling-init {cfg.upsampling_init!r} is unknown: choose one of {', '.join(UPSAMPLING_INITS)}"
+        )
     if not (math.isfinite(cfg.rotate) and 0 <= cfg.rotate <= 45):
         raise ConfigError(f"--rotate {cfg.rotate} is invalid: use degrees from 0 (off) to 45, e.g. 10")
     if not (math.isfinite(cfg.jitter) and 0 <= cfg.jitter < 1):
@@ -235,6 +241,7 @@ def _prepare(cfg: TrainConfig) -> _Run:
         pretrained_backbone=cfg.pretrained_backbone,
         head=cfg.head,
         freeze_upsampling=cfg.freeze_upsampling,
+        upsampling_init=cfg.upsampling_init,
     )
     if cfg.channels_last:  # NHWC convolutions: 1.6x the training images/s of NCHW on a 2-core CPU (README)
         model = model.to(memory_format=torch.channels_last)

@@ -43,6 +43,9 @@ def train(
     optimizer: Annotated[Optional[str], typer.Option(help="sgd or adamw (default: sgd for ResNets).")] = None,
     crop: Annotated[str, typer.Option(help="Random crop HxW (multiples of 32).")] = "320x480",
     scale: Annotated[str, typer.Option(help="Scale jitter MIN,MAX.")] = "1.0,1.0",
+    upsampling_init: Annotated[
+        str, typer.Option(help="Initial transposed convs: bilinear (FCN paper) or random (PyTorch default).")
+    ] = "bilinear",
     rotate: Annotated[float, typer.Option(help="Random rotation up to +-DEGREES (0: off).")] = 0.0,
     jitter: Annotated[
         float, typer.Option(help="Colour jitter strength: brightness, contrast, saturation x[1-S,1+S] (0: off).")
@@ -85,6 +88,7 @@ def train(
         arch=arch,
         head=head,
         freeze_upsampling=freeze_upsampling,
+        upsampling_init=upsampling_init,
         pretrained_backbone=pretrained_backbone,
         epochs=epochs,
         batch_size=batch_size,

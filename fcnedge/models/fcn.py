@@ -1,7 +1,10 @@
 """The seed's FCN: backbone features -> 1x1 score conv -> bilinear-initialised ConvTranspose2d upsampling.
 
 ``head="32s"`` is exactly the seed (one ConvTranspose2d(K, K, 64, stride 32, padding 16)); ``"16s"`` and ``"8s"``
-are the FCN paper's skip variants that fuse stride-16 / stride-8 features before the final upsampling.
+are the FCN paper's skip variants that fuse stride-16 / stride-8 features before the final upsampling. Three more
+32s heads answer the seed's questions (docs/seed-qa.md): ``"32s-mid128"`` (1x1 conv to 128 channels, ReLU, 1x1 to
+K), ``"32s-x2"`` (five stacked x2 transposed convs instead of one x32) and ``"32s-bicubic"`` (one x32 transposed conv
+of kernel 128, padding 48, initialised as bicubic interpolation).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from torch import nn
 
 from fcnedge.errors import ConfigError
 
-HEADS = ("32s", "16s", "8s")
+HEADS = ("32s", "16s", "8s", "32s-mid128", "32s-x2", "32s-bicubic")
+UPSAMPLING_INITS = ("bilinear", "random")
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
@@ -30,11 +34,45 @@ def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     return weight
 
 
-def bilinear_upsampler(channels: int, factor: int, *, frozen: bool) -> nn.ConvTranspose2d:
-    """ConvTranspose2d(kernel 2f, stride f, padding f/2) initialised as bilinear x``factor`` upsampling."""
+def cubic_weights(x: torch.Tensor, a: float = -0.75) -> torch.Tensor:
+    """Keys' cubic convolution kernel at distances ``x`` (a = -0.75, OpenCV's and PyTorch's bicubic)."""
+    x = x.abs()
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return torch.where(x <= 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
+
+
+def bicubic_kernel(channels: int, factor: int) -> torch.Tensor:
+    """The (C, C, 4f, 4f) transposed-conv weight (stride f, padding 3f/2) that upsamples each channel by ``factor``
+    with half-pixel bicubic interpolation (zeros outside the image), off-diagonal filters zero."""
+    k = 4 * factor
+    og = torch.arange(k, dtype=torch.float64)
+    filt1d = cubic_weights((og - (2 * factor - 0.5)) / factor)
+    filt = (filt1d[:, None] * filt1d[None, :]).to(torch.float32)
+    weight = torch.zeros(channels, channels, k, k)
+    idx = torch.arange(channels)
+    weight[idx, idx] = filt
+    return weight
+
+
+def bilinear_upsampler(channels: int, factor: int, *, frozen: bool, init: str = "bilinear") -> nn.ConvTranspose2d:
+    """ConvTranspose2d(kernel 2f, stride f, padding f/2) initialised as bilinear x``factor`` upsampling
+    (``init="random"``: PyTorch's default initialisation instead, for the seed's question 5)."""
     up = nn.ConvTranspose2d(channels, channels, kernel_size=2 * factor, stride=factor, padding=factor // 2)
+    if init == "bilinear":
+        with torch.no_grad():
+            up.weight.copy_(bilinear_kernel(channels, 2 * factor))
+            assert up.bias is not None
+            up.bias.zero_()
+    up.requires_grad_(not frozen)
+    return up
+
+
+def bicubic_upsampler(channels: int, factor: int, *, frozen: bool) -> nn.ConvTranspose2d:
+    """ConvTranspose2d(kernel 4f, stride f, padding 3f/2) initialised as bicubic x``factor`` upsampling."""
+    up = nn.ConvTranspose2d(channels, channels, kernel_size=4 * factor, stride=factor, padding=3 * factor // 2)
     with torch.no_grad():
-        up.weight.copy_(bilinear_kernel(channels, 2 * factor))
+        up.weight.copy_(bicubic_kernel(channels, factor))
         assert up.bias is not None
         up.bias.zero_()
     up.requires_grad_(not frozen)
@@ -57,9 +95,11 @@ class FCN(nn.Module):
         num_classes: K.
         head: ``"32s"`` (the seed), ``"16s"`` or ``"8s"``.
         freeze_upsampling: keep the transposed convs fixed at bilinear (FCN paper) instead of training them.
+        upsampling_init: ``"bilinear"`` (FCN paper, the default) or ``"random"`` (PyTorch's default init; the
+            bicubic head is always initialised bicubic).
 
     Raises:
-        ConfigError: unknown head or num_classes < 2.
+        ConfigError: unknown head or initialisation, or num_classes < 2.
     """
 
     def __init__(
@@ -70,29 +110,47 @@ class FCN(nn.Module):
         num_classes: int,
         head: str = "32s",
         freeze_upsampling: bool = False,
+        upsampling_init: str = "bilinear",
     ) -> None:
         super().__init__()
         if head not in HEADS:
             raise ConfigError(f"head {head!r} is unknown: choose one of {', '.join(HEADS)}")
+        if upsampling_init not in UPSAMPLING_INITS:
+            raise ConfigError(
+                f"upsampling init {upsampling_init!r} is unknown: choose one of {', '.join(UPSAMPLING_INITS)}"
+            )
         if num_classes < 2:
             raise ConfigError(f"num_classes {num_classes} is invalid: use 2 or more")
         self.backbone = backbone
         self.head = head
-        k = num_classes
-        self.score32 = nn.Conv2d(channels[32], k, kernel_size=1)
-        if head == "32s":
-            self.upsample = bilinear_upsampler(k, 32, frozen=freeze_upsampling)
+        k, frozen, init = num_classes, freeze_upsampling, upsampling_init
+        self.score32: nn.Module
+        if head == "32s-mid128":
+            self.score32 = nn.Sequential(
+                nn.Conv2d(channels[32], 128, kernel_size=1), nn.ReLU(inplace=True), nn.Conv2d(128, k, kernel_size=1)
+            )
+        else:
+            self.score32 = nn.Conv2d(channels[32], k, kernel_size=1)
+        self.upsample: nn.Module
+        if head in ("32s", "32s-mid128"):
+            self.upsample = bilinear_upsampler(k, 32, frozen=frozen, init=init)
+            return
+        if head == "32s-x2":
+            self.upsample = nn.Sequential(*(bilinear_upsampler(k, 2, frozen=frozen, init=init) for _ in range(5)))
+            return
+        if head == "32s-bicubic":
+            self.upsample = bicubic_upsampler(k, 32, frozen=frozen)
             return
         self.score16 = nn.Conv2d(channels[16], k, kernel_size=1)
-        self.up32to16 = bilinear_upsampler(k, 2, frozen=freeze_upsampling)
+        self.up32to16 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
         _zero(self.score16)
         if head == "16s":
-            self.upsample = bilinear_upsampler(k, 16, frozen=freeze_upsampling)
+            self.upsample = bilinear_upsampler(k, 16, frozen=frozen, init=init)
             return
         self.score8 = nn.Conv2d(channels[8], k, kernel_size=1)
         _zero(self.score8)
-        self.up16to8 = bilinear_upsampler(k, 2, frozen=freeze_upsampling)
-        self.upsample = bilinear_upsampler(k, 8, frozen=freeze_upsampling)
+        self.up16to8 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
+        self.upsample = bilinear_upsampler(k, 8, frozen=frozen, init=init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised RGB -> (N, K, H, W) logits (H, W multiples of 32)."""
