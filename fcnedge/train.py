@@ -24,8 +24,8 @@ from fcnedge.fsutil import atomic_write_json, check_output
 from fcnedge.meta import ModelMeta
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from fcnedge.models.infer import torch_runner
 from fcnedge.models.fcn import UPSAMPLING_INITS
+from fcnedge.models.infer import torch_runner
 from fcnedge.models.registry import build, check_arch, default_meta
 from fcnedge.specs import DataFormat, TileSpec, check_threads
 

@@ -1,12 +1,17 @@
-"""The numbers of docs/seed-qa.md that need no training (questions 2, 4 and 6), measured with fcnedge itself.
+"""The numbers of docs/seed-qa.md, measured with fcnedge itself.
 
-Usage: .venv/bin/python scripts/seed_qa.py   (about a minute on two cores; prints Markdown tables)
+Usage: .venv/bin/python scripts/seed_qa.py               questions 2, 4 and 6 (no training; about a minute)
+       .venv/bin/python scripts/seed_qa.py --runs DIR    questions 1, 3 and 5 from the runs of scripts/seed_qa_runs.sh
+Both print Markdown tables.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,7 +80,59 @@ def q6_loading() -> None:
         print(f"| asked for fcn_resnet18, file holds fcn_tiny | {result} |")
 
 
+THIN = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
+TABLES = {
+    "Q1: the 1×1 score conv (Lite0's 1280 stride-32 channels → K)": (
+        ("32s", "1×1 → K (the seed)"),
+        ("32s-mid128", "1×1 → 128, ReLU, 1×1 → K"),
+        ("8s", "1×1 → K plus stride-16 and stride-8 skip scores"),
+    ),
+    "Q3: one ×32 transposed conv or stacked ×2": (
+        ("32s", "one ×32 (k 64, p 16)"),
+        ("32s-x2", "five ×2 (k 4, p 1)"),
+        ("8s", "skip head: ×2, ×2, ×8"),
+    ),
+    "Q5: initialisation of the ×32 transposed conv": (
+        ("bilinear-frozen", "bilinear, frozen"),
+        ("32s", "bilinear, trained (the seed)"),
+        ("bicubic-frozen", "bicubic (k 128, p 48), frozen"),
+        ("bicubic-trained", "bicubic (k 128, p 48), trained"),
+        ("random-frozen", "random (PyTorch default), frozen"),
+        ("random-trained", "random (PyTorch default), trained"),
+    ),
+}
+
+
+def _bench_rows(runs: Path) -> dict[str, dict[str, Any]]:
+    report = json.loads((runs / "bench" / "report.json").read_text())
+    return {Path(str(r["model"])).stem: r for r in report["rows"]}
+
+
+def trained_tables(runs: Path) -> None:
+    """Questions 1, 3 and 5: one table each from the training logs, export reports and the one bench run."""
+    bench = _bench_rows(runs)
+    head = "| variant | val mIoU | " + " | ".join(THIN) + " | ORT fp32 e2e p50 (ms) | upsampling after export |"
+    for title, rows in TABLES.items():
+        print(f"\n### {title}\n\n{head}\n|---|---|" + "---|" * (len(THIN) + 2))
+        for name, label in rows:
+            log = json.loads((runs / f"{name}.log.json").read_text())
+            val = log["final_val"]
+            export = json.loads((runs / f"{name}.report.json").read_text())
+            forms = sorted({str(r.get("form", "?")) for r in export.get("rewrite", {}).get("rewrites", [])})
+            row = bench.get(name, {})
+            ms = row.get("latency_ms", {}).get("p50")
+            thin = " | ".join(f"{val['per_class_iou'][c]:.3f}" for c in THIN)
+            print(
+                f"| {label} | {val['miou']:.4f} | {thin} | {ms:.1f} | {', '.join(forms) or 'ConvTranspose kept'} |"
+                if ms is not None
+                else f"| {label} | {val['miou']:.4f} | {thin} | n/a | {', '.join(forms) or 'ConvTranspose kept'} |"
+            )
+
+
 if __name__ == "__main__":
-    q2_sizes()
-    q4_forms()
-    q6_loading()
+    if len(sys.argv) == 3 and sys.argv[1] == "--runs":
+        trained_tables(Path(sys.argv[2]))
+    else:
+        q2_sizes()
+        q4_forms()
+        q6_loading()
