@@ -22,6 +22,7 @@ from fcnedge.runtime.openvino_engine import OpenVINOSession, openvino_available
 from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model
 from fcnedge.runtime.providers import parse_providers, resolve
 from fcnedge.runtime.session import Session
+from fcnedge.runtime.tune import read_tuned
 from fcnedge.sources import identify, onnx_path
 from fcnedge.specs import Blend, Provider, ProviderSpec, TileSpec, as_enum
 
@@ -123,14 +124,14 @@ def predictor_for(
 def open_predictor(
     source: str | Path | None = None,
     *,
-    providers: str | Sequence[Provider | str] | ProviderSpec = "cpu",
+    providers: str | Sequence[Provider | str] | ProviderSpec | None = "cpu",
     allow_fallback: bool = False,
-    threads: int = 0,
+    threads: int | None = 0,
     tile: tuple[int, int] | None = None,
     default_tile: tuple[int, int] | None = None,
     overlap: float = 0.25,
     blend: Blend | str = Blend.MEAN,
-    batch: int = 4,
+    batch: int | None = 4,
     meta: ModelMeta | None = None,
     num_classes: int | None = None,
     optimization: str = "all",
@@ -141,7 +142,9 @@ def open_predictor(
         source: None or ``default`` (the bundled int8 model), a catalog name, an .onnx file, or (with torch
             installed) a .pt checkpoint or an architecture name, exported on first use into the cache.
         providers: ``cpu``, ``cuda``, ``tensorrt``, ``openvino``, ``coreml``, ``dml``, an ordered list, or a
-            ProviderSpec. Strict: a missing provider is an error unless ``allow_fallback``.
+            ProviderSpec. Strict: a missing provider is an error unless ``allow_fallback``. None: what
+            ``fcnedge tune`` picked for this model on this machine, else ``cpu`` (likewise ``threads`` and
+            ``batch``: None takes the tuned value, else 0 and 4).
         allow_fallback: warn and continue on the next provider instead of failing.
         threads: intra-op threads for the model and the argmax (0: ONNX Runtime's default).
         tile: (height, width) of a tile, multiples of the stride; a fixed-size model that takes another size is
@@ -158,9 +161,15 @@ def open_predictor(
         FcnEdgeError: an unknown or missing model, provider, or invalid option; the message names the fix.
     """
     src = identify(source)
+    path = onnx_path(src, num_classes=num_classes)
+    tuned = read_tuned(path) if None in (providers, threads, batch) else None
+    if tuned is not None:
+        log.info("using %s's tuned configuration for what was not given", tuned.path)
+    providers = providers if providers is not None else (tuned.provider if tuned else "cpu")
+    threads = threads if threads is not None else (tuned.threads if tuned else 0)
+    batch = batch if batch is not None else (tuned.batch if tuned else 4)
     spec = provider_spec(providers, allow_fallback=allow_fallback, threads=threads)
     ts = TileSpec(size=tile or default_tile or DEFAULT_TILE, overlap=overlap, blend=blend, batch=batch)  # type: ignore[arg-type]
-    path = onnx_path(src, num_classes=num_classes)
     session = open_session(path, spec, meta=meta, tile=ts.size, optimization=optimization)
     check_contract(session)
     pred = predictor_for(
@@ -173,6 +182,7 @@ def open_predictor(
         threads=threads,
         session=session,
     )
+    pred.tuned = tuned
     log.info("opened %s (%s) on %s, tile %dx%d", path, src.kind.value, session.provider, *pred.spec.size)
     return pred
 

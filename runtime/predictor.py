@@ -84,6 +84,7 @@ class TiledPredictor:
         self.fixed = fixed
         self.session = session
         self.ids_runner = ids_runner
+        self.tuned: Any = None  # the fcnedge tune record open_predictor applied, if any
         self._local = threading.local()  # per-thread input buffers: reused within a thread, never shared
         self._stats_lock = threading.Lock()
         self.stats = {"runs": 0, "windows": 0}

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from fcnedge._version import __version__
-from fcnedge.cli import bench_cmd, demo_cmd, export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd
+from fcnedge.cli import bench_cmd, demo_cmd, export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd, tune_cmd
 
 
 class OneLineErrors(TyperGroup):
@@ -71,7 +71,7 @@ def main(
     handle_sigterm()
 
 
-for _module in (models_cmd, info_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, demo_cmd):
+for _module in (models_cmd, info_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, tune_cmd, demo_cmd):
     _module.register(app)
 
 __all__ = ["app"]

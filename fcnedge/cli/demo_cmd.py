@@ -10,13 +10,13 @@ import typer
 from fcnedge.cli.common import cli_errors, out
 from fcnedge.cli.options import (
     AllowFallbackOpt,
-    BatchOpt,
     BlendOpt,
     OverlapOpt,
-    ProviderOpt,
     RuntimeArgs,
-    ThreadsOpt,
     TileOpt,
+    TunedBatchOpt,
+    TunedProviderOpt,
+    TunedThreadsOpt,
 )
 from fcnedge.specs import Blend, parse_hw
 
@@ -27,7 +27,7 @@ def demo(
         Optional[str], typer.Argument(help="An .onnx model, checkpoint or bundled name; omit for the default.")
     ] = None,
     source: Annotated[str, typer.Option(help="Camera index (0), video file, folder or glob.")] = "0",
-    provider: ProviderOpt = "cpu",
+    provider: TunedProviderOpt = None,
     allow_fallback: AllowFallbackOpt = False,
     input_size: Annotated[
         str, typer.Option(help="Resize frames to HxW (multiples of 32), or 'tile' to tile full-resolution frames.")
@@ -35,14 +35,14 @@ def demo(
     tile: TileOpt = None,
     overlap: OverlapOpt = 0.25,
     blend: BlendOpt = Blend.MEAN,
-    batch: BatchOpt = 4,
+    batch: TunedBatchOpt = None,
     alpha: Annotated[float, typer.Option(help="Overlay opacity in [0, 1].")] = 0.5,
     record: Annotated[Optional[Path], typer.Option(help="Write the overlay video (.mp4).")] = None,
     stats: Annotated[Optional[Path], typer.Option(help="Per-frame timings JSON (default: beside --record).")] = None,
     headless: Annotated[bool, typer.Option(help="No window (servers, tests).")] = False,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after N frames.")] = None,
     live: Annotated[bool, typer.Option(help="Read files at their frame rate, dropping frames like a camera.")] = False,
-    threads: ThreadsOpt = 0,
+    threads: TunedThreadsOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --record video / --stats file.")] = False,
 ) -> None:
     """Segment live video with an overlay, legend and FPS. Keys: q/Esc quit, space pause, m mask, s snapshot."""

@@ -18,6 +18,23 @@ if TYPE_CHECKING:
 ProviderOpt = Annotated[
     str, typer.Option("--provider", help="cpu, cuda, tensorrt, openvino, coreml, dml, or a list like cuda,cpu.")
 ]
+TunedProviderOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--provider",
+        help="cpu, cuda, tensorrt, openvino, coreml, dml, or a list like cuda,cpu (default: what fcnedge tune "
+        "picked for the model on this machine, else cpu).",
+    ),
+]
+TunedThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads", help="CPU threads, at most 4 per core (default: fcnedge tune's pick, else the runtime's)."
+    ),
+]
+TunedBatchOpt = Annotated[
+    Optional[int], typer.Option("--batch", help="Tiles per session call (default: fcnedge tune's pick, else 4).")
+]
 AllowFallbackOpt = Annotated[
     bool, typer.Option("--allow-fallback", help="Warn instead of failing when a provider is missing.")
 ]
@@ -37,13 +54,13 @@ BatchOpt = Annotated[int, typer.Option("--batch", help="Tiles per session call."
 class RuntimeArgs:
     """The runtime options as a command received them."""
 
-    provider: str = "cpu"
+    provider: Optional[str] = "cpu"  # None (predict, demo): fcnedge tune's pick for the model, else cpu
     allow_fallback: bool = False
-    threads: int = 0
+    threads: Optional[int] = 0  # None: the tuned count, else 0 (the runtime's default)
     tile: Optional[str] = None
     overlap: float = 0.25
     blend: Blend = Blend.MEAN
-    batch: int = 4
+    batch: Optional[int] = 4  # None: the tuned tiles per call, else 4
 
     def tile_hw(self) -> tuple[int, int] | None:
         """The --tile value as (H, W), None when not given.

@@ -12,13 +12,13 @@ import typer
 from fcnedge.cli.common import cli_errors, console, out
 from fcnedge.cli.options import (
     AllowFallbackOpt,
-    BatchOpt,
     BlendOpt,
     OverlapOpt,
-    ProviderOpt,
     RuntimeArgs,
-    ThreadsOpt,
     TileOpt,
+    TunedBatchOpt,
+    TunedProviderOpt,
+    TunedThreadsOpt,
 )
 from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, InputImageError, OutputError
@@ -113,13 +113,13 @@ def predict(
     ],
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders or globs.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the outputs.")] = Path("predictions"),
-    provider: ProviderOpt = "cpu",
+    provider: TunedProviderOpt = None,
     allow_fallback: AllowFallbackOpt = False,
     tile: TileOpt = None,
     overlap: OverlapOpt = 0.25,
     blend: BlendOpt = Blend.MEAN,
-    batch: BatchOpt = 4,
-    threads: ThreadsOpt = 0,
+    batch: TunedBatchOpt = None,
+    threads: TunedThreadsOpt = None,
     save_overlay: Annotated[bool, typer.Option(help="Also write colour overlays.")] = False,
     save_probs: Annotated[bool, typer.Option(help="Also write softmax probabilities (.npy, float16).")] = False,
     num_classes: Annotated[Optional[int], typer.Option(help="For models without fcnedge metadata.")] = None,
@@ -157,7 +157,8 @@ def predict(
                  threads_per_actor, batch_size, resume)  # fmt: skip
         return
     pred = rt.open(model, meta=meta)
-    out.print(f"model {pred.session.path} on {pred.provider}")
+    tuned = f" (tuned: {pred.tuned.path})" if pred.tuned is not None else ""
+    out.print(f"model {pred.session.path} on {pred.provider}{tuned}")
     output.mkdir(parents=True, exist_ok=True)
     failures = _run_all(pred, paths, output, save_overlay=save_overlay, save_probs=save_probs, force=force)
     out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({pred.provider})")
@@ -180,7 +181,7 @@ def _run_ray(  # type: ignore[no-untyped-def]
     pred = probe.open(model, meta=meta)
     gpus = 1.0 if pred.session.spec.providers[0] in (Provider.CUDA, Provider.TENSORRT) else 0.0
     options = {"providers": pred.session.spec, "tile": rt.tile_hw(), "overlap": rt.overlap, "blend": rt.blend,
-               "batch": rt.batch, "meta": meta}  # fmt: skip
+               "batch": pred.spec.batch, "meta": meta}  # fmt: skip
     output = output.resolve()  # workers (other processes, other nodes on a shared file system) need absolute paths
     output.mkdir(parents=True, exist_ok=True)
     paths = [p.resolve() for p in paths]

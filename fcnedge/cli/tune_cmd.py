@@ -1,0 +1,102 @@
+"""``fcnedge tune``: pick the fastest runtime configuration for a model on this machine (used by predict/demo)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fcnedge.cli.common import cli_errors, out
+from fcnedge.specs import parse_hw
+
+
+def _ints(text: str, what: str) -> list[int]:
+    from fcnedge.errors import ConfigError
+
+    try:
+        return sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise ConfigError(f"{what} {text!r} is invalid: write comma-separated whole numbers, e.g. 1,2") from None
+
+
+@cli_errors
+def tune(
+    model: Annotated[
+        Optional[str], typer.Argument(help="An .onnx model, checkpoint or bundled name; omit for the default.")
+    ] = None,
+    shape: Annotated[str, typer.Option(help="Image HxW to time (the size your images have).")] = "320x480",
+    image: Annotated[
+        Optional[Path], typer.Option(help="Time this image instead of a synthetic one of --shape.")
+    ] = None,
+    providers: Annotated[
+        str, typer.Option(help="Engines to try: cpu (ONNX Runtime) and/or openvino.")
+    ] = "cpu,openvino",
+    threads_list: Annotated[
+        Optional[str], typer.Option(help="Thread counts to try (default: 1, half the cores, all cores).")
+    ] = None,
+    tile: Annotated[Optional[str], typer.Option("--tile", help="Tile HxW, as predict would get it.")] = None,
+    runs: Annotated[int, typer.Option(help="Timed calls per configuration (split into --rounds rounds).")] = 24,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds (a noisy minute hits every configuration).")] = 3,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Time and print, write nothing.")] = False,
+) -> None:
+    """Time engines x threads (x tiles per call) for MODEL on this machine and write the fastest beside it
+    (<model>.tune.json, or the cache; a new run replaces it); predict and demo then use it unless
+    --provider/--threads/--batch are given."""
+    from fcnedge.data.synthetic import synthetic_images
+    from fcnedge.runtime.openvino_engine import openvino_available
+    from fcnedge.runtime.preprocess import read_image
+    from fcnedge.runtime.tiling import make_grid
+    from fcnedge.runtime.tune import (
+        candidates,
+        check_tune_args,
+        default_threads_list,
+        tune_target,
+        write_tuned,
+    )
+    from fcnedge.runtime.tune import tune as run_tune
+    from fcnedge.sources import identify, onnx_path
+    from fcnedge.specs import TileSpec
+
+    names = [p.strip() for p in providers.split(",") if p.strip()]
+    threads = _ints(threads_list, "--threads-list") if threads_list else default_threads_list()
+    check_tune_args(names, threads, runs, rounds)
+    tile_hw = parse_hw(tile, what="--tile") if tile else None
+    img = read_image(image) if image is not None else synthetic_images([parse_hw(shape, what="--shape")])[0]
+    path = onnx_path(identify(model))
+    spec = TileSpec(size=tile_hw) if tile_hw else TileSpec()
+    multi = make_grid(img.shape[0], img.shape[1], spec, 32).count > 1
+    cands, notes = candidates(names, threads, [1, 4] if multi else [4], openvino=openvino_available())
+    target = tune_target(path)
+    report = run_tune(path, img, cands, runs=runs, rounds=rounds, tile=tile_hw)
+    report["notes"] = notes
+    if json_out:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        h, w = report["shape"]
+        out.print(f"{path.name} at {h}x{w} on {report['host']['cpu']} ({report['runs']} calls each, median):")
+        for r in report["rows"]:
+            mark = (
+                "  <- pick"
+                if {k: r[k] for k in ("provider", "threads", "batch")}
+                == {k: report["pick"][k] for k in ("provider", "threads", "batch")}
+                else ""
+            )
+            why = f"  (dropped: {r['why']})" if not r["kept"] else ""
+            label = "default threads" if r["threads"] == 0 else f"{r['threads']} threads"
+            out.print(f"  {r['provider']:<9} {label:<16} batch {r['batch']}  {r['p50_ms']:8.2f} ms{mark}{why}")
+        for n in notes:
+            out.print(f"  {n}")
+        ref, pick = report["reference_p50_ms"], report["pick"]["p50_ms"]
+        out.print(f"pick: {pick:.2f} ms vs {ref:.2f} ms untuned ({ref / pick:.2f}x)")
+    if dry_run:
+        return
+    write_tuned(target, report)
+    out.print(f"wrote {target}: predict and demo use it for this model on this machine")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to ``app``."""
+    app.command("tune")(tune)
