@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import numpy as np
 
 from fcnedge.data.datasets import SegDataset
 from fcnedge.errors import ConfigError
@@ -11,7 +14,8 @@ from fcnedge.protocols import Predictor
 
 
 def evaluate_predictor(pred: Predictor, ds: SegDataset, *, limit: int | None = None) -> dict[str, Any]:
-    """mIoU, pixel accuracy, mean class accuracy and per-class IoU over ``ds`` (labels are never resized).
+    """mIoU, pixel accuracy, mean class accuracy, per-class IoU (labels are never resized) and the median time of
+    one ``predict`` call (``ms_per_image_p50``) over ``ds``.
 
     Raises:
         ConfigError: the dataset's classes do not match the model's, or a limit under 1.
@@ -26,10 +30,15 @@ def evaluate_predictor(pred: Predictor, ds: SegDataset, *, limit: int | None = N
             "evaluate on data with the model's classes"
         )
     cm = ConfusionMatrix(meta.num_classes, ds.info.ignore_index)
+    times = []
     for i, (img, mask) in enumerate(ds):
         if limit is not None and i >= limit:
             break
-        cm.update(mask, pred.predict(img))
+        t0 = time.perf_counter()
+        ids = pred.predict(img)
+        times.append((time.perf_counter() - t0) * 1e3)
+        cm.update(mask, ids)
     scores = cm.scores(meta.class_names)
     scores["images"] = min(len(ds), limit) if limit is not None else len(ds)
+    scores["ms_per_image_p50"] = float(np.median(times)) if times else 0.0
     return scores

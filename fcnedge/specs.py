@@ -110,12 +110,15 @@ class TileSpec:
         overlap: fraction of a tile shared with its neighbour, in [0, 1).
         blend: how overlapping logits are combined.
         batch: how many tiles one session call runs (when the model's batch axis is dynamic).
+        flip: test-time augmentation: each tile also runs mirrored left-right and the two logit maps are
+            averaged (twice the inference; off by default).
     """
 
     size: tuple[int, int] = (320, 480)
     overlap: float = 0.25
     blend: Blend = Blend.MEAN
     batch: int = 4
+    flip: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blend", as_enum(Blend, self.blend, what="blend"))

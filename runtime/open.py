@@ -135,6 +135,7 @@ def open_predictor(
     meta: ModelMeta | None = None,
     num_classes: int | None = None,
     optimization: str = "all",
+    flip: bool = False,
 ) -> TiledPredictor:
     """Open a model for prediction, ready to share across threads.
 
@@ -156,6 +157,7 @@ def open_predictor(
         meta: a ModelMeta for a model that carries none (exported elsewhere).
         num_classes: K for an architecture name.
         optimization: ONNX Runtime graph optimisation level (all, extended, basic, none).
+        flip: flip test-time augmentation (each tile also runs mirrored; twice the inference).
 
     Raises:
         FcnEdgeError: an unknown or missing model, provider, or invalid option; the message names the fix.
@@ -169,7 +171,7 @@ def open_predictor(
     threads = threads if threads is not None else (tuned.threads if tuned else 0)
     batch = batch if batch is not None else (tuned.batch if tuned else 4)
     spec = provider_spec(providers, allow_fallback=allow_fallback, threads=threads)
-    ts = TileSpec(size=tile or default_tile or DEFAULT_TILE, overlap=overlap, blend=blend, batch=batch)  # type: ignore[arg-type]
+    ts = TileSpec(size=tile or default_tile or DEFAULT_TILE, overlap=overlap, blend=blend, batch=batch, flip=flip)  # type: ignore[arg-type]
     session = open_session(path, spec, meta=meta, tile=ts.size, optimization=optimization)
     check_contract(session)
     pred = predictor_for(

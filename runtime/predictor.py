@@ -119,7 +119,7 @@ class TiledPredictor:
         img = as_rgb_uint8(image)
         grid = self._grid(img)
         if grid.count == 1:
-            if self.ids_runner is not None:
+            if self.ids_runner is not None and not self.spec.flip:
                 buf, (h, w) = self._single_input(img, grid)
                 return np.ascontiguousarray(self.ids_runner(buf)[0, :h, :w])
             return argmax_ids(self._single(img, grid), threads=self.threads)
@@ -157,7 +157,17 @@ class TiledPredictor:
 
     def _single(self, img: NDArray[np.uint8], grid: Grid) -> NDArray[np.float32]:
         buf, (h, w) = self._single_input(img, grid)
-        return self.runner(buf)[0, :, :h, :w]
+        return self._run(buf)[0, :, :h, :w]
+
+    def _run(self, buf: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The runner on a batch of tiles; with flip TTA, the mean of it and of the mirrored tiles (mirrored back)."""
+        out = self.runner(buf)
+        if not self.spec.flip:
+            return out
+        mirrored = self.runner(np.ascontiguousarray(buf[..., ::-1]))[..., ::-1]
+        both: NDArray[np.float32] = np.add(out, mirrored, dtype=np.float32)
+        both *= 0.5
+        return both
 
     def _run_row(self, img: NDArray[np.uint8], y: int, grid: Grid) -> Iterator[tuple[int, NDArray[np.float32]]]:
         """Yield (x, logits of the window at (y, x)) for one row of windows, batched."""
@@ -168,7 +178,7 @@ class TiledPredictor:
             buf = self._buffer(len(chunk), th, tw, partial=grid.padded != (grid.height, grid.width))
             for j, x in enumerate(chunk):
                 self.norm.into(img[y : y + th, x : x + tw], buf[j])
-            out = self.runner(buf)
+            out = self._run(buf)
             self._count(len(chunk))
             yield from zip(chunk, out, strict=True)
 

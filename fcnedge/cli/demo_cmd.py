@@ -11,6 +11,7 @@ from fcnedge.cli.common import cli_errors, out
 from fcnedge.cli.options import (
     AllowFallbackOpt,
     BlendOpt,
+    FlipOpt,
     OverlapOpt,
     RuntimeArgs,
     TileOpt,
@@ -35,6 +36,7 @@ def demo(
     tile: TileOpt = None,
     overlap: OverlapOpt = 0.25,
     blend: BlendOpt = Blend.MEAN,
+    flip_tta: FlipOpt = False,
     batch: TunedBatchOpt = None,
     alpha: Annotated[float, typer.Option(help="Overlay opacity in [0, 1].")] = 0.5,
     record: Annotated[Optional[Path], typer.Option(help="Write the overlay video (.mp4).")] = None,
@@ -60,7 +62,7 @@ def demo(
         if target is not None:
             check_output(target, force=force)
     # frames resized to --input-size run as one tile of that size unless --tile says otherwise
-    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch)
+    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta)
     pred = rt.open(model, default_tile=size)
     cfg = DemoConfig(
         source=source,

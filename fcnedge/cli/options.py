@@ -48,6 +48,9 @@ TileOpt = Annotated[
 OverlapOpt = Annotated[float, typer.Option("--overlap", help="Tile overlap in [0, 1).")]
 BlendOpt = Annotated[Blend, typer.Option("--blend", help="mean (the seed's rule) or hann.")]
 BatchOpt = Annotated[int, typer.Option("--batch", help="Tiles per session call.")]
+FlipOpt = Annotated[
+    bool, typer.Option("--flip-tta", help="Also run each tile mirrored and average (test-time augmentation; 2x time).")
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class RuntimeArgs:
     overlap: float = 0.25
     blend: Blend = Blend.MEAN
     batch: Optional[int] = 4  # None: the tuned tiles per call, else 4
+    flip: bool = False
 
     def tile_hw(self) -> tuple[int, int] | None:
         """The --tile value as (H, W), None when not given.
@@ -97,4 +101,5 @@ class RuntimeArgs:
             batch=self.batch,
             meta=meta,
             num_classes=num_classes,
+            flip=self.flip,
         )

@@ -13,6 +13,7 @@ from fcnedge.cli.common import cli_errors, console, out
 from fcnedge.cli.options import (
     AllowFallbackOpt,
     BlendOpt,
+    FlipOpt,
     OverlapOpt,
     RuntimeArgs,
     TileOpt,
@@ -118,6 +119,7 @@ def predict(
     tile: TileOpt = None,
     overlap: OverlapOpt = 0.25,
     blend: BlendOpt = Blend.MEAN,
+    flip_tta: FlipOpt = False,
     batch: TunedBatchOpt = None,
     threads: TunedThreadsOpt = None,
     save_overlay: Annotated[bool, typer.Option(help="Also write colour overlays.")] = False,
@@ -150,7 +152,7 @@ def predict(
     check_folder_writable(output, what="-o")
     if engine is Engine.LOCAL and (resume or address or actors):
         raise ConfigError("--resume, --address and --actors are for --engine ray: add --engine ray or drop them")
-    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch)
+    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta)
     meta = _meta_override(num_classes, mean, std)
     if engine is Engine.RAY:
         _run_ray(rt, model, meta, paths, output, save_overlay, save_probs, force, address, actors,
@@ -177,11 +179,11 @@ def _run_ray(  # type: ignore[no-untyped-def]
     from fcnedge.runtime.ray_engine import RayJob, run_job
     from fcnedge.specs import Provider
 
-    probe = RuntimeArgs(rt.provider, rt.allow_fallback, threads, rt.tile, rt.overlap, rt.blend, rt.batch)
+    probe = RuntimeArgs(rt.provider, rt.allow_fallback, threads, rt.tile, rt.overlap, rt.blend, rt.batch, rt.flip)
     pred = probe.open(model, meta=meta)
     gpus = 1.0 if pred.session.spec.providers[0] in (Provider.CUDA, Provider.TENSORRT) else 0.0
     options = {"providers": pred.session.spec, "tile": rt.tile_hw(), "overlap": rt.overlap, "blend": rt.blend,
-               "batch": pred.spec.batch, "meta": meta}  # fmt: skip
+               "batch": pred.spec.batch, "meta": meta, "flip": rt.flip}  # fmt: skip
     output = output.resolve()  # workers (other processes, other nodes on a shared file system) need absolute paths
     output.mkdir(parents=True, exist_ok=True)
     paths = [p.resolve() for p in paths]

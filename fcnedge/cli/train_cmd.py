@@ -13,6 +13,7 @@ from fcnedge.cli.options import (
     AllowFallbackOpt,
     BatchOpt,
     BlendOpt,
+    FlipOpt,
     OverlapOpt,
     ProviderOpt,
     RuntimeArgs,
@@ -159,6 +160,7 @@ def evaluate(
     overlap: OverlapOpt = 0.25,
     blend: BlendOpt = Blend.MEAN,
     batch: BatchOpt = 4,
+    flip_tta: FlipOpt = False,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
     num_classes: Annotated[
         Optional[int], typer.Option(help="Classes, for --format folder (default: the model's).")
@@ -169,11 +171,11 @@ def evaluate(
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
 
-    pred = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch).open(model)
+    pred = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta).open(model)
     ds = open_dataset(data, fmt, split, num_classes=num_classes or pred.meta.num_classes)
     scores = evaluate_predictor(pred, ds, limit=limit)
     if as_json:
-        keys = ("miou", "pixel_accuracy", "mean_class_accuracy", "per_class_iou", "images")
+        keys = ("miou", "pixel_accuracy", "mean_class_accuracy", "per_class_iou", "images", "ms_per_image_p50")
         out.print_json(json.dumps({k: scores[k] for k in keys}))
         return
     from rich.table import Table
@@ -186,7 +188,7 @@ def evaluate(
     out.print(table)
     out.print(
         f"mIoU {100 * scores['miou']:.2f}  pixel acc {100 * scores['pixel_accuracy']:.2f}  "
-        f"mean class acc {100 * scores['mean_class_accuracy']:.2f}"
+        f"mean class acc {100 * scores['mean_class_accuracy']:.2f}  {scores['ms_per_image_p50']:.1f} ms/image (median)"
     )
 
 

@@ -126,3 +126,19 @@ def test_stitching_averages_overlapping_logits() -> None:
     np.testing.assert_allclose(out[0, 0, :32], 0.0)
     np.testing.assert_allclose(out[0, 0, 32:64], 0.5)
     np.testing.assert_allclose(out[0, 0, 64:], 1.0)
+
+
+def test_flip_tta_averages_the_mirrored_run(tiny_onnx: tuple[Path, dict]) -> None:
+    """--flip-tta: each tile also runs mirrored; for a one-tile image that is the mean of the image's logits and
+    the mirrored image's logits mirrored back (real ORT session)."""
+    from fcnedge.data.synthetic import synthetic_images
+    from fcnedge.runtime import open_predictor
+
+    img = synthetic_images([(64, 96)])[0]
+    plain = open_predictor(tiny_onnx[0], tile=(64, 96))
+    flip = open_predictor(tiny_onnx[0], tile=(64, 96), flip=True)
+    want = (plain.logits(img) + plain.logits(np.ascontiguousarray(img[:, ::-1]))[:, :, ::-1]) / 2
+    np.testing.assert_allclose(flip.logits(img), want, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(flip.logits(img), plain.logits(img))
+    big = synthetic_images([(150, 200)])[0]  # several tiles: each tile mirrored, stitched as usual
+    assert open_predictor(tiny_onnx[0], tile=(64, 96), flip=True).predict(big).shape == (150, 200)
