@@ -250,6 +250,7 @@ class QuantSpec:
         reduce_range: 7-bit weights for CPUs whose int8 kernels saturate (x86 without VNNI); None decides from
             the host's CPU flags, and the decision is recorded in the export report.
         float_nodes: more nodes to keep in float (accuracy control returns the worst layers to float this way).
+        weight_type: ``int8`` (symmetric, ONNX Runtime's u8s8 kernels) or ``uint8`` (asymmetric, its u8u8 kernels).
     """
 
     calib_data: Path | None = None
@@ -261,10 +262,13 @@ class QuantSpec:
     keep_upsampling_float: bool = True
     reduce_range: bool | None = None
     float_nodes: tuple[str, ...] = ()
+    weight_type: str = "int8"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "calib_format", as_enum(DataFormat, self.calib_format, what="calibration format"))
         object.__setattr__(self, "method", as_enum(CalibMethod, self.method, what="calibration method"))
+        if self.weight_type not in ("int8", "uint8"):
+            raise ConfigError(f"--weight-type {self.weight_type!r} is invalid: choose int8 or uint8")
 
 
 def parse_hw(text: str, *, what: str = "size") -> tuple[int, int]:

@@ -37,6 +37,10 @@ ReduceRange = Annotated[
     ),
 ]
 
+WeightType = Annotated[
+    str, typer.Option("--weight-type", help="int8 weights (symmetric; default) or uint8 (asymmetric; u8u8 kernels).")
+]
+
 
 def _quant_spec(
     data: Optional[Path],
@@ -47,6 +51,7 @@ def _quant_spec(
     hw: tuple[int, int],
     quantize_upsampling: bool,
     reduce_range: Optional[bool],
+    weight_type: str = "int8",
 ) -> QuantSpec:
     return QuantSpec(
         calib_data=data,
@@ -57,6 +62,7 @@ def _quant_spec(
         calib_shape=hw,
         keep_upsampling_float=not quantize_upsampling,
         reduce_range=reduce_range,
+        weight_type=weight_type,
     )
 
 
@@ -116,6 +122,7 @@ def export(
     per_channel: PerChannel = True,
     quantize_upsampling: QuantUp = False,
     reduce_range: ReduceRange = None,
+    weight_type: WeightType = "int8",
     eval_data: Annotated[Optional[Path], typer.Option(help="Labelled data for the fp32 vs quantised gate.")] = None,
     eval_format: Annotated[DataFormat, typer.Option(help="Layout of --eval-data.")] = DataFormat.CAMVID,
     max_miou_drop: Annotated[float, typer.Option(help="Refuse a larger mIoU drop (points).")] = 1.0,
@@ -142,7 +149,15 @@ def export(
     check_threads(threads)
     hw = parse_hw(shape, what="--shape")
     qspec = _quant_spec(
-        calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling, reduce_range
+        calib_data,
+        calib_format,
+        calib_count,
+        calib_method,
+        per_channel,
+        hw,
+        quantize_upsampling,
+        reduce_range,
+        weight_type,
     )
     if quantize is Quantize.INT8:
         from fcnedge.exporters.quantize import calibration_images
@@ -202,6 +217,7 @@ def quantize_cmd(
     per_channel: PerChannel = True,
     quantize_upsampling: QuantUp = False,
     reduce_range: ReduceRange = None,
+    weight_type: WeightType = "int8",
     shape: Annotated[str, typer.Option(help="Calibration crop HxW.")] = "320x480",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
@@ -213,7 +229,15 @@ def quantize_cmd(
 
     hw = parse_hw(shape, what="--shape")
     qspec = _quant_spec(
-        calib_data, calib_format, calib_count, calib_method, per_channel, hw, quantize_upsampling, reduce_range
+        calib_data,
+        calib_format,
+        calib_count,
+        calib_method,
+        per_channel,
+        hw,
+        quantize_upsampling,
+        reduce_range,
+        weight_type,
     )
     report = quantize_onnx(model, output, mode=mode, spec=qspec, force=force)
     out.print(f"wrote {output} ({mode.value}): {report['bytes_in'] / 1e6:.2f} MB -> {report['bytes_out'] / 1e6:.2f} MB")

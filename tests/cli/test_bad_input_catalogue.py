@@ -208,6 +208,12 @@ CASES = [
     ),
     Case("train workers -1", ["train", "--data", "data", "--workers", "-1", "-o", "t.pt"], "--threads -1", True),
     Case("train scale 2,1", ["train", "--data", "data", "--scale", "2,1", "-o", "t.pt"], "--scale 2.0,1.0", True),
+    Case(
+        "export weight type",
+        ["export", "fcn_tiny", "--num-classes", "3", "-o", "w.onnx", "--quantize", "int8", "--weight-type", "int4"],
+        "--weight-type 'int4'",
+        True,
+    ),
     Case("train rotate 90", ["train", "--data", "data", "--rotate", "90", "-o", "t.pt"], "--rotate 90.0", True),
     Case("train jitter 1.5", ["train", "--data", "data", "--jitter", "1.5", "-o", "t.pt"], "--jitter 1.5", True),
     Case("train out folder missing", ["train", "--data", "data", "-o", "missing/x.pt"], "does not exist", True),

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from fcnedge.data.synthetic import synthetic_images  # noqa: E402
-from fcnedge.errors import ExportError  # noqa: E402
+from fcnedge.errors import ConfigError, ExportError  # noqa: E402
 from fcnedge.exporters.onnx_meta import read_meta_props  # noqa: E402
 from fcnedge.exporters.pipeline import run  # noqa: E402
 from fcnedge.exporters.rewrite import conv3x3_weight, exact_forms, rewrite_upsampling  # noqa: E402
@@ -131,6 +131,26 @@ def test_int8_and_fp16(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Pa
     y = sess.run(np.zeros((1, 3, 64, 96), np.float32))
     assert y.dtype == np.float32 and y.shape == (1, 4, 64, 96)
     assert rep16["bytes"]["fp16"] < rep16["bytes"]["fp32"]
+
+
+def test_uint8_weights(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path) -> None:
+    """--weight-type uint8: asymmetric uint8 weight initialisers (ORT's u8u8 kernels), recorded, still in parity."""
+    from onnx import numpy_helper
+
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    q = QuantSpec(
+        calib_data=calib_folder, calib_format="images", calib_count=8, calib_shape=(64, 96), weight_type="uint8"
+    )
+    out = tmp_path / "u8w.onnx"
+    rep = run(ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q), model, meta, threads=2)
+    assert rep["int8"]["weights"] == "uint8"
+    proto = onnx.load(str(out))
+    dq_inputs = {n.input[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    weights = [numpy_helper.to_array(i) for i in proto.graph.initializer if i.name in dq_inputs and len(i.dims) == 4]
+    assert weights and all(w.dtype == np.uint8 for w in weights)
+    assert all(row["argmax_agreement"] > 0.8 for row in rep["parity_int8"])
+    with pytest.raises(ConfigError, match="--weight-type 'int4' is invalid"):
+        QuantSpec(weight_type="int4")
 
 
 def test_failed_parity_leaves_nothing(tmp_path: Path, tiny8s_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
