@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The training runs behind questions 1, 3 and 5 of docs/seed-qa.md: nine short Lite0 runs with one recipe and budget
-# (3 epochs, checkpoint chosen on the held-out training sequence 0001TP, val scored once at the end), each exported
+# (3 epochs, checkpoint chosen on the held-out training sequence 0006R0, val scored once at the end), each exported
 # to fp32 ONNX, then one interleaved bench of all nine on CamVid val (latency at 320x480, 2 threads, and mIoU through
 # the tiler). About 45 minutes on 2 cores; a run whose checkpoint exists is kept (FORCE=1 redoes it). Run it when no
 # benchmark is using the same cores. Tables: .venv/bin/python scripts/seed_qa.py --runs runs/seed-qa
@@ -11,7 +11,7 @@ D=${SEED_QA_DIR:-runs/seed-qa}
 mkdir -p "$D"
 fe=.venv/bin/fcnedge
 common=(--data "$CAMVID" --format camvid --arch fcn_efficientnet_lite0 --epochs 3 --batch-size 8 --crop 352x480
-        --scale 0.75,1.5 --class-weighting --select-on 0001TP --workers 2 --seed 0 --force)
+        --scale 0.75,1.5 --class-weighting --select-on 0006R0 --workers 2 --seed 0 --force)
 # name: options (all 32s heads except 8s; upsampling trained unless frozen)
 runs=(
   "32s:--head 32s"
