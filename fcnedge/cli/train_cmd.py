@@ -62,7 +62,7 @@ def train(
     select_on: Annotated[
         Optional[str],
         typer.Option(
-            help="Training sequences (file-name prefix before '_', e.g. 0001TP) held out to choose the checkpoint; "
+            help="Training sequences (file-name prefix before '_', e.g. 0006R0) held out to choose the checkpoint; "
             "val is then scored once, at the end."
         ),
     ] = None,
