@@ -5,8 +5,9 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-INT8_FLAGS = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16"}
+INT8_FLAGS = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16"}
 VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
+BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 
 def cpu_model() -> str:
@@ -44,3 +45,8 @@ def int8_reduce_range(machine: str | None = None, flags: list[str] | None = None
     if vnni:
         return False, f"x86 with {', '.join(vnni)}: full 8-bit weights"
     return True, "x86 without VNNI (U8S8 products saturate in int16): 7-bit weights (reduce_range)"
+
+
+def bf16_native(flags: list[str] | None = None) -> list[str]:
+    """The flags that make bf16 compute native on this CPU (AVX512-BF16, AMX-BF16); empty when it is emulated."""
+    return sorted(set(cpu_flags() if flags is None else flags) & BF16_FLAGS)

@@ -21,6 +21,7 @@ from fcnedge.data.splits import split_by_sequence
 from fcnedge.data.transforms import TrainAugment, normalize
 from fcnedge.errors import ConfigError, DatasetError, TrainingError
 from fcnedge.fsutil import atomic_write_json, check_output
+from fcnedge.host import bf16_native
 from fcnedge.meta import ModelMeta
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -56,6 +57,7 @@ class TrainConfig:
     rotate: float = 0.0
     jitter: float = 0.0
     channels_last: bool = True
+    bf16: bool = False
     class_weighting: bool = False
     seed: int = 0
     train_split: str = "train"
@@ -166,6 +168,11 @@ def check_config(cfg: TrainConfig) -> None:
     lo, hi = cfg.scale
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
         raise ConfigError(f"--scale {lo},{hi} is invalid: write MIN,MAX with 0 < MIN <= MAX, e.g. 0.75,1.5")
+    if cfg.bf16 and not bf16_native() and not cfg.extra.get("allow_emulated_bf16"):
+        raise ConfigError(
+            "--bf16 needs a CPU with AVX512-BF16 or AMX (this one has neither: bf16 would be emulated, slower than "
+            "float32): drop --bf16"
+        )
     if cfg.upsampling_init not in UPSAMPLING_INITS:
         raise ConfigError(
             f"--upsampling-init {cfg.upsampling_init!r} is unknown: choose one of {', '.join(UPSAMPLING_INITS)}"
@@ -291,7 +298,12 @@ def _train_epoch(
         x, y = make_batch(run.train_samples, idx, aug, run.meta, rng)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        loss = loss_fn(run.model(x), y)
+        if cfg.bf16:  # bf16 matmuls/convs, float32 weights, optimiser and loss
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = run.model(x)
+            loss = loss_fn(logits.float(), y)
+        else:
+            loss = loss_fn(run.model(x), y)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"the training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}: training diverged; "

@@ -140,3 +140,19 @@ def test_selection_sequences_are_checked(sequences: Path, tmp_path: Path, held: 
     )  # fmt: skip
     assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_bf16_autocast_trains_and_is_refused_where_emulated(blocks: Path, tmp_path: Path) -> None:
+    """--bf16: a real bf16 autocast run learns (emulated here when the CPU lacks bf16, allowed only for this test);
+    on such a CPU the option itself is a one-line refusal."""
+    from fcnedge.host import bf16_native
+
+    summary = train(_cfg(blocks, tmp_path / "b.pt", epochs=3, bf16=True, extra={"allow_emulated_bf16": True}))
+    hist = summary["history"]
+    assert hist[-1]["loss"] < hist[0]["loss"] and summary["best_val_miou"] > 0.5
+    if bf16_native():
+        pytest.skip("this CPU computes bf16 natively: nothing is refused")
+    res = CliRunner().invoke(app, ["train", "--data", str(blocks), "--format", "folder", "--bf16",
+                                   "-o", str(tmp_path / "r.pt")])  # fmt: skip
+    assert res.exit_code == 2 and "AVX512-BF16 or AMX" in res.output
+    assert not (tmp_path / "r.pt").exists()

@@ -54,6 +54,9 @@ def train(
     channels_last: Annotated[
         bool, typer.Option(help="NHWC memory format (faster on CPUs; results match within float rounding).")
     ] = True,
+    bf16: Annotated[
+        bool, typer.Option("--bf16", help="bf16 autocast (CPUs with AVX512-BF16 or AMX only; refused elsewhere).")
+    ] = False,
     class_weighting: Annotated[bool, typer.Option(help="sqrt median-frequency class weights.")] = False,
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, for --format folder (default 2).")] = None,
     workers: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
@@ -101,6 +104,7 @@ def train(
         rotate=rotate,
         jitter=jitter,
         channels_last=channels_last,
+        bf16=bf16,
         class_weighting=class_weighting,
         num_classes=num_classes,
         seed=seed,
