@@ -148,11 +148,11 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
 
 def stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTimer:
     """preprocess -> inference -> argmax on ``cfg.batch`` copies of ``image``, for one variant."""
-    norm = Normalizer(b.meta.mean, b.meta.std)
+    norm = b.predictor.norm  # normalised float planes, or the pixel planes a --uint8-input model takes
     h, w = image.shape[:2]
-    buf = np.empty((cfg.batch, 3, h, w), dtype=np.float32)
+    buf = np.empty((cfg.batch, 3, h, w), dtype=b.predictor.input_dtype)
 
-    def preprocess(img: NDArray[np.uint8]) -> NDArray[np.float32]:
+    def preprocess(img: NDArray[np.uint8]) -> NDArray[Any]:
         for i in range(cfg.batch):
             norm.into(img, buf[i])
         return buf
@@ -195,11 +195,14 @@ def accuracy(b: Built, cfg: BenchConfig, shape: tuple[int, int]) -> dict[str, An
     }
 
 
-def fidelity(b: Built, ref: NDArray[np.float32] | None, x: NDArray[np.float32]) -> dict[str, Any]:
-    """Argmax agreement and max abs logit difference against the PyTorch reference output."""
+def fidelity(
+    b: Built, ref: NDArray[np.float32] | None, x: NDArray[np.float32], pixels: NDArray[np.uint8]
+) -> dict[str, Any]:
+    """Argmax agreement and max abs logit difference against the PyTorch reference output (``x``: the normalised
+    batch; ``pixels``: the same batch as uint8 planes, for models that take pixels)."""
     if ref is None:
         return {}
-    got = b.run(x)
+    got = b.run(pixels if b.predictor.input_dtype == np.uint8 else x)
     return {
         "argmax_agreement_vs_torch": float(np.mean(got.argmax(1) == ref.argmax(1))),
         "max_abs_logit_diff_vs_torch": float(np.abs(got - ref).max()),
@@ -292,10 +295,11 @@ def _bench_source(
         log.info("%s %s %s: p50 %.1f ms", src.label, v, built[v].provider, rows[v]["latency_ms"]["p50"])
     if src.meta is not None and src.torch_model is not None:
         x = Normalizer(src.meta.mean, src.meta.std)(image)[None].repeat(cfg.batch, axis=0)
+        pixels = np.ascontiguousarray(image.transpose(2, 0, 1))[None].repeat(cfg.batch, axis=0)
         ref = _reference(src, x)
         for v in variants:
             if v not in TORCH_VARIANTS:
-                rows[v].update(fidelity(built[v], ref, x))
+                rows[v].update(fidelity(built[v], ref, x, pixels))
     for v in variants:
         score_one(rows[v], built[v], cfg, shape)
     return [rows[v] for v in variants]

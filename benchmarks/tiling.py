@@ -14,7 +14,6 @@ from numpy.typing import NDArray
 
 from fcnedge.benchmarks.machine import machine_facts, peak_rss_mb, reset_peak_rss
 from fcnedge.errors import ConfigError
-from fcnedge.normalize import Normalizer
 from fcnedge.runtime.open import open_predictor
 from fcnedge.runtime.predictor import TiledPredictor
 from fcnedge.runtime.tiling import make_grid
@@ -74,9 +73,10 @@ def raw_time(pred: TiledPredictor, img: NDArray[np.uint8], batch: int, runs: int
     """Time of the session alone on exactly the tiles the predictor runs (pre-normalised, same batches)."""
     sess = pred.session
     grid = make_grid(img.shape[0], img.shape[1], pred.spec, pred.meta.stride, fixed=pred.fixed)
-    norm = Normalizer(pred.meta.mean, pred.meta.std)
+    norm = pred.norm  # float planes, or pixel planes for a --uint8-input model
     th, tw = grid.tile
-    tiles = np.zeros((grid.count, 3, th, tw), dtype=np.float32)
+    tiles = np.empty((grid.count, 3, th, tw), dtype=pred.input_dtype)
+    norm.pad(tiles)
     i = 0
     for y in grid.ys:
         for x in grid.xs:

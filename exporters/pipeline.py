@@ -18,6 +18,7 @@ from fcnedge.exporters.export_run import ExportRun, parity, save_proto, stamp
 from fcnedge.exporters.onnx_meta import embed_meta, embed_upsampling_nodes
 from fcnedge.exporters.quant_steps import GateSpec, step_gate, step_pick_range, step_quantize
 from fcnedge.exporters.rewrite import RewriteReport, find_upsampling, rewrite_upsampling
+from fcnedge.exporters.uint8_input import step_uint8_input
 from fcnedge.exporters.verify import check_fp32
 from fcnedge.fsutil import atomic_write_json, check_output, temp_dir, writing
 from fcnedge.host import int8_reduce_range
@@ -210,6 +211,8 @@ def run(
                 known = trial.miou if trial is not None else None
                 step_gate(r, fp32, final, gate, threads, model=model, qspec=qspec, known_miou=known)
             r.report["bytes"][spec.quantize.value] = final.stat().st_size
+        if spec.uint8_input:
+            final = step_uint8_input(r, final, threads)
         r.report.update(
             output=str(out),
             quantize=spec.quantize.value,

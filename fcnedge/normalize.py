@@ -39,6 +39,10 @@ class Normalizer:
             np.multiply(rgb[:, :, c], self.scale[c], out=plane, casting="unsafe")
             np.subtract(plane, self.shift[c], out=plane)
 
+    def pad(self, buf: NDArray[np.float32]) -> None:
+        """Reset ``buf`` to the pad value of normalised input (0: the mean)."""
+        buf.fill(0.0)
+
     def __call__(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
         out = np.empty((3, *rgb.shape[:2]), dtype=np.float32)
         self.into(rgb, out)

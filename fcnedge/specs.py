@@ -208,6 +208,8 @@ class ExportSpec:
             interpolates them (exactly, with OpenCV) instead of the model.
         ids_output: add a second output, uint8 class ids (ArgMax in the graph), which the runtime uses for images
             that fit one tile.
+        uint8_input: the model takes uint8 RGB pixels and normalises them itself (int8 models with one affine
+            normalisation for all channels lose their input QuantizeLinear too).
     """
 
     output: Path
@@ -223,6 +225,7 @@ class ExportSpec:
     quant: QuantSpec | None = None
     runtime_upsampling: bool = False
     ids_output: bool = False
+    uint8_input: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rewrite_form", as_enum(RewriteForm, self.rewrite_form, what="rewrite form"))

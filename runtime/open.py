@@ -118,6 +118,7 @@ def predictor_for(
         fixed=fixed_hw is not None,
         session=session,
         ids_runner=ids_runner,
+        input_dtype=session.input_dtype if session is not None else np.float32,
     )
 
 
@@ -205,7 +206,7 @@ def check_contract(session: Session | OpenVINOSession) -> None:
             f"output is (N, {k}, H, W) logits; check --num-classes or re-export the model"
         )
     h, w = session.fixed_hw or (2 * meta.stride, 2 * meta.stride)
-    y = session.run(np.zeros((1, 3, h, w), dtype=np.float32))
+    y = session.run(np.zeros((1, 3, h, w), dtype=session.input_dtype))
     if y.shape != (1, k, h, w):
         raise ModelMetaError(
             f"{path} maps a 1x3x{h}x{w} input to {'x'.join(map(str, y.shape))}: fcnedge needs 1x{k}x{h}x{w} logits "

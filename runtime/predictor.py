@@ -31,6 +31,22 @@ IdsRunner = Callable[[NDArray[np.float32]], NDArray[np.uint8]]
 __all__ = ["IdsRunner", "Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "softmax"]
 
 
+class PixelPlanes:
+    """uint8 RGB -> the CHW uint8 planes a ``--uint8-input`` model takes (it normalises them itself); pads with
+    the mean pixel. Stateless: shareable across threads."""
+
+    def __init__(self, mean: Any) -> None:
+        self.pad_pixel = np.array([round(255.0 * float(m)) for m in mean], dtype=np.uint8)
+
+    def into(self, rgb: NDArray[np.uint8], out: NDArray[np.uint8]) -> None:
+        """Copy the planes of HxWx3 ``rgb`` into the top-left of ``out`` (3, H', W')."""
+        h, w = rgb.shape[:2]
+        out[:, :h, :w] = rgb.transpose(2, 0, 1)
+
+    def pad(self, buf: NDArray[Any]) -> None:
+        buf[...] = self.pad_pixel[None, :, None, None]
+
+
 def softmax(logits: NDArray[np.float32], axis: int = 0) -> NDArray[np.float32]:
     """Numerically stable softmax."""
     e = np.exp(logits - logits.max(axis=axis, keepdims=True))
@@ -57,6 +73,9 @@ class TiledPredictor:
         session: the runtime session behind ``runner``, if any (reports its provider).
         ids_runner: (N, 3, h, w) -> (N, h, w) uint8 ids computed by the model itself; ``predict`` uses it for
             images that fit one tile (no logits leave the model, no separate argmax).
+        input_dtype: ``np.float32`` (the runner takes normalised planes) or ``np.uint8`` (it takes the pixels and
+            normalises them itself; partial tiles are then padded with the mean pixel, which normalises to ~0,
+            as float tiles are padded with 0).
 
     Raises:
         ConfigError: the tile spec does not fit the model stride.
@@ -73,13 +92,17 @@ class TiledPredictor:
         fixed: bool = False,
         session: Any = None,
         ids_runner: IdsRunner | None = None,
+        input_dtype: type[np.generic] = np.float32,
     ) -> None:
         self.runner = runner
         self.meta = meta
         self.spec = spec or TileSpec()
         self.spec.validate(meta.stride)
         self.batch = max(1, min(self.spec.batch, max_batch))
-        self.norm = Normalizer(meta.mean, meta.std)
+        self.input_dtype = np.dtype(input_dtype)
+        self.norm: Normalizer | PixelPlanes = (
+            PixelPlanes(meta.mean) if self.input_dtype == np.uint8 else Normalizer(meta.mean, meta.std)
+        )
         self.threads = threads
         self.fixed = fixed
         self.session = session
@@ -134,17 +157,19 @@ class TiledPredictor:
         return softmax(self.logits(image))
 
     # -- internals --------------------------------------------------------------------------------------------
-    def _buffer(self, n: int, th: int, tw: int, *, partial: bool) -> NDArray[np.float32]:
-        """This thread's (n, 3, th, tw) input buffer; zeroed when a tile only partly covers it (the pad value)."""
-        buffers: dict[tuple[int, int, int], NDArray[np.float32]] | None = getattr(self._local, "buffers", None)
+    def _buffer(self, n: int, th: int, tw: int, *, partial: bool) -> NDArray[Any]:
+        """This thread's (n, 3, th, tw) input buffer; reset to the pad value (0, or the mean pixel for uint8
+        input) when a tile only partly covers it."""
+        buffers: dict[tuple[int, int, int], NDArray[Any]] | None = getattr(self._local, "buffers", None)
         if buffers is None:
             buffers = self._local.buffers = {}
         key = (n, th, tw)
         buf = buffers.get(key)
         if buf is None:
-            buf = buffers[key] = np.zeros((n, 3, th, tw), dtype=np.float32)
+            buf = buffers[key] = np.empty((n, 3, th, tw), dtype=self.input_dtype)
+            self.norm.pad(buf)
         elif partial:
-            buf.fill(0.0)
+            self.norm.pad(buf)
         return buf
 
     def _single_input(self, img: NDArray[np.uint8], grid: Grid) -> tuple[NDArray[np.float32], tuple[int, int]]:

@@ -70,6 +70,10 @@ class ModelIO:
         """
         inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
         self.input_name, self.output_name = inp.name, out.name
+        if inp.type not in ("tensor(float)", "tensor(uint8)"):
+            raise ModelMetaError(f"{self.path} input {inp.name} is {inp.type}: fcnedge feeds float32 or uint8 RGB")
+        # uint8: the model takes pixels and normalises them itself (fcnedge export --uint8-input)
+        self.input_dtype: type[np.generic] = np.uint8 if inp.type == "tensor(uint8)" else np.float32
         self.input_shape: list[Any] = list(inp.shape)
         self.output_shape: list[Any] = list(out.shape)
         if len(self.input_shape) != 4 or (isinstance(self.input_shape[1], int) and self.input_shape[1] != 3):

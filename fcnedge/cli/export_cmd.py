@@ -110,6 +110,9 @@ def export(
             help="End the graph at the stride-s logits; the runtime does the final bilinear upsampling (faster).",
         ),
     ] = False,
+    uint8_input: Annotated[
+        bool, typer.Option("--uint8-input", help="Take uint8 RGB pixels; the model normalises them (no float pass).")
+    ] = False,
     ids_output: Annotated[
         bool,
         typer.Option("--ids-output", help="Add uint8 class ids (ArgMax in the graph) as a second output (faster)."),
@@ -183,6 +186,7 @@ def export(
         quant=qspec,
         runtime_upsampling=runtime_upsampling,
         ids_output=ids_output,
+        uint8_input=uint8_input,
     )
     gate = (
         GateSpec(
