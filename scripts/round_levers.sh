@@ -2,7 +2,8 @@
 # This round's CPU levers for issue 12 and the flip-TTA lever of issue 14, each printed and saved under
 # runs/levers/ (about 15 minutes on 2 cores; run it when nothing else uses the cores):
 #   1. uint8 input (scripts/lever_uint8.py): the int8 file with and without its input QuantizeLinear
-#   2. weight types: int8 7-bit, int8 8-bit, uint8 asymmetric weights, against fp32, one interleaved bench
+#   2. weight types: int8 7-bit (also with --uint8-input), int8 8-bit, uint8 asymmetric weights, against fp32, one
+#      interleaved bench
 #   3. fcnedge tune on the bundled default at CamVid's 360x480 (engines x threads x tiles per call)
 #   4. flip test-time augmentation: eval of the bundled default with and without --flip-tta
 set -euo pipefail
@@ -21,7 +22,9 @@ q=(--quantize int8 --calib-data "$CAMVID" --calib-count 32 --threads 2 --force)
 $fe quantize "$D/fp32.onnx" -o "$D/int8-7bit.onnx" "${q[@]}" --reduce-range > "$D/q-7bit.txt"
 $fe quantize "$D/fp32.onnx" -o "$D/int8-8bit.onnx" "${q[@]}" --full-range > "$D/q-8bit.txt"
 $fe quantize "$D/fp32.onnx" -o "$D/uint8w.onnx" "${q[@]}" --full-range --weight-type uint8 > "$D/q-u8w.txt"
-$fe bench "$D/fp32.onnx" "$D/int8-7bit.onnx" "$D/int8-8bit.onnx" "$D/uint8w.onnx" --threads 2 --runs 60 \
+$fe export "$ck" -o "$D/int8-7bit-u8in.onnx" "${q[@]}" --reduce-range --uint8-input > "$D/export-u8in.txt"
+$fe bench "$D/fp32.onnx" "$D/int8-7bit.onnx" "$D/int8-7bit-u8in.onnx" "$D/int8-8bit.onnx" "$D/uint8w.onnx" \
+  --threads 2 --runs 60 \
   --data "$CAMVID" --no-roofline --out "$D/bench-weights" --force | tee "$D/bench-weights.txt"
 echo "== 3. tune (the bundled default, 360x480; --dry-run: the package folder is left alone)"
 $fe tune --shape 360x480 --runs 30 --dry-run | tee "$D/tune.txt"
