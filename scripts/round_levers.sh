@@ -14,15 +14,16 @@ mkdir -p "$D"
 fe=.venv/bin/fcnedge
 py=.venv/bin/python
 echo "== 1. uint8 input"
-$py scripts/lever_uint8.py --runs 90 --json "$D/uint8.json"
+[[ -f "$D/uint8.json" && -z "${FORCE:-}" ]] || $py scripts/lever_uint8.py --runs 90 --json "$D/uint8.json"
 echo "== 2. weight types"
 ck=fcnedge/models/weights/fcn_lite0_camvid.pt
 $fe export "$ck" -o "$D/fp32.onnx" --threads 2 --force > "$D/export-fp32.txt"
-q=(--quantize int8 --calib-data "$CAMVID" --calib-count 32 --threads 2 --force)
+q=(--quantize int8 --calib-data "$CAMVID" --calib-count 32 --force)
 $fe quantize "$D/fp32.onnx" -o "$D/int8-7bit.onnx" "${q[@]}" --reduce-range > "$D/q-7bit.txt"
 $fe quantize "$D/fp32.onnx" -o "$D/int8-8bit.onnx" "${q[@]}" --full-range > "$D/q-8bit.txt"
 $fe quantize "$D/fp32.onnx" -o "$D/uint8w.onnx" "${q[@]}" --full-range --weight-type uint8 > "$D/q-u8w.txt"
-$fe export "$ck" -o "$D/int8-7bit-u8in.onnx" "${q[@]}" --reduce-range --uint8-input > "$D/export-u8in.txt"
+$fe export "$ck" -o "$D/int8-7bit-u8in.onnx" "${q[@]}" --threads 2 --reduce-range --uint8-input \
+  > "$D/export-u8in.txt"
 $fe bench "$D/fp32.onnx" "$D/int8-7bit.onnx" "$D/int8-7bit-u8in.onnx" "$D/int8-8bit.onnx" "$D/uint8w.onnx" \
   --threads 2 --runs 60 \
   --data "$CAMVID" --no-roofline --out "$D/bench-weights" --force | tee "$D/bench-weights.txt"
