@@ -89,6 +89,8 @@ def tune(
             out.print(f"  {r['provider']:<9} {label:<16} batch {r['batch']}  {r['p50_ms']:8.2f} ms{mark}{why}")
         for n in notes:
             out.print(f"  {n}")
+        if image is None and any(not r["kept"] for r in report["rows"]):
+            out.print("  (agreement was checked on a synthetic image; pass --image with one of your photos)")
         ref, pick = report["reference_p50_ms"], report["pick"]["p50_ms"]
         out.print(f"pick: {pick:.2f} ms vs {ref:.2f} ms untuned ({ref / pick:.2f}x)")
     if dry_run:

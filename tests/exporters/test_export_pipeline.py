@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import platform
 import json
 from pathlib import Path
 
@@ -144,6 +145,8 @@ def test_uint8_weights(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Pa
     out = tmp_path / "u8w.onnx"
     rep = run(ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q), model, meta, threads=2)
     assert rep["int8"]["weights"] == "uint8"
+    if platform.machine().lower() in ("x86_64", "amd64"):  # measured 29x slower there: said, not silent
+        assert any("slow path" in w for w in rep["int8"]["warnings"])
     proto = onnx.load(str(out))
     dq_inputs = {n.input[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
     weights = [numpy_helper.to_array(i) for i in proto.graph.initializer if i.name in dq_inputs and len(i.dims) == 4]
