@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import copy
-import platform
 import json
+import platform
 from pathlib import Path
 
 import numpy as np
