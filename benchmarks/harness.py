@@ -202,7 +202,8 @@ def fidelity(
     batch; ``pixels``: the same batch as uint8 planes, for models that take pixels)."""
     if ref is None:
         return {}
-    got = b.run(pixels if b.predictor.input_dtype == np.uint8 else x)
+    batch: Any = pixels if b.predictor.input_dtype == np.uint8 else x
+    got = b.run(batch)
     return {
         "argmax_agreement_vs_torch": float(np.mean(got.argmax(1) == ref.argmax(1))),
         "max_abs_logit_diff_vs_torch": float(np.abs(got - ref).max()),

@@ -121,13 +121,12 @@ def step_uint8_input(run: Any, src: Path, threads: int) -> Path:
     shapes = verify_shapes(run.spec.export_shape, run.meta.stride)
     ref = open_predictor(src, threads=threads, tile=run.spec.export_shape)
     u8 = open_predictor(dst, threads=threads, tile=run.spec.export_shape)
-    rows = []
-    for shape, img in zip(shapes, synthetic_images(shapes, seed=3), strict=True):
-        a, b = ref.predict(img), u8.predict(img)
-        rows.append({"shape": list(shape), "argmax_agreement": float((a == b).mean())})
-    facts["parity"] = rows
+    agreement = [float((ref.predict(img) == u8.predict(img)).mean()) for img in synthetic_images(shapes, seed=3)]
+    facts["parity"] = [
+        {"shape": list(shape), "argmax_agreement": a} for shape, a in zip(shapes, agreement, strict=True)
+    ]
     run.report["uint8_input"] = facts
-    worst = min(r["argmax_agreement"] for r in rows)
+    worst = min(agreement)
     if worst < AGREEMENT_MIN:
         raise ParityError(
             f"the uint8-input model agrees with the float-input one on only {worst:.3%} of pixels "
