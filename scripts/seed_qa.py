@@ -118,15 +118,16 @@ def trained_tables(runs: Path) -> None:
             log = json.loads((runs / f"{name}.log.json").read_text())
             val = log["final_val"]
             export = json.loads((runs / f"{name}.report.json").read_text())
-            forms = sorted({str(r.get("form", "?")) for r in export.get("rewrite", {}).get("rewrites", [])})
+            rewrite = export.get("rewrite", {})
+            forms = sorted({str(r.get("form", "?")) for r in rewrite.get("rewrites", [])})
+            if not forms:
+                kept = "timed fastest" if rewrite.get("chosen") == "convtranspose" else "no exact rewrite for it"
+                forms = [f"ConvTranspose ({kept})"]
             row = bench.get(name, {})
             ms = row.get("latency_ms", {}).get("p50")
             thin = " | ".join(f"{val['per_class_iou'][c]:.3f}" for c in THIN)
-            print(
-                f"| {label} | {val['miou']:.4f} | {thin} | {ms:.1f} | {', '.join(forms) or 'ConvTranspose kept'} |"
-                if ms is not None
-                else f"| {label} | {val['miou']:.4f} | {thin} | n/a | {', '.join(forms) or 'ConvTranspose kept'} |"
-            )
+            lat = f"{ms:.1f}" if ms is not None else "n/a"
+            print(f"| {label} | {val['miou']:.4f} | {thin} | {lat} | {', '.join(forms)} |")
 
 
 if __name__ == "__main__":
