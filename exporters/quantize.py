@@ -10,7 +10,6 @@ user) and the decision is recorded in the report.
 from __future__ import annotations
 
 import logging
-import platform
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from fcnedge.data.transforms import center_crop
 from fcnedge.errors import ConfigError, DatasetError, ExportError
 from fcnedge.exporters.onnx_meta import read_upsampling_nodes
 from fcnedge.fsutil import temp_dir
-from fcnedge.host import int8_reduce_range
+from fcnedge.host import int8_reduce_range, is_x86
 from fcnedge.meta import ModelMeta
 from fcnedge.normalize import Normalizer
 from fcnedge.specs import CalibMethod, DataFormat, QuantSpec
@@ -183,7 +182,7 @@ def quantize_int8(
     warnings = []
     if preprocess_failure:
         warnings.append(f"pre-processing failed ({preprocess_failure}); quantised the unprocessed model")
-    if spec.weight_type == "uint8" and platform.machine().lower() in ("x86_64", "amd64"):
+    if spec.weight_type == "uint8" and is_x86():
         warnings.append(U8_WEIGHTS_X86)
         log.warning("int8: %s", U8_WEIGHTS_X86)
     return {

@@ -7,9 +7,8 @@ from typing import Any
 
 from fcnedge.errors import ConfigError, ModelMetaError
 from fcnedge.fsutil import check_output, temp_dir
+from fcnedge.runtime.session import quantised_ops
 from fcnedge.specs import Quantize, QuantSpec
-
-QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"}
 
 
 def refuse_quantised(path: Path, proto: Any) -> None:
@@ -20,7 +19,7 @@ def refuse_quantised(path: Path, proto: Any) -> None:
     """
     from onnx import TensorProto
 
-    ops = sorted({n.op_type for n in proto.graph.node} & QUANT_OPS)
+    ops = quantised_ops(proto)
     fp16 = any(i.data_type == TensorProto.FLOAT16 for i in proto.graph.initializer)
     if ops or fp16:
         kind = f"int8 ({', '.join(ops[:2])} nodes)" if ops else "fp16 (float16 weights)"

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fcnedge.meta import ModelMeta
+from fcnedge.runtime.predictor import PixelPlanes
 
 ZP_TOLERANCE = 0.05  # pixels: 255 * mean must be this close to a whole number for the dequantize form
 AGREEMENT_MIN = 0.999
@@ -63,7 +64,7 @@ def to_uint8_input(proto: Any, meta: ModelMeta) -> dict[str, Any]:
     if found is not None:
         q, dqs = found
         scale = np.float32(1.0 / (255.0 * meta.std[0]))
-        zp = np.uint8(round(255.0 * meta.mean[0]))
+        zp = PixelPlanes(meta.mean).pad_pixel[0]  # the runtime pads with this pixel: it must dequantise to 0
         s_name, z_name = f"{name}_u8_scale", f"{name}_u8_zero_point"
         graph.initializer.extend([numpy_helper.from_array(np.array(scale), s_name),
                                   numpy_helper.from_array(np.array(zp), z_name)])  # fmt: skip

@@ -31,6 +31,14 @@ def cpu_flags() -> list[str]:
     return []
 
 
+X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
+
+
+def is_x86(machine: str | None = None) -> bool:
+    """Whether ``machine`` (default: this one, per ``platform.machine()``) is an x86 CPU."""
+    return (machine or platform.machine()).lower() in X86_MACHINES
+
+
 def int8_reduce_range(machine: str | None = None, flags: list[str] | None = None) -> tuple[bool, str]:
     """Whether int8 weights should use 7 bits on this host, and why.
 
@@ -39,7 +47,7 @@ def int8_reduce_range(machine: str | None = None, flags: list[str] | None = None
     """
     machine = (machine or platform.machine()).lower()
     flags = cpu_flags() if flags is None else flags
-    if machine not in ("x86_64", "amd64", "i386", "i686"):
+    if not is_x86(machine):
         return False, f"{machine}: no U8S8 saturation issue, full 8-bit weights"
     vnni = sorted(set(flags) & VNNI_FLAGS)
     if vnni:

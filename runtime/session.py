@@ -18,6 +18,16 @@ from fcnedge.specs import Provider, ProviderSpec
 
 log = logging.getLogger(__name__)
 
+# the ONNX ops of an int8 model (QDQ or QOperator form)
+QUANT_OPS = frozenset(
+    {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"}
+)
+
+
+def quantised_ops(proto: Any) -> list[str]:
+    """The int8 op types in an ONNX ModelProto, sorted (empty for a float model)."""
+    return sorted({n.op_type for n in proto.graph.node} & QUANT_OPS)
+
 
 def _load_error(path: Path, exc: Exception) -> ModelMetaError:
     return ModelMetaError(

@@ -210,10 +210,12 @@ def tune(
 
 
 def _is_quantised(path: Path) -> bool:
-    """Whether the graph holds int8 QDQ nodes (read without running it)."""
+    """Whether the graph holds int8 ops, QDQ or QOperator (read without running it)."""
     import onnx
 
-    return any(n.op_type == "DequantizeLinear" for n in onnx.load(str(path), load_external_data=False).graph.node)
+    from fcnedge.runtime.session import quantised_ops
+
+    return bool(quantised_ops(onnx.load(str(path), load_external_data=False)))
 
 
 def write_tuned(target: Path, report: dict[str, Any]) -> None:

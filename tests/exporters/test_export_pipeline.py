@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import copy
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from fcnedge.exporters.onnx_meta import read_meta_props  # noqa: E402
 from fcnedge.exporters.pipeline import run  # noqa: E402
 from fcnedge.exporters.rewrite import conv3x3_weight, exact_forms, rewrite_upsampling  # noqa: E402
 from fcnedge.exporters.simplify import check_dynamic_hw  # noqa: E402
+from fcnedge.host import is_x86  # noqa: E402
 from fcnedge.models import build, default_meta, load_checkpoint  # noqa: E402
 from fcnedge.models.infer import torch_runner  # noqa: E402
 from fcnedge.runtime.predictor import TiledPredictor  # noqa: E402
@@ -145,7 +145,7 @@ def test_uint8_weights(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Pa
     out = tmp_path / "u8w.onnx"
     rep = run(ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q), model, meta, threads=2)
     assert rep["int8"]["weights"] == "uint8"
-    if platform.machine().lower() in ("x86_64", "amd64"):  # measured 29x slower there: said, not silent
+    if is_x86():  # measured 29x slower there: said, not silent
         assert any("slow path" in w for w in rep["int8"]["warnings"])
     proto = onnx.load(str(out))
     dq_inputs = {n.input[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
