@@ -19,17 +19,22 @@ from fcnedge.train import TrainConfig, train  # noqa: E402
 @pytest.fixture(scope="module")
 def blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """train/ and val/ splits of 64x96 images made of 32x32 blocks: class 1 where a block is bright."""
-    root = tmp_path_factory.mktemp("blocks")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 16), ("val", 4)):
+    names = {"train": [str(i) for i in range(16)], "val": [str(i) for i in range(4)]}
+    return _write_blocks(tmp_path_factory.mktemp("blocks"), names, seed=0)
+
+
+def _write_blocks(root: Path, names: dict[str, list[str]], *, seed: int) -> Path:
+    """Write ``root/<split>/{images,masks}/<name>.png``: 64x96 images of 32x32 blocks, class 1 where bright."""
+    rng = np.random.default_rng(seed)
+    for split, split_names in names.items():
         for sub in ("images", "masks"):
             (root / split / sub).mkdir(parents=True)
-        for i in range(n):
+        for name in split_names:
             cls = rng.integers(0, 2, size=(2, 3)).astype(np.uint8)
             mask = np.kron(cls, np.ones((32, 32), np.uint8))
             img = (mask[:, :, None] * 180 + rng.integers(0, 60, size=(64, 96, 3))).astype(np.uint8)
-            cv2.imwrite(str(root / split / "images" / f"{i}.png"), img)
-            cv2.imwrite(str(root / split / "masks" / f"{i}.png"), mask)
+            cv2.imwrite(str(root / split / "images" / f"{name}.png"), img)
+            cv2.imwrite(str(root / split / "masks" / f"{name}.png"), mask)
     return root
 
 
@@ -104,18 +109,8 @@ def test_interrupt_keeps_last_complete_checkpoint(blocks: Path, tmp_path: Path) 
 @pytest.fixture(scope="module")
 def sequences(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The blocks task with CamVid-style names: train frames of sequences A, B and C (``A_0.png``...), val apart."""
-    root = tmp_path_factory.mktemp("seq")
-    rng = np.random.default_rng(1)
-    for split, names in (("train", [f"{s}_{i}" for s in "ABC" for i in range(6)]), ("val", ["V_0", "V_1", "V_2"])):
-        for sub in ("images", "masks"):
-            (root / split / sub).mkdir(parents=True)
-        for name in names:
-            cls = rng.integers(0, 2, size=(2, 3)).astype(np.uint8)
-            mask = np.kron(cls, np.ones((32, 32), np.uint8))
-            img = (mask[:, :, None] * 180 + rng.integers(0, 60, size=(64, 96, 3))).astype(np.uint8)
-            cv2.imwrite(str(root / split / "images" / f"{name}.png"), img)
-            cv2.imwrite(str(root / split / "masks" / f"{name}.png"), mask)
-    return root
+    names = {"train": [f"{s}_{i}" for s in "ABC" for i in range(6)], "val": ["V_0", "V_1", "V_2"]}
+    return _write_blocks(tmp_path_factory.mktemp("seq"), names, seed=1)
 
 
 def test_selection_on_held_out_sequences_scores_val_once(sequences: Path, tmp_path: Path) -> None:
