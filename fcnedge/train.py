@@ -68,6 +68,7 @@ class TrainConfig:
     threads: int = 0
     num_classes: int | None = None
     select_sequences: tuple[str, ...] = ()
+    init_from: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -182,6 +183,15 @@ def check_config(cfg: TrainConfig) -> None:
     if not (math.isfinite(cfg.jitter) and 0 <= cfg.jitter < 1):
         raise ConfigError(f"--jitter {cfg.jitter} is invalid: use a strength from 0 (off) to below 1, e.g. 0.3")
     check_threads(cfg.threads)
+    if cfg.init_from is not None:
+        from fcnedge.models.checkpoint import read_meta
+
+        init_arch = read_meta(cfg.init_from).arch  # a missing or corrupt file fails here, with its own message
+        if init_arch != cfg.arch:
+            raise ConfigError(
+                f"--init-from {cfg.init_from} holds {init_arch!r}, not --arch {cfg.arch}: pass --arch {init_arch} "
+                "or a checkpoint of this architecture"
+            )
     if cfg.out.exists() and not (cfg.force or cfg.resume):
         raise ConfigError(f"output {cfg.out} exists: pass --resume to continue it or --force to replace it")
     check_output(cfg.out, force=True)  # a missing or read-only folder fails now, not after the first epoch
@@ -250,6 +260,10 @@ def _prepare(cfg: TrainConfig) -> _Run:
         freeze_upsampling=cfg.freeze_upsampling,
         upsampling_init=cfg.upsampling_init,
     )
+    if cfg.init_from is not None:
+        from fcnedge.models.checkpoint import warm_start
+
+        warm_start(model, cfg.init_from, arch=cfg.arch, num_classes=k)
     if cfg.channels_last:  # NHWC convolutions: 1.6x the training images/s of NCHW on a 2-core CPU (README)
         model = model.to(memory_format=torch.channels_last)
     run = _Run(cfg, meta, model, _make_optimizer(model, cfg), train_samples, val_samples)

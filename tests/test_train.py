@@ -39,6 +39,7 @@ def _write_blocks(root: Path, names: dict[str, list[str]], *, seed: int) -> Path
 
 
 def _cfg(blocks: Path, out: Path, epochs: int, **kw: object) -> TrainConfig:
+    options: dict[str, object] = {"lr": 0.05, **kw}
     return TrainConfig(
         data=blocks,
         out=out,
@@ -48,10 +49,9 @@ def _cfg(blocks: Path, out: Path, epochs: int, **kw: object) -> TrainConfig:
         epochs=epochs,
         batch_size=4,
         crop=(64, 96),
-        lr=0.05,
         optimizer="adamw",
         threads=2,
-        **kw,
+        **options,
     )  # type: ignore[arg-type]
 
 
@@ -151,3 +151,26 @@ def test_bf16_autocast_trains_and_is_refused_where_emulated(blocks: Path, tmp_pa
                                    "-o", str(tmp_path / "r.pt")])  # fmt: skip
     assert res.exit_code == 2 and "AVX512-BF16 or AMX" in res.output
     assert not (tmp_path / "r.pt").exists()
+
+
+def test_init_from_warm_starts_a_new_head_and_is_checked(blocks: Path, tmp_path: Path) -> None:
+    """--init-from: an 8s run starts a 4s run (fresh schedule); a checkpoint of another architecture is refused
+    before training, in one line, exit 2, nothing written."""
+    first = tmp_path / "a8.pt"
+    train(_cfg(blocks, first, epochs=3, head="8s", freeze_upsampling=True))
+    base, _ = load_checkpoint(first)
+    out = tmp_path / "a4.pt"
+    summary = train(_cfg(blocks, out, epochs=1, head="4s", freeze_upsampling=True, init_from=first, lr=1e-6))
+    assert [h["epoch"] for h in summary["history"]] == [1]
+    model, meta = load_checkpoint(out)
+    assert meta.head == "4s"
+    # at a learning rate of 1e-6 one epoch leaves the copied backbone where the 8s run left it
+    torch.testing.assert_close(model.backbone.stages[0][0].weight, base.backbone.stages[0][0].weight, atol=1e-4, rtol=0)
+    assert summary["history"][0]["val"]["miou"] > 0.5  # starts from the trained 8s model, not from scratch
+    res = CliRunner().invoke(
+        app,
+        ["train", "--data", str(blocks), "--format", "folder", "--arch", "fcn_resnet18", "--no-pretrained-backbone",
+         "--epochs", "1", "--crop", "64x96", "--init-from", str(first), "-o", str(tmp_path / "x.pt")],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "holds 'fcn_tiny', not --arch fcn_resnet18" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.pt").exists()

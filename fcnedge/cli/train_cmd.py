@@ -33,7 +33,8 @@ def train(
     fmt: Fmt = DataFormat.CAMVID,
     arch: Annotated[str, typer.Option(help="Architecture (fcnedge models).")] = "fcn_efficientnet_lite0",
     head: Annotated[
-        Optional[str], typer.Option(help="FCN head: 32s (the seed; default), 16s or 8s. fcn_* architectures only.")
+        Optional[str],
+        typer.Option(help="FCN head: 32s (the seed; default), 16s, 8s or 4s (a stride-4 skip); fcn_* archs only."),
     ] = None,
     freeze_upsampling: Annotated[bool, typer.Option(help="Keep the transposed convs bilinear.")] = False,
     pretrained_backbone: Annotated[bool, typer.Option(help="ImageNet backbone weights.")] = True,
@@ -67,6 +68,13 @@ def train(
         typer.Option(
             help="Training sequences (file-name prefix before '_', e.g. 0006R0) held out to choose the checkpoint; "
             "val is then scored once, at the end."
+        ),
+    ] = None,
+    init_from: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Start from this checkpoint's weights (same --arch; tensors whose name and shape match, e.g. an 8s "
+            "model under --head 4s); a fresh schedule and optimiser."
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
@@ -112,6 +120,7 @@ def train(
         force=force,
         select_sequences=tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else (),
         threads=workers,
+        init_from=init_from,
     )
     check_config(cfg)  # every option fails here, before the progress bar starts
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())

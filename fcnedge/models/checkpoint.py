@@ -191,3 +191,46 @@ def describe(path: Path) -> tuple[ModelMeta, dict[str, Any]]:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
     n = sum(int(v.numel()) for v in payload["state_dict"].values())
     return meta, {"kind": "checkpoint", "parameters": n, "file_bytes": Path(path).stat().st_size}
+
+
+def warm_start(model: nn.Module, path: Path, *, arch: str, num_classes: int) -> dict[str, list[str]]:
+    """Copy into ``model`` every tensor of the checkpoint at ``path`` whose name and shape match (a head change,
+    e.g. 8s -> 4s, keeps the backbone and the shared score layers; new layers keep their initialisation).
+
+    Returns:
+        ``{"loaded": [...], "new": [...], "skipped": [...]}``: copied names, names only the model has, and names the
+        checkpoint holds with another shape or that the model lacks.
+
+    Raises:
+        CheckpointError: unreadable file, another architecture or class count, or no backbone tensor fits.
+    """
+    payload = read_checkpoint(path)
+    try:
+        meta = ModelMeta.from_dict(payload["meta"])
+    except ModelMetaError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    if meta.arch != arch or meta.num_classes != num_classes:
+        raise CheckpointError(
+            f"--init-from {path} holds {meta.arch!r} with {meta.num_classes} classes, not {arch!r} with "
+            f"{num_classes}: pass a checkpoint of the same architecture and classes"
+        )
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    check_finite(Path(path), state)
+    own = model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not any(k.startswith("backbone.") for k in fits):
+        raise CheckpointError(f"--init-from {path}: none of its backbone tensors fits this model: pass another one")
+    model.load_state_dict(fits, strict=False)
+    report = {
+        "loaded": sorted(fits),
+        "new": sorted(k for k in own if k not in fits),
+        "skipped": sorted(k for k in state if k not in fits),
+    }
+    log.info(
+        "warm start from %s: %d tensors loaded, new %s, skipped %s",
+        path,
+        len(report["loaded"]),
+        report["new"],
+        report["skipped"],
+    )
+    return report

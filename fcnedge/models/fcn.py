@@ -1,7 +1,8 @@
 """The seed's FCN: backbone features -> 1x1 score conv -> bilinear-initialised ConvTranspose2d upsampling.
 
 ``head="32s"`` is exactly the seed (one ConvTranspose2d(K, K, 64, stride 32, padding 16)); ``"16s"`` and ``"8s"``
-are the FCN paper's skip variants that fuse stride-16 / stride-8 features before the final upsampling. Three more
+are the FCN paper's skip variants that fuse stride-16 / stride-8 features before the final upsampling; ``"4s"`` adds
+one more skip from the stride-4 features (thin structures: poles, sign posts are 1-3 pixels wide). Three more
 32s heads answer the seed's questions (docs/seed-qa.md): ``"32s-mid128"`` (1x1 conv to 128 channels, ReLU, 1x1 to
 K), ``"32s-x2"`` (five stacked x2 transposed convs instead of one x32) and ``"32s-bicubic"`` (one x32 transposed conv
 of kernel 128, padding 48, initialised as bicubic interpolation).
@@ -14,7 +15,7 @@ from torch import nn
 
 from fcnedge.errors import ConfigError
 
-HEADS = ("32s", "16s", "8s", "32s-mid128", "32s-x2", "32s-bicubic")
+HEADS = ("32s", "16s", "8s", "4s", "32s-mid128", "32s-x2", "32s-bicubic")
 UPSAMPLING_INITS = ("bilinear", "random")
 
 
@@ -80,7 +81,7 @@ def bicubic_upsampler(channels: int, factor: int, *, frozen: bool) -> nn.ConvTra
 
 
 def _zero(conv: nn.Conv2d) -> None:
-    """Skip scores start at zero, so an untrained 16s/8s head equals the 32s one (FCN paper)."""
+    """Skip scores start at zero, so an untrained 16s/8s head equals the 32s one (FCN paper); 4s likewise."""
     nn.init.zeros_(conv.weight)
     if conv.bias is not None:
         nn.init.zeros_(conv.bias)
@@ -90,10 +91,12 @@ class FCN(nn.Module):
     """Fully convolutional network for semantic segmentation.
 
     Args:
-        backbone: module mapping (N, 3, H, W) to a dict {stride: features} with strides 8, 16 and 32.
-        channels: feature channels at strides 8, 16 and 32.
+        backbone: module mapping (N, 3, H, W) to a dict {stride: features} with strides 4 (``"4s"`` only), 8, 16
+            and 32.
+        channels: feature channels at those strides.
         num_classes: K.
-        head: ``"32s"`` (the seed), ``"16s"`` or ``"8s"``.
+        head: ``"32s"`` (the seed), ``"16s"``, ``"8s"`` or ``"4s"`` (one more skip, from the stride-4 features:
+            for thin structures), or one of the variants in :data:`HEADS`.
         freeze_upsampling: keep the transposed convs fixed at bilinear (FCN paper) instead of training them.
         upsampling_init: ``"bilinear"`` (FCN paper, the default) or ``"random"`` (PyTorch's default init; the
             bicubic head is always initialised bicubic).
@@ -150,15 +153,23 @@ class FCN(nn.Module):
         self.score8 = nn.Conv2d(channels[8], k, kernel_size=1)
         _zero(self.score8)
         self.up16to8 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
-        self.upsample = bilinear_upsampler(k, 8, frozen=frozen, init=init)
+        if head == "8s":
+            self.upsample = bilinear_upsampler(k, 8, frozen=frozen, init=init)
+            return
+        self.score4 = nn.Conv2d(channels[4], k, kernel_size=1)
+        _zero(self.score4)
+        self.up8to4 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
+        self.upsample = bilinear_upsampler(k, 4, frozen=frozen, init=init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised RGB -> (N, K, H, W) logits (H, W multiples of 32)."""
         feats = self.backbone(x)
         score = self.score32(feats[32])
-        if self.head in ("16s", "8s"):
+        if self.head in ("16s", "8s", "4s"):
             score = self.up32to16(score) + self.score16(feats[16])
-        if self.head == "8s":
+        if self.head in ("8s", "4s"):
             score = self.up16to8(score) + self.score8(feats[8])
+        if self.head == "4s":
+            score = self.up8to4(score) + self.score4(feats[4])
         out: torch.Tensor = self.upsample(score)
         return out

@@ -74,3 +74,23 @@ def test_weights_of_another_shape_are_refused_in_one_line(tmp_path: Path) -> Non
     save_checkpoint(tmp_path / "k.pt", build("fcn_tiny", num_classes=3), default_meta("fcn_tiny", num_classes=5))
     with pytest.raises(CheckpointError, match=r"does not fit architecture 'fcn_tiny' with 5 classes.*size mismatch"):
         load_checkpoint(tmp_path / "k.pt")
+
+
+def test_warm_start_keeps_matching_tensors_and_names_the_rest(tiny8s_checkpoint: Path, tmp_path: Path) -> None:
+    """An 8s checkpoint starts a 4s model: backbone and shared scores copied, the new skip and the resized final
+    upsampling keep their initialisation; another architecture or class count is refused in one line."""
+    from fcnedge.models.checkpoint import warm_start
+
+    old, _ = load_checkpoint(tiny8s_checkpoint)
+    model = build("fcn_tiny", num_classes=4, head="4s", freeze_upsampling=True)
+    report = warm_start(model, tiny8s_checkpoint, arch="fcn_tiny", num_classes=4)
+    assert report["skipped"] == ["upsample.weight"]  # x8 kernel 16 -> x4 kernel 8
+    assert {"score4.weight", "score4.bias", "up8to4.weight", "up8to4.bias", "upsample.weight"} == set(report["new"])
+    for name, value in old.state_dict().items():
+        if name in report["loaded"]:
+            torch.testing.assert_close(model.state_dict()[name], value)
+    assert "backbone.stages.0.0.weight" in report["loaded"] and "score8.weight" in report["loaded"]
+    with pytest.raises(CheckpointError, match="not 'fcn_tiny' with 5"):
+        warm_start(build("fcn_tiny", num_classes=5, head="4s"), tiny8s_checkpoint, arch="fcn_tiny", num_classes=5)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        warm_start(model, tmp_path / "none.pt", arch="fcn_tiny", num_classes=4)

@@ -79,7 +79,7 @@ def test_question_heads_and_random_init() -> None:
         build("fcn_tiny", num_classes=3, upsampling_init="cubic")
 
 
-@pytest.mark.parametrize("head", ["32s", "16s", "8s", "32s-mid128", "32s-x2", "32s-bicubic"])
+@pytest.mark.parametrize("head", ["32s", "16s", "8s", "4s", "32s-mid128", "32s-x2", "32s-bicubic"])
 def test_heads_keep_input_size(head: str) -> None:
     model = build("fcn_tiny", num_classes=3, head=head).eval()
     with torch.no_grad():
@@ -98,4 +98,22 @@ def test_bad_build_arguments() -> None:
     with pytest.raises(ConfigError, match="num_classes 1"):
         build("fcn_resnet18", num_classes=1)
     with pytest.raises(ConfigError, match="head"):
-        build("fcn_tiny", num_classes=3, head="4s")
+        build("fcn_tiny", num_classes=3, head="2s")
+
+
+def test_4s_head_adds_a_stride_4_skip_that_starts_at_zero() -> None:
+    """The 4s head is the 8s one plus a zero-initialised stride-4 score: untrained, it adds nothing but the
+    bilinear x2 of the stride-8 score (so warm-starting it from an 8s model starts where that model was)."""
+    torch.manual_seed(0)
+    model = build("fcn_tiny", num_classes=3, head="4s", freeze_upsampling=True).eval()
+    assert model.score4.in_channels == 8 and float(model.score4.weight.detach().abs().sum()) == 0.0
+    assert model.up8to4.stride == (2, 2) and model.upsample.stride == (4, 4)
+    torch.nn.init.normal_(model.score8.weight)
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        feats = model.backbone(x)
+        s8 = model.up16to8(model.up32to16(model.score32(feats[32])) + model.score16(feats[16])) + model.score8(feats[8])
+        ref = model.upsample(model.up8to4(s8))
+        torch.testing.assert_close(model(x), ref)
+        torch.nn.init.normal_(model.score4.weight)
+        assert not torch.allclose(model(x), ref)  # the skip is wired in
