@@ -22,6 +22,7 @@ from fcnedge.data.transforms import TrainAugment, normalize
 from fcnedge.errors import ConfigError, DatasetError, TrainingError
 from fcnedge.fsutil import atomic_write_json, check_output
 from fcnedge.host import bf16_native
+from fcnedge.losses import SegLoss
 from fcnedge.meta import ModelMeta
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -59,6 +60,7 @@ class TrainConfig:
     channels_last: bool = True
     bf16: bool = False
     class_weighting: bool = False
+    lovasz: float = 0.0
     seed: int = 0
     train_split: str = "train"
     val_split: str = "val"
@@ -180,6 +182,8 @@ def check_config(cfg: TrainConfig) -> None:
         )
     if not (math.isfinite(cfg.rotate) and 0 <= cfg.rotate <= 45):
         raise ConfigError(f"--rotate {cfg.rotate} is invalid: use degrees from 0 (off) to 45, e.g. 10")
+    if not (math.isfinite(cfg.lovasz) and 0 <= cfg.lovasz <= 10):
+        raise ConfigError(f"--lovasz {cfg.lovasz} is invalid: use a weight from 0 (off) to 10, e.g. 0.5")
     if not (math.isfinite(cfg.jitter) and 0 <= cfg.jitter < 1):
         raise ConfigError(f"--jitter {cfg.jitter} is invalid: use a strength from 0 (off) to below 1, e.g. 0.3")
     check_threads(cfg.threads)
@@ -410,7 +414,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
         _resume(run)
     k = run.meta.num_classes
     weights = class_weights(run.train_samples, k) if cfg.class_weighting else None
-    loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=_ignore(run.meta))
+    loss_fn = SegLoss(weights, _ignore(run.meta), lovasz=cfg.lovasz)
     t_start = time.perf_counter()
     for epoch in range(run.start_epoch, cfg.epochs):
         row = _train_epoch(run, epoch, loss_fn, rng, progress)

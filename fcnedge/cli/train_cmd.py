@@ -59,6 +59,9 @@ def train(
         bool, typer.Option("--bf16", help="bf16 autocast (CPUs with AVX512-BF16 or AMX only; refused elsewhere).")
     ] = False,
     class_weighting: Annotated[bool, typer.Option(help="sqrt median-frequency class weights.")] = False,
+    lovasz: Annotated[
+        float, typer.Option(help="Add W x Lovasz-softmax (per-class IoU surrogate; thin classes) to the loss; 0: off.")
+    ] = 0.0,
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, for --format folder (default 2).")] = None,
     workers: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -114,6 +117,7 @@ def train(
         channels_last=channels_last,
         bf16=bf16,
         class_weighting=class_weighting,
+        lovasz=lovasz,
         num_classes=num_classes,
         seed=seed,
         resume=resume,

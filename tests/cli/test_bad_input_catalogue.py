@@ -216,6 +216,8 @@ CASES = [
     ),
     Case("train rotate 90", ["train", "--data", "data", "--rotate", "90", "-o", "t.pt"], "--rotate 90.0", True),
     Case("train jitter 1.5", ["train", "--data", "data", "--jitter", "1.5", "-o", "t.pt"], "--jitter 1.5", True),
+    Case("train lovasz -1", ["train", "--data", "data", "--lovasz", "-1", "-o", "t.pt"], "--lovasz -1.0", True),
+    Case("train init-from missing", ["train", "--data", "data", "--init-from", "no.pt", "-o", "t.pt"], "no.pt", True),
     Case("train out folder missing", ["train", "--data", "data", "-o", "missing/x.pt"], "does not exist", True),
     Case("train format choice", ["train", "--data", "data", "--format", "wrong"], "'wrong' is not one", True),
 ]
