@@ -71,6 +71,7 @@ class TrainConfig:
     num_classes: int | None = None
     select_sequences: tuple[str, ...] = ()
     init_from: Path | None = None
+    keep_last: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -196,6 +197,11 @@ def check_config(cfg: TrainConfig) -> None:
                 f"--init-from {cfg.init_from} holds {init_arch!r}, not --arch {cfg.arch}: pass --arch {init_arch} "
                 "or a checkpoint of this architecture"
             )
+    if cfg.keep_last and cfg.select_sequences:
+        raise ConfigError(
+            "--keep-last and --select-on exclude each other: a fixed schedule keeps the last epoch, held-out sequences "
+            "choose one; drop one of them"
+        )
     if cfg.out.exists() and not (cfg.force or cfg.resume):
         raise ConfigError(f"output {cfg.out} exists: pass --resume to continue it or --force to replace it")
     check_output(cfg.out, force=True)  # a missing or read-only folder fails now, not after the first epoch
@@ -275,9 +281,11 @@ def _prepare(cfg: TrainConfig) -> _Run:
     return run
 
 
-def selection_miou(row: dict[str, Any]) -> float:
-    """The score that chooses the checkpoint: held-out training sequences when there are any, else val."""
-    return float((row["select"] if "select" in row else row["val"])["miou"])
+def selection_miou(row: dict[str, Any]) -> float | None:
+    """The score that chooses the checkpoint: held-out training sequences when there are any, else val; None for
+    a fixed schedule (``keep_last``), which scores nothing until the end."""
+    scores = row.get("select") or row.get("val")
+    return None if scores is None else float(scores["miou"])
 
 
 def _resume(run: _Run) -> None:
@@ -288,7 +296,7 @@ def _resume(run: _Run) -> None:
     run.optimizer.load_state_dict(payload["extra"]["optimizer"])
     run.start_epoch = int(payload["extra"]["epoch"]) + 1
     run.history = json.loads(payload["extra"]["history"])
-    run.best = max((selection_miou(h) for h in run.history), default=-1.0)
+    run.best = max((s for h in run.history if (s := selection_miou(h)) is not None), default=-1.0)
     log.info("resumed from %s at epoch %d", run.last_path, run.start_epoch)
 
 
@@ -347,15 +355,19 @@ def _train_epoch(
 
 
 def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
-    """Record the epoch, save ``.last.pt`` (resumable) and, when the selection mIoU improved, the best checkpoint."""
+    """Record the epoch, save ``.last.pt`` (resumable) and, when the selection mIoU improved (or, for a fixed
+    schedule, always), the checkpoint at ``--out``."""
     cfg, score = run.cfg, selection_miou(row)
     run.history.append(row)
-    log.info(
-        "epoch %d loss %.4f selection mIoU %.4f (%.1f img/s)", row["epoch"], row["loss"], score, row["images_per_s"]
-    )
-    facts: dict[str, Any] = {"selection_miou": score} if cfg.select_sequences else {"val_miou": score}
-    if cfg.select_sequences:
-        facts["selected_on"] = f"held-out training sequences {','.join(cfg.select_sequences)}"
+    log.info("epoch %d loss %.4f selection mIoU %s (%.1f img/s)", row["epoch"], row["loss"], score, row["images_per_s"])
+    facts: dict[str, Any]
+    if score is None:
+        facts = {"selected_on": f"fixed schedule: the last of {cfg.epochs} epochs, declared before the run"}
+    elif cfg.select_sequences:
+        held = ",".join(cfg.select_sequences)
+        facts = {"selection_miou": score, "selected_on": f"held-out training sequences {held}"}
+    else:
+        facts = {"val_miou": score}
     run_meta = run.meta.with_provenance(
         dataset=f"{cfg.fmt.value}:{cfg.data.name}",
         epoch=row["epoch"],
@@ -364,8 +376,8 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
     )
     extra = {"optimizer": run.optimizer.state_dict(), "epoch": row["epoch"] - 1, "history": json.dumps(run.history)}
     save_checkpoint(run.last_path, run.model, run_meta, force=True, extra=extra)
-    if score > run.best:
-        run.best = score
+    if score is None or score > run.best:
+        run.best = -1.0 if score is None else score
         save_checkpoint(cfg.out, run.model, run_meta, force=True)
     _write_log(run, wall_s)
 
@@ -374,16 +386,20 @@ def _write_log(run: _Run, wall_s: float, final_val: dict[str, Any] | None = None
     summary: dict[str, Any] = {
         "config": {k: str(v) for k, v in asdict(run.cfg).items()},
         "history": run.history,
-        "best_val_miou" if not run.cfg.select_sequences else "best_selection_miou": run.best,
         "wall_s": wall_s,
     }
+    if run.cfg.keep_last:
+        summary["schedule"] = f"fixed: the last of {run.cfg.epochs} epochs"
+    else:
+        summary["best_selection_miou" if run.cfg.select_sequences else "best_val_miou"] = run.best
     if final_val is not None:
         summary["final_val"] = final_val
     atomic_write_json(run.log_path, summary)
 
 
 def _score_val_once(run: _Run, wall_s: float) -> None:
-    """With held-out selection sequences: score the chosen checkpoint on val once, at the end, and record it."""
+    """With held-out selection sequences or a fixed schedule: score the chosen checkpoint on val once, at the end,
+    and record it."""
     model, meta = load_checkpoint(run.cfg.out)
     scores = evaluate(model, run.val_samples, meta)
     save_checkpoint(run.cfg.out, model, meta.with_provenance(val_miou=scores["miou"]), force=True)
@@ -394,6 +410,8 @@ def _score_val_once(run: _Run, wall_s: float) -> None:
 def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Train, score the selection frames each epoch (held-out training sequences with ``select_sequences``, else
     the val split), keep the best checkpoint at ``cfg.out``; with held-out sequences, val is scored once at the end.
+    With ``keep_last`` (a fixed schedule, e.g. a refit on all frames) nothing is scored per epoch, the checkpoint is
+    the last epoch and val is scored once at the end.
 
     Also writes ``<out>.last.pt`` (resumable, every epoch) and ``<out>.log.json`` (the run's log). An interrupt
     leaves both files as of the last complete epoch.
@@ -418,10 +436,11 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
     t_start = time.perf_counter()
     for epoch in range(run.start_epoch, cfg.epochs):
         row = _train_epoch(run, epoch, loss_fn, rng, progress)
-        row["select" if cfg.select_sequences else "val"] = evaluate(run.model, run.select_samples, run.meta)
+        if not cfg.keep_last:
+            row["select" if cfg.select_sequences else "val"] = evaluate(run.model, run.select_samples, run.meta)
         _end_epoch(run, row, time.perf_counter() - t_start)
         if progress:
-            progress({"epoch_done": epoch + 1, "val_miou": selection_miou(row), "best": run.best})
-    if cfg.select_sequences:
+            progress({"epoch_done": epoch + 1, "val_miou": selection_miou(row), "best": run.best, "loss": row["loss"]})
+    if cfg.select_sequences or cfg.keep_last:
         _score_val_once(run, time.perf_counter() - t_start)
     return dict(json.loads(run.log_path.read_text()))

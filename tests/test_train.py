@@ -174,3 +174,22 @@ def test_init_from_warm_starts_a_new_head_and_is_checked(blocks: Path, tmp_path:
     )  # fmt: skip
     assert res.exit_code == 2 and "holds 'fcn_tiny', not --arch fcn_resnet18" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.pt").exists()
+
+
+def test_keep_last_is_a_fixed_schedule_scored_once(blocks: Path, tmp_path: Path) -> None:
+    """--keep-last (a refit): nothing is scored per epoch, the checkpoint is the last epoch, val is scored once;
+    it cannot be combined with --select-on."""
+    out = tmp_path / "k.pt"
+    summary = train(_cfg(blocks, out, epochs=2, keep_last=True))
+    assert all("val" not in h and "select" not in h for h in summary["history"])
+    assert summary["schedule"] == "fixed: the last of 2 epochs" and "best_val_miou" not in summary
+    _, meta = load_checkpoint(out)
+    assert meta.provenance["epoch"] == 2
+    assert meta.provenance["selected_on"].startswith("fixed schedule: the last of 2 epochs")
+    assert meta.provenance["val_miou"] == pytest.approx(summary["final_val"]["miou"])
+    res = CliRunner().invoke(
+        app,
+        ["train", "--data", str(blocks), "--format", "folder", "--arch", "fcn_tiny", "--no-pretrained-backbone",
+         "--epochs", "1", "--crop", "64x96", "--keep-last", "--select-on", "A", "-o", str(tmp_path / "x.pt")],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "--keep-last and --select-on exclude each other" in res.stderr

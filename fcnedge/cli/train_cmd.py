@@ -73,6 +73,13 @@ def train(
             "val is then scored once, at the end."
         ),
     ] = None,
+    keep_last: Annotated[
+        bool,
+        typer.Option(
+            "--keep-last",
+            help="Fixed schedule: keep the last epoch, score nothing per epoch, val once at the end (refits).",
+        ),
+    ] = False,
     init_from: Annotated[
         Optional[Path],
         typer.Option(
@@ -125,6 +132,7 @@ def train(
         select_sequences=tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else (),
         threads=workers,
         init_from=init_from,
+        keep_last=keep_last,
     )
     check_config(cfg)  # every option fails here, before the progress bar starts
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
@@ -132,6 +140,9 @@ def train(
         task = bar.add_task("epoch 1", total=None, info="")
 
         def progress(d: dict[str, Any]) -> None:
+            if "epoch_done" in d and d["val_miou"] is None:
+                console.print(f"epoch {d['epoch_done']}: loss {d['loss']:.4f} (fixed schedule: val once, at the end)")
+                return
             if "epoch_done" in d:
                 what = "selection" if cfg.select_sequences else "val"
                 console.print(f"epoch {d['epoch_done']}: {what} mIoU {d['val_miou']:.4f} (best {d['best']:.4f})")
@@ -153,7 +164,9 @@ def train(
             )
             typer.echo(f"interrupted: {where}", err=True)
             raise typer.Exit(code=130) from None
-    if "final_val" in summary:
+    if "schedule" in summary:
+        chosen = f"{summary['schedule']}, val mIoU {summary['final_val']['miou']:.4f}"
+    elif "final_val" in summary:
         chosen = (
             f"best selection mIoU {summary['best_selection_miou']:.4f}, val mIoU {summary['final_val']['miou']:.4f}"
         )
