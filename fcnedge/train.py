@@ -368,6 +368,8 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
         facts = {"selection_miou": score, "selected_on": f"held-out training sequences {held}"}
     else:
         facts = {"val_miou": score}
+    if cfg.init_from is not None:
+        facts["init_from"] = str(cfg.init_from)
     run_meta = run.meta.with_provenance(
         dataset=f"{cfg.fmt.value}:{cfg.data.name}",
         epoch=row["epoch"],
