@@ -1,7 +1,9 @@
 """Package the trained CamVid model as fcnedge's bundled default (how the shipped files were made).
 
 Usage: .venv/bin/python scripts/bundle_default.py RUN.pt ../shared/datasets/camvid "COMMAND"
-(COMMAND: the fcnedge train command(s) that made RUN.pt, recorded in the checkpoint's provenance). Writes fcnedge/models/weights/fcn_lite0_camvid.pt (fp16 storage) and fcn_lite0_camvid.int8.onnx (int8 QDQ,
+(COMMAND: the fcnedge train command(s) that made RUN.pt, recorded in the checkpoint's provenance).
+
+Writes fcnedge/models/weights/fcn_lite0_camvid.pt (fp16 storage) and fcn_lite0_camvid.int8.onnx (int8 QDQ,
 calibrated on 32 CamVid train images, gated on CamVid val at a 0.3-point drop: 7- or 8-bit weights by trial, worst
 layers back to float if needed) and prints the figures for MODEL_CARD.md and the sha256/size records for
 fcnedge/catalog.py. The checkpoint is whatever the run declared: chosen on held-out training sequences
