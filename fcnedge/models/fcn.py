@@ -2,7 +2,8 @@
 
 ``head="32s"`` is exactly the seed (one ConvTranspose2d(K, K, 64, stride 32, padding 16)); ``"16s"`` and ``"8s"``
 are the FCN paper's skip variants that fuse stride-16 / stride-8 features before the final upsampling; ``"4s"`` adds
-one more skip from the stride-4 features (thin structures: poles, sign posts are 1-3 pixels wide). Three more
+one more skip from the stride-4 features and ``"2s"`` another from the stride-2 ones (thin structures: poles and
+sign posts are 1-3 pixels wide). Three more
 32s heads answer the seed's questions (docs/seed-qa.md): ``"32s-mid128"`` (1x1 conv to 128 channels, ReLU, 1x1 to
 K), ``"32s-x2"`` (five stacked x2 transposed convs instead of one x32) and ``"32s-bicubic"`` (one x32 transposed conv
 of kernel 128, padding 48, initialised as bicubic interpolation).
@@ -15,7 +16,8 @@ from torch import nn
 
 from fcnedge.errors import ConfigError
 
-HEADS = ("32s", "16s", "8s", "4s", "32s-mid128", "32s-x2", "32s-bicubic")
+HEADS = ("32s", "16s", "8s", "4s", "2s", "32s-mid128", "32s-x2", "32s-bicubic")
+SKIP_STRIDES = {"16s": 16, "8s": 8, "4s": 4, "2s": 2}  # the finest skip of each skip head
 UPSAMPLING_INITS = ("bilinear", "random")
 
 
@@ -91,12 +93,12 @@ class FCN(nn.Module):
     """Fully convolutional network for semantic segmentation.
 
     Args:
-        backbone: module mapping (N, 3, H, W) to a dict {stride: features} with strides 4 (``"4s"`` only), 8, 16
-            and 32.
+        backbone: module mapping (N, 3, H, W) to a dict {stride: features} with strides 2, 4, 8, 16 and 32 (a
+            head reads the strides down to its finest skip).
         channels: feature channels at those strides.
         num_classes: K.
-        head: ``"32s"`` (the seed), ``"16s"``, ``"8s"`` or ``"4s"`` (one more skip, from the stride-4 features:
-            for thin structures), or one of the variants in :data:`HEADS`.
+        head: ``"32s"`` (the seed), ``"16s"``, ``"8s"``, ``"4s"`` or ``"2s"`` (skips down to stride 4 or 2: for
+            thin structures), or one of the variants in :data:`HEADS`.
         freeze_upsampling: keep the transposed convs fixed at bilinear (FCN paper) instead of training them.
         upsampling_init: ``"bilinear"`` (FCN paper, the default) or ``"random"`` (PyTorch's default init; the
             bicubic head is always initialised bicubic).
@@ -159,17 +161,26 @@ class FCN(nn.Module):
         self.score4 = nn.Conv2d(channels[4], k, kernel_size=1)
         _zero(self.score4)
         self.up8to4 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
-        self.upsample = bilinear_upsampler(k, 4, frozen=frozen, init=init)
+        if head == "4s":
+            self.upsample = bilinear_upsampler(k, 4, frozen=frozen, init=init)
+            return
+        self.score2 = nn.Conv2d(channels[2], k, kernel_size=1)
+        _zero(self.score2)
+        self.up4to2 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
+        self.upsample = bilinear_upsampler(k, 2, frozen=frozen, init=init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised RGB -> (N, K, H, W) logits (H, W multiples of 32)."""
         feats = self.backbone(x)
         score = self.score32(feats[32])
-        if self.head in ("16s", "8s", "4s"):
+        finest = SKIP_STRIDES.get(self.head, 32)
+        if finest <= 16:
             score = self.up32to16(score) + self.score16(feats[16])
-        if self.head in ("8s", "4s"):
+        if finest <= 8:
             score = self.up16to8(score) + self.score8(feats[8])
-        if self.head == "4s":
+        if finest <= 4:
             score = self.up8to4(score) + self.score4(feats[4])
+        if finest <= 2:
+            score = self.up4to2(score) + self.score2(feats[2])
         out: torch.Tensor = self.upsample(score)
         return out

