@@ -10,7 +10,7 @@ from fcnedge.models.checkpoint import load_checkpoint
 
 
 def load_default(name: str | None = None) -> tuple[nn.Module, ModelMeta]:
-    """A bundled model (the default: EfficientNet-Lite0 FCN-8s trained on CamVid) as float32 torch, eval mode.
+    """A bundled model (the default: EfficientNet-Lite0 FCN-2s trained on CamVid) as float32 torch, eval mode.
 
     Raises:
         ConfigError: an unknown name.
