@@ -18,7 +18,14 @@ from fcnedge.errors import ConfigError
 
 HEADS = ("32s", "16s", "8s", "4s", "2s", "32s-mid128", "32s-x2", "32s-bicubic")
 SKIP_STRIDES = {"16s": 16, "8s": 8, "4s": 4, "2s": 2}  # the finest skip of each skip head
+SKIP_CHAIN = (16, 8, 4, 2)  # skips are fused coarse to fine: x2 of the running score + the stride's 1x1 score
 UPSAMPLING_INITS = ("bilinear", "random")
+
+
+def skip_strides(head: str) -> tuple[int, ...]:
+    """The strides a head fuses, coarse to fine (``()`` for the 32s heads)."""
+    finest = SKIP_STRIDES.get(head)
+    return () if finest is None else SKIP_CHAIN[: SKIP_CHAIN.index(finest) + 1]
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
@@ -146,41 +153,19 @@ class FCN(nn.Module):
         if head == "32s-bicubic":
             self.upsample = bicubic_upsampler(k, 32, frozen=frozen)
             return
-        self.score16 = nn.Conv2d(channels[16], k, kernel_size=1)
-        self.up32to16 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
-        _zero(self.score16)
-        if head == "16s":
-            self.upsample = bilinear_upsampler(k, 16, frozen=frozen, init=init)
-            return
-        self.score8 = nn.Conv2d(channels[8], k, kernel_size=1)
-        _zero(self.score8)
-        self.up16to8 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
-        if head == "8s":
-            self.upsample = bilinear_upsampler(k, 8, frozen=frozen, init=init)
-            return
-        self.score4 = nn.Conv2d(channels[4], k, kernel_size=1)
-        _zero(self.score4)
-        self.up8to4 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
-        if head == "4s":
-            self.upsample = bilinear_upsampler(k, 4, frozen=frozen, init=init)
-            return
-        self.score2 = nn.Conv2d(channels[2], k, kernel_size=1)
-        _zero(self.score2)
-        self.up4to2 = bilinear_upsampler(k, 2, frozen=frozen, init=init)
-        self.upsample = bilinear_upsampler(k, 2, frozen=frozen, init=init)
+        for stride in skip_strides(head):  # score16, up32to16, score8, up16to8, ... (the checkpoints' names)
+            conv = nn.Conv2d(channels[stride], k, kernel_size=1)
+            _zero(conv)
+            setattr(self, f"score{stride}", conv)
+            setattr(self, f"up{2 * stride}to{stride}", bilinear_upsampler(k, 2, frozen=frozen, init=init))
+        self.upsample = bilinear_upsampler(k, SKIP_STRIDES[head], frozen=frozen, init=init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised RGB -> (N, K, H, W) logits (H, W multiples of 32)."""
         feats = self.backbone(x)
         score = self.score32(feats[32])
-        finest = SKIP_STRIDES.get(self.head, 32)
-        if finest <= 16:
-            score = self.up32to16(score) + self.score16(feats[16])
-        if finest <= 8:
-            score = self.up16to8(score) + self.score8(feats[8])
-        if finest <= 4:
-            score = self.up8to4(score) + self.score4(feats[4])
-        if finest <= 2:
-            score = self.up4to2(score) + self.score2(feats[2])
+        for stride in skip_strides(self.head):
+            up, skip = getattr(self, f"up{2 * stride}to{stride}"), getattr(self, f"score{stride}")
+            score = up(score) + skip(feats[stride])
         out: torch.Tensor = self.upsample(score)
         return out
