@@ -124,6 +124,21 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _payload_meta(path: Path, payload: dict[str, Any]) -> ModelMeta:
+    """The ModelMeta of a read payload; an invalid one is a CheckpointError naming the file."""
+    try:
+        return ModelMeta.from_dict(payload["meta"])
+    except ModelMetaError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+
+
+def _float_state(path: Path, payload: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The payload's tensors as float32 (fp16-stored weights widened), checked finite."""
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    check_finite(path, state)
+    return state
+
+
 def load_checkpoint(path: Path, *, arch: str | None = None) -> tuple[nn.Module, ModelMeta]:
     """Rebuild the model saved at ``path`` (float32, eval mode).
 
@@ -136,18 +151,14 @@ def load_checkpoint(path: Path, *, arch: str | None = None) -> tuple[nn.Module, 
         ModelMetaError: invalid embedded meta.
     """
     payload = read_checkpoint(path)
-    try:
-        meta = ModelMeta.from_dict(payload["meta"])
-    except ModelMetaError as exc:
-        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    meta = _payload_meta(path, payload)
     if arch is not None and meta.arch != arch:
         raise CheckpointError(
             f"checkpoint {path} holds architecture {meta.arch!r}, not {arch!r}: pass --arch {meta.arch} "
             "or the right checkpoint"
         )
     model = build_from_meta(meta)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
-    check_finite(path, state)
+    state = _float_state(path, payload)
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # tensors of another shape: another head size or backbone under this meta
@@ -171,11 +182,7 @@ def read_meta(path: Path) -> ModelMeta:
     Raises:
         CheckpointError: unreadable file or invalid meta.
     """
-    payload = read_checkpoint(path)
-    try:
-        return ModelMeta.from_dict(payload["meta"])
-    except ModelMetaError as exc:
-        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    return _payload_meta(path, read_checkpoint(path))
 
 
 def describe(path: Path) -> tuple[ModelMeta, dict[str, Any]]:
@@ -185,10 +192,7 @@ def describe(path: Path) -> tuple[ModelMeta, dict[str, Any]]:
         CheckpointError: unreadable file or invalid meta.
     """
     payload = read_checkpoint(path)
-    try:
-        meta = ModelMeta.from_dict(payload["meta"])
-    except ModelMetaError as exc:
-        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    meta = _payload_meta(path, payload)
     n = sum(int(v.numel()) for v in payload["state_dict"].values())
     return meta, {"kind": "checkpoint", "parameters": n, "file_bytes": Path(path).stat().st_size}
 
@@ -205,17 +209,13 @@ def warm_start(model: nn.Module, path: Path, *, arch: str, num_classes: int) -> 
         CheckpointError: unreadable file, another architecture or class count, or no backbone tensor fits.
     """
     payload = read_checkpoint(path)
-    try:
-        meta = ModelMeta.from_dict(payload["meta"])
-    except ModelMetaError as exc:
-        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    meta = _payload_meta(path, payload)
     if meta.arch != arch or meta.num_classes != num_classes:
         raise CheckpointError(
             f"--init-from {path} holds {meta.arch!r} with {meta.num_classes} classes, not {arch!r} with "
             f"{num_classes}: pass a checkpoint of the same architecture and classes"
         )
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
-    check_finite(Path(path), state)
+    state = _float_state(Path(path), payload)
     own = model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not any(k.startswith("backbone.") for k in fits):
