@@ -161,8 +161,16 @@ def stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTi
         return argmax_u8(logits, threads=cfg.threads)
 
     ids_runner = b.predictor.ids_runner
-    if ids_runner is not None:  # the model's own ArgMax: inference ends in ids, nothing left to do after it
-        stages: list[tuple[str, Stage]] = [("preprocess", preprocess), ("inference", ids_runner)]
+    session = b.predictor.session
+    if ids_runner is not None and session is not None and session.ids_name is None:
+        # a runtime upsampling: the graph ends at stride s, the ids come from the boundary-only argmax
+        stages: list[tuple[str, Stage]] = [
+            ("preprocess", preprocess),
+            ("inference", session.run_graph),
+            ("upsample_argmax", session.ids_from_graph),
+        ]
+    elif ids_runner is not None:  # the model's own ArgMax: inference ends in ids, nothing left to do after it
+        stages = [("preprocess", preprocess), ("inference", ids_runner)]
     else:
         stages = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", postprocess)]
     return StageTimer(stages, image, b.sync)

@@ -108,7 +108,7 @@ def predictor_for(
         ConfigError: an explicit tile that a fixed-size model cannot take, or a tile that does not fit the stride.
     """
     ts = fit_tile_to_model(tile, fixed_hw, explicit=tile_explicit)
-    ids_runner = session.run_ids if session is not None and session.ids_name is not None else None
+    ids_runner = session.run_ids if session is not None and session.has_ids else None
     return TiledPredictor(
         runner,
         meta,

@@ -108,17 +108,25 @@ class OpenVINOSession(ModelIO):
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         """(N, 3, H, W) float32 -> (N, K, H, W) float32 logits (upsampled here when the model ends at stride s)."""
-        return self._finish(self._infer(batch, self._logits_index))
+        return self._finish(self.run_graph(batch))
+
+    def run_graph(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The graph's own output: the logits, at stride s for a ``--runtime-upsampling`` model."""
+        out: NDArray[np.float32] = self._infer(batch, self._logits_index)
+        return out
 
     def run_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
-        """(N, 3, H, W) float32 -> (N, H, W) uint8 ids from the graph's own ArgMax (``--ids-output`` models).
+        """(N, 3, H, W) float32 -> (N, H, W) uint8 ids: the graph's own ArgMax (``--ids-output``) or the
+        boundary-only argmax of the runtime upsampling (``--runtime-upsampling``).
 
         Raises:
-            ModelMetaError: the model has no ids output.
+            ModelMetaError: the model has neither.
         """
-        if self._ids_index is None:
-            raise ModelMetaError(f"{self.path} has no ids output: export it with --ids-output")
-        out: NDArray[np.uint8] = self._infer(batch, self._ids_index)
-        return out
+        if self._ids_index is not None:
+            out: NDArray[np.uint8] = self._infer(batch, self._ids_index)
+            return out
+        if self.upsample_stride > 1:
+            return self.ids_from_graph(self.run_graph(batch))
+        raise ModelMetaError(f"{self.path} has no ids output: export it with --ids-output or --runtime-upsampling")
 
     __call__ = run

@@ -71,8 +71,8 @@ class TiledPredictor:
         threads: threads for the argmax (0: ONNX Runtime's default).
         fixed: the model takes only ``spec.size`` (a fixed-size ONNX input): smaller images are padded up to it.
         session: the runtime session behind ``runner``, if any (reports its provider).
-        ids_runner: (N, 3, h, w) -> (N, h, w) uint8 ids computed by the model itself; ``predict`` uses it for
-            images that fit one tile (no logits leave the model, no separate argmax).
+        ids_runner: (N, 3, h, w) -> (N, h, w) uint8 ids without full-resolution logits (the model's own ArgMax,
+            or the boundary-only argmax of a runtime upsampling); ``predict`` uses it for images that fit one tile.
         input_dtype: ``np.float32`` (the runner takes normalised planes) or ``np.uint8`` (it takes the pixels and
             normalises them itself; partial tiles are then padded with the mean pixel, which normalises to ~0,
             as float tiles are padded with 0).

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from fcnedge.errors import ConfigError, ModelMetaError
 from fcnedge.meta import IDS_OUTPUT, META_KEY, RUNTIME_UPSAMPLING_KEY, ModelMeta
 from fcnedge.runtime.providers import check_session_providers, resolve
-from fcnedge.runtime.upsample import upsample_bilinear
+from fcnedge.runtime.upsample import upsample_bilinear, upsampled_ids
 from fcnedge.specs import Provider, ProviderSpec
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,18 @@ class ModelIO:
         """The runtime's share of the model: the final upsampling when the graph ends at stride s."""
         return upsample_bilinear(logits, self.upsample_stride) if self.upsample_stride > 1 else logits
 
+    @property
+    def has_ids(self) -> bool:
+        """Class ids come without full-resolution logits: the graph's own ArgMax (``--ids-output``), or the
+        boundary-only argmax of a runtime upsampling (``--runtime-upsampling``)."""
+        return self.ids_name is not None or self.upsample_stride > 1
+
+    def ids_from_graph(self, out: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """(N, K, h, w) stride-s logits of a ``--runtime-upsampling`` graph -> (N, h*s, w*s) class ids, exactly
+        as the argmax of their upsampling (:func:`fcnedge.runtime.upsample.upsampled_ids`)."""
+        threads = int(getattr(self.spec, "threads", 0) or 0)
+        return np.stack([upsampled_ids(x, self.upsample_stride, threads=threads) for x in out])
+
 
 class Session(ModelIO):
     """Wraps ``onnxruntime.InferenceSession`` for an image-to-logits model.
@@ -184,17 +196,28 @@ class Session(ModelIO):
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         """(N, 3, H, W) float32 -> (N, K, H, W) float32 logits (upsampled here when the model ends at stride s).
         Thread-safe: ONNX Runtime's run is, and nothing else is shared."""
+        return self._finish(self.run_graph(batch))
+
+    def run_graph(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The graph's own output: the logits, at stride s for a ``--runtime-upsampling`` model."""
         if self.use_io_binding:
-            return self._finish(self._run_bound(batch))
-        return self._finish(self.ort.run([self.output_name], {self.input_name: batch})[0])
+            return self._run_bound(batch)
+        out: NDArray[np.float32] = self.ort.run([self.output_name], {self.input_name: batch})[0]
+        return out
 
     def run_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
-        """(N, 3, H, W) float32 -> (N, H, W) uint8 class ids from the graph's own ArgMax (models exported with
-        ``--ids-output``): the logits never leave the graph."""
-        if self.ids_name is None:
-            raise ModelMetaError(f"{self.path} has no ids output: export it with --ids-output")
-        out: NDArray[np.uint8] = self.ort.run([self.ids_name], {self.input_name: batch})[0]
-        return out
+        """(N, 3, H, W) float32 -> (N, H, W) uint8 class ids, no full-resolution logits: from the graph's own
+        ArgMax (``--ids-output``) or the boundary-only argmax of the runtime upsampling (``--runtime-upsampling``).
+
+        Raises:
+            ModelMetaError: the model has neither.
+        """
+        if self.ids_name is not None:
+            out: NDArray[np.uint8] = self.ort.run([self.ids_name], {self.input_name: batch})[0]
+            return out
+        if self.upsample_stride > 1:
+            return self.ids_from_graph(self.run_graph(batch))
+        raise ModelMetaError(f"{self.path} has no ids output: export it with --ids-output or --runtime-upsampling")
 
     def _run_bound(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         binding = self.ort.io_binding()

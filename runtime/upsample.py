@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from fcnedge.runtime.postprocess import argmax_ids
+
 
 def upsample_bilinear(logits: NDArray[np.float32], stride: int) -> NDArray[np.float32]:
     """(N, K, h, w) stride-s logits -> (N, K, h*s, w*s), exactly as the bilinear transposed conv."""
@@ -25,3 +27,55 @@ def upsample_bilinear(logits: NDArray[np.float32], stride: int) -> NDArray[np.fl
             up = cv2.resize(padded, size, interpolation=cv2.INTER_LINEAR)
             out[i, c] = up[s:-s, s:-s]
     return out
+
+
+def upsampled_ids(low: NDArray[np.float32], stride: int, *, threads: int = 0) -> NDArray[np.uint8]:
+    """(K, h, w) stride-s logits -> (h*s, w*s) uint8 class ids of their bilinear upsampling, without computing it
+    at every pixel.
+
+    An output pixel interpolates the four low-resolution pixels around it (its cell) with non-negative weights that
+    sum to one, and the transposed conv's zero padding makes a corner outside the image a zero logit vector. When
+    every corner inside the image has the same argmax c, c is the argmax of the weighted sum too (each term keeps
+    c first, a zero vector changes no order), ties to the first maximum included. So the argmax is taken once at
+    low resolution, every uniform cell is filled with its class, and only the cells on a class boundary (a few
+    percent of a road scene) are interpolated and compared. The result equals ``argmax(upsample_bilinear(...))``
+    up to float rounding on exact ties (the same caveat as OpenCV against the graph's Resize).
+
+    Raises:
+        ValueError: more than 255 classes (255 marks the padding here) or an odd stride.
+    """
+    k, h, w = low.shape
+    s = stride
+    if k > 255 or s % 2:
+        raise ValueError(f"upsampled_ids needs K <= 255 and an even stride (got K={k}, stride={s})")
+    ids = argmax_ids(np.ascontiguousarray(low), threads=threads)
+    # cell (i, j) has the corners (i - 1 .. i, j - 1 .. j) of the low grid; padding is 255 for the min, 0 for the max
+    hi = cv2.copyMakeBorder(ids, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
+    lo = cv2.copyMakeBorder(ids, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    cls = np.minimum(np.minimum(hi[:-1, :-1], hi[:-1, 1:]), np.minimum(hi[1:, :-1], hi[1:, 1:]))
+    top = np.maximum(np.maximum(lo[:-1, :-1], lo[:-1, 1:]), np.maximum(lo[1:, :-1], lo[1:, 1:]))
+    # cell i covers output rows s*i - s/2 .. s*i + s/2 - 1: fill whole cells, crop s/2 at the end
+    ext = cv2.resize(cls, ((w + 1) * s, (h + 1) * s), interpolation=cv2.INTER_NEAREST)
+    ci, cj = np.nonzero(top != cls)
+    if ci.size:
+        ext.reshape(h + 1, s, w + 1, s)[ci, :, cj, :] = _boundary_ids(low, ci, cj, s, threads)
+    half = s // 2
+    return np.ascontiguousarray(ext[half : half + h * s, half : half + w * s])
+
+
+def _boundary_ids(
+    low: NDArray[np.float32], ci: NDArray[np.intp], cj: NDArray[np.intp], s: int, threads: int
+) -> NDArray[np.uint8]:
+    """(M, s, s) ids of the M boundary cells (ci, cj), each interpolated from its four corners."""
+    k, h, w = low.shape
+    ys = np.stack([ci - 1, ci - 1, ci, ci])
+    xs = np.stack([cj - 1, cj, cj - 1, cj])  # (4, M): corners top-left, top-right, bottom-left, bottom-right
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    vals = np.take(low.reshape(k, h * w), np.where(inside, ys * w + xs, 0), axis=1)  # (K, 4, M)
+    vals *= inside  # a corner outside the image is the zero padding
+    f = (np.arange(s, dtype=np.float32) + 0.5) / s  # the half-pixel weight of the lower/right corner at offset t
+    g = 1.0 - f
+    weights = np.stack([np.outer(g, g), np.outer(g, f), np.outer(f, g), np.outer(f, f)]).reshape(4, s * s)
+    blocks = np.tensordot(vals, weights.astype(np.float32), axes=([1], [0]))  # (K, M, s*s)
+    out: NDArray[np.uint8] = argmax_ids(np.ascontiguousarray(blocks, dtype=np.float32), threads=threads)
+    return out.reshape(-1, s, s)

@@ -54,7 +54,9 @@ def test_bench_checkpoint_variants_on_identical_inputs(tiny8s_checkpoint: Path, 
     assert rows["fp32"]["provider"] == "CPUExecutionProvider" and rows["torch"]["provider"] == "torch-cpu"
     for r in rows.values():
         assert r["shape"] == "64x96" and r["latency_ms"]["p50"] > 0 and r["throughput"] > 0
-        assert set(r["stages_ms"]) == {"preprocess", "inference", "stitch_argmax"}
+    assert set(rows["torch"]["stages_ms"]) == {"preprocess", "inference", "stitch_argmax"}
+    # fcnedge's ONNX row ends at stride 8; the runtime's boundary-only argmax gives the ids
+    assert set(rows["fp32"]["stages_ms"]) == {"preprocess", "inference", "upsample_argmax"}
     assert rows["fp32"]["argmax_agreement_vs_torch"] >= 0.9999
     assert rows["fp32"]["speedup_vs_torch"] == pytest.approx(
         rows["torch"]["latency_ms"]["p50"] / rows["fp32"]["latency_ms"]["p50"]

@@ -42,6 +42,7 @@ def test_export_moves_the_final_upsampling_and_stays_exact(tmp_path: Path, tiny8
     assert all(r["rel_diff"] <= 1e-4 and r["argmax_agreement"] >= 0.9999 for r in rep["parity_fp32"])
     a, b = open_predictor(cut), open_predictor(full)
     assert a.session.upsample_stride == 8 and b.session.upsample_stride == 1
+    assert a.ids_runner is not None and b.ids_runner is None  # one tile: ids straight from the stride-8 logits
     for img in synthetic_images([(64, 96), (131, 203), (40, 50)], seed=2):
         np.testing.assert_allclose(a.logits(img), b.logits(img), rtol=1e-4, atol=1e-5)
         np.testing.assert_array_equal(a.predict(img), b.predict(img))

@@ -40,7 +40,7 @@ def test_runtime_upsampling_and_ids_models_run_on_openvino(tmp_path: Path, tiny8
         out = tmp_path / f"{name}.onnx"
         run(ExportSpec(output=out, export_shape=(64, 96), **extra), model, meta, threads=2)  # type: ignore[arg-type]
         a, b = open_predictor(out, providers="openvino"), open_predictor(out)
-        assert (a.ids_runner is not None) == (name == "ids")
+        assert a.ids_runner is not None  # the graph's ArgMax, or the boundary-only argmax of the runtime upsampling
         np.testing.assert_allclose(a.logits(img), b.logits(img), rtol=1e-4, atol=1e-4)
         np.testing.assert_array_equal(a.predict(img), b.predict(img))
 
