@@ -56,6 +56,7 @@ class BenchConfig:
     roofline: bool = True
     profile: bool = False
     runtime_upsampling: bool = True  # fcnedge's own ONNX rows: the final bilinear upsampling in the runtime
+    shipped_int8: bool = True  # a bundled model's int8 rows time its shipped (gated) file unless calib is explicit
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(as_enum(Variant, v, what="variant") for v in self.variants))
@@ -119,6 +120,7 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
             shape=shape,
             quant=cfg.calib if int8 else None,
             threads=cfg.threads,
+            prefer_shipped=cfg.shipped_int8,
         )
         ov = build_openvino(path, src.meta, variant=variant, threads=cfg.threads, tile=tile, batch=cfg.batch)  # type: ignore[arg-type]
         ov.warnings = warnings
@@ -134,10 +136,16 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
         quant=cfg.calib,
         threads=cfg.threads,
         runtime_upsampling=runtime_up,
+        prefer_shipped=cfg.shipped_int8,
+        fast_shipped=True,
     )
     built = build_ort(path, variant, cfg.providers, tile)
     built.warnings = warnings
-    if path.parent == cache and cfg.runtime_upsampling:  # an export made for this row (not the shipped file)
+    if path.parent == cache and path.name.startswith(f"{src.label}-int8-shipped"):
+        built.note = (
+            "the shipped int8 file in fcnedge's exact fast form (fcnedge convert --runtime-upsampling --uint8-input)"
+        )
+    elif path.parent == cache and cfg.runtime_upsampling:  # an export made for this row (not the shipped file)
         built.note = (
             "final upsampling in the runtime (--runtime-upsampling)"
             if runtime_up

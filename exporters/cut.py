@@ -30,11 +30,15 @@ def move_final_upsampling(model: Any) -> dict[str, Any]:
     Raises:
         ExportError: the output is not produced by a bilinear, bias-free FCN upsampling.
     """
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
 
     graph = model.graph
     out_name = graph.output[0].name
     node = next((n for n in graph.node if out_name in n.output), None)
+    rewritten = _resize_form(graph, node)
+    if rewritten is not None:  # a file already exported with the exact Resize rewrite (the bundled int8 file)
+        nodes, stride, x = rewritten
+        return _replace_tail(model, nodes, x, stride)
     inits = {i.name: i for i in graph.initializer}
     for n in graph.node:  # the TorchScript exporter dedups equal initializers behind Identity nodes
         if n.op_type == "Identity" and n.input and n.input[0] in inits:
@@ -52,16 +56,83 @@ def move_final_upsampling(model: Any) -> dict[str, Any]:
             "--runtime-upsampling moves only a frozen bilinear final upsampling without bias (train with "
             "--freeze-upsampling); this model's is trained: export without --runtime-upsampling"
         )
-    idx = list(graph.node).index(node)
-    graph.node.remove(node)
-    graph.node.insert(idx, helper.make_node("Identity", [node.input[0]], [out_name], name=f"{node.name}/moved"))
+    return _replace_tail(model, [node], node.input[0], s)
+
+
+def _replace_tail(model: Any, nodes: list[Any], x: str, s: int) -> dict[str, Any]:
+    """Replace ``nodes`` (the final upsampling, ending in the graph output) by Identity(x): the graph then ends at
+    the stride-s logits, and the model records that the runtime upsamples by s."""
+    from onnx import helper
+
+    graph = model.graph
+    out_name = graph.output[0].name
+    idx = min(list(graph.node).index(n) for n in nodes)
+    for n in nodes:
+        graph.node.remove(n)
+    graph.node.insert(idx, helper.make_node("Identity", [x], [out_name], name=f"{nodes[0].name}/moved"))
     dims = graph.output[0].type.tensor_type.shape.dim
     for d, name in zip(dims[2:], (f"H/{s}", f"W/{s}"), strict=False):
         d.Clear()
         d.dim_param = name
     drop_unused(graph)
     set_prop(model, RUNTIME_UPSAMPLING_KEY, json.dumps({"stride": s, "kind": "bilinear-transposed-conv"}))
-    return {"node": node.name, "stride": s}
+    return {"node": nodes[0].name, "stride": s}
+
+
+def _resize_form(graph: Any, last: Any) -> tuple[list[Any], int, str] | None:
+    """``(nodes, s, input)`` when the graph ends in the exporter's exact Resize form of a bilinear transposed conv,
+    Pad(1, zeros) -> Resize(linear x s, half_pixel) -> Slice(s from each side), with nothing else reading the
+    intermediate tensors; else None."""
+    from onnx import numpy_helper
+
+    if last is None or last.op_type != "Slice" or len(last.input) < 4:
+        return None
+    by_out = {o: n for n in graph.node for o in n.output}
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    resize = by_out.get(last.input[0])
+    pad = by_out.get(resize.input[0]) if resize is not None else None
+    if resize is None or pad is None or resize.op_type != "Resize" or pad.op_type != "Pad":
+        return None
+    attrs = {a.name: a for a in resize.attribute}
+    scales = inits.get(resize.input[2]) if len(resize.input) > 2 else None
+    if (
+        attrs.get("mode") is None
+        or attrs["mode"].s != b"linear"
+        or attrs.get("coordinate_transformation_mode") is None
+        or attrs["coordinate_transformation_mode"].s != b"half_pixel"
+        or scales is None
+        or scales.shape != (4,)
+        or list(scales[:2]) != [1, 1]
+        or scales[2] != scales[3]
+        or scales[2] < 2
+        or scales[2] != int(scales[2])
+    ):
+        return None
+    s = int(scales[2])
+    pad_mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
+    pads = inits.get(pad.input[1]) if len(pad.input) > 1 else None
+    value = inits.get(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else np.zeros(1)
+    starts, ends, axes = (inits.get(last.input[i]) for i in (1, 2, 3))
+    steps = inits.get(last.input[4]) if len(last.input) > 4 and last.input[4] else np.ones(2)
+    ok = (
+        pad_mode == b"constant"
+        and pads is not None
+        and list(pads) == [0, 0, 1, 1, 0, 0, 1, 1]
+        and value is not None
+        and not np.any(value)
+        and starts is not None
+        and ends is not None
+        and axes is not None
+        and list(starts) == [s, s]
+        and list(ends) == [-s, -s]
+        and list(axes) == [2, 3]
+        and steps is not None
+        and list(steps) == [1, 1]
+    )
+    readers = [n for n in graph.node if set(n.input) & {pad.output[0], resize.output[0]}]
+    if not ok or len(readers) != 2:
+        return None
+    return [pad, resize, last], s, pad.input[0]
 
 
 def add_ids_output(model: Any) -> list[str]:

@@ -1,4 +1,5 @@
-"""Quantising an existing fcnedge ONNX file (``fcnedge quantize``), without torch."""
+"""Changing an existing fcnedge ONNX file without torch: quantising it (``fcnedge quantize``), converting it to
+the runtime's exact fast forms (``fcnedge convert``)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,75 @@ def quantize_onnx(src: Path, dst: Path, *, mode: Quantize, spec: QuantSpec, forc
         onnx.save(proto, str(out))
         out.replace(dst)
     return {**facts, "bytes_in": src.stat().st_size, "bytes_out": dst.stat().st_size}
+
+
+CONVERT_AGREEMENT_MIN = 0.999  # class ids, converted vs original (int8 logits tie now and then; rounding picks)
+
+
+def convert_onnx(
+    src: Path, dst: Path, *, runtime_upsampling: bool, uint8_input: bool, force: bool, threads: int = 0
+) -> dict[str, Any]:
+    """Write ``src`` with the exact runtime forms applied (the final bilinear upsampling moved to the runtime, uint8
+    pixel input), prove the class ids agree with ``src`` through the one seam, and replace ``dst`` atomically.
+
+    Raises:
+        ConfigError: nothing asked, a form already present, or output problems.
+        ModelMetaError: ``src`` is not an fcnedge ONNX model.
+        ExportError: the final upsampling cannot move (not a bilinear, bias-free FCN upsampling).
+        ParityError: the converted model's ids disagree with the original's.
+    """
+    import onnx
+
+    from fcnedge.exporters.cut import move_final_upsampling
+    from fcnedge.exporters.export_run import save_proto
+    from fcnedge.exporters.uint8_input import to_uint8_input
+    from fcnedge.meta import RUNTIME_UPSAMPLING_KEY
+    from fcnedge.runtime.session import read_onnx_meta
+
+    if not (runtime_upsampling or uint8_input):
+        raise ConfigError("nothing to convert: pass --runtime-upsampling and/or --uint8-input")
+    check_output(dst, force=force)
+    meta, _ = read_onnx_meta(src)
+    if meta is None:
+        raise ModelMetaError(f"{src} carries no fcnedge metadata: export it with fcnedge export first")
+    proto = onnx.load(str(src))
+    facts: dict[str, Any] = {}
+    if runtime_upsampling:
+        if any(p.key == RUNTIME_UPSAMPLING_KEY for p in proto.metadata_props):
+            raise ConfigError(f"{src} already ends at stride s (runtime upsampling): drop --runtime-upsampling")
+        facts["runtime_upsampling"] = move_final_upsampling(proto)
+    if uint8_input:
+        if proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8:
+            raise ConfigError(f"{src} already takes uint8 pixels: drop --uint8-input")
+        facts["uint8_input"] = to_uint8_input(proto, meta)
+    with temp_dir(dst.parent, "convert") as tmp:
+        out = Path(tmp) / "c.onnx"
+        save_proto(proto, out)
+        facts["parity"] = _prove_same_ids(src, out, meta.stride, threads)
+        out.replace(dst)
+    return {**facts, "bytes_in": src.stat().st_size, "bytes_out": dst.stat().st_size}
+
+
+def _prove_same_ids(src: Path, out: Path, stride: int, threads: int) -> list[dict[str, Any]]:
+    """Class ids of ``src`` and ``out`` on synthetic images at three shapes (one tile, another, an odd size).
+
+    Raises:
+        ParityError: agreement under :data:`CONVERT_AGREEMENT_MIN` on any shape.
+    """
+    from fcnedge.data.synthetic import synthetic_images
+    from fcnedge.errors import ParityError
+    from fcnedge.exporters.verify import verify_shapes
+    from fcnedge.runtime.open import open_predictor
+
+    ref, new = open_predictor(src, threads=threads), open_predictor(out, threads=threads)
+    shapes = verify_shapes(ref.spec.size, stride)
+    rows = []
+    for shape, img in zip(shapes, synthetic_images(shapes, seed=3), strict=True):
+        agreement = float((ref.predict(img) == new.predict(img)).mean())
+        rows.append({"shape": list(shape), "argmax_agreement": agreement})
+        if agreement < CONVERT_AGREEMENT_MIN:
+            raise ParityError(
+                f"the converted model agrees with {src.name} on only {agreement:.3%} of pixels at {shape} "
+                f"(< {CONVERT_AGREEMENT_MIN:.1%}): keep the original"
+            )
+    return rows

@@ -71,6 +71,7 @@ class ModelIO:
 
     path: Path
     provider: str
+    spec: ProviderSpec
 
     def _read_graph(self, sess: Any, meta: ModelMeta | None) -> None:
         """Fill the facts from ``sess`` (an onnxruntime.InferenceSession of ``self.path``).
@@ -142,8 +143,7 @@ class ModelIO:
     def ids_from_graph(self, out: NDArray[np.float32]) -> NDArray[np.uint8]:
         """(N, K, h, w) stride-s logits of a ``--runtime-upsampling`` graph -> (N, h*s, w*s) class ids, exactly
         as the argmax of their upsampling (:func:`fcnedge.runtime.upsample.upsampled_ids`)."""
-        threads = int(getattr(self.spec, "threads", 0) or 0)
-        return np.stack([upsampled_ids(x, self.upsample_stride, threads=threads) for x in out])
+        return np.stack([upsampled_ids(x, self.upsample_stride, threads=self.spec.threads) for x in out])
 
 
 class Session(ModelIO):

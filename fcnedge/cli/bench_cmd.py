@@ -67,7 +67,13 @@ def bench(
     fmt: Annotated[DataFormat, typer.Option("--format", help="Layout of --data.")] = DataFormat.CAMVID,
     split: Annotated[str, typer.Option(help="Split of --data to evaluate.")] = "val",
     eval_limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
-    calib_data: Annotated[Optional[Path], typer.Option(help="int8 calibration images (default: --data).")] = None,
+    calib_data: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="int8 calibration images (default: --data); a bundled model's int8 rows time its shipped file "
+            "unless this is given."
+        ),
+    ] = None,
     calib_format: Annotated[
         Optional[DataFormat], typer.Option(help="Layout of --calib-data (default: --format; images: a plain folder).")
     ] = None,
@@ -118,6 +124,7 @@ def bench(
         roofline=roofline,
         profile=profile,
         runtime_upsampling=runtime_upsampling,
+        shipped_int8=calib_data is None,
         calib=QuantSpec(
             calib_data=calib_src, calib_format=calib_format or fmt, calib_count=calib_count, method=calib_method
         )

@@ -247,7 +247,39 @@ def quantize_cmd(
     out.print(f"wrote {output} ({mode.value}): {report['bytes_in'] / 1e6:.2f} MB -> {report['bytes_out'] / 1e6:.2f} MB")
 
 
+@cli_errors
+def convert_cmd(
+    model: Annotated[
+        Optional[str], typer.Argument(help="An fcnedge .onnx file or a bundled name (its int8 file); none: default.")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")] = Path("model.fast.onnx"),
+    runtime_upsampling: Annotated[
+        bool, typer.Option("--runtime-upsampling", help="Move the final bilinear upsampling into the runtime.")
+    ] = False,
+    uint8_input: Annotated[
+        bool, typer.Option("--uint8-input", help="Take uint8 pixels; the model normalises them itself.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+) -> None:
+    """Rewrite an existing fcnedge ONNX model into the runtime's exact fast forms (same ids, proven on write)."""
+    from fcnedge.sources import SourceKind, identify, require_module
+
+    require_module("onnx", "fcnedge convert")
+    from fcnedge.exporters.standalone import convert_onnx
+
+    src = identify(model)
+    if src.kind not in (SourceKind.ONNX, SourceKind.BUNDLED) or src.path is None:
+        raise ConfigError(
+            f"{src.text} is not an ONNX model (it is a {src.kind.value}): export it with fcnedge export "
+            "--runtime-upsampling (and --uint8-input) instead"
+        )
+    report = convert_onnx(src.path, output, runtime_upsampling=runtime_upsampling, uint8_input=uint8_input, force=force)
+    worst = min(r["argmax_agreement"] for r in report["parity"])
+    out.print(f"wrote {output} from {src.path.name}: class ids agree on {100 * worst:.3f} % of pixels (worst shape)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the commands to ``app``."""
     app.command("export")(export)
     app.command("quantize")(quantize_cmd)
+    app.command("convert")(convert_cmd)

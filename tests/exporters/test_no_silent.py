@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import write_folder_dataset
 
@@ -115,6 +116,17 @@ def test_bench_records_the_shipped_int8_substitution(tmp_path: Path) -> None:
     path, warnings = build_onnx(src, Variant.INT8, cache=tmp_path, opset=17, shape=(64, 96), quant=None, threads=1)
     assert path == shipped
     assert len(warnings) == 1 and "shipped" in warnings[0] and "--calib-data" in warnings[0]
+    # fcnedge's own int8 row: the same shipped file in the runtime's exact fast form, converted once into the cache
+    fast, again = (
+        build_onnx(src, Variant.INT8, cache=tmp_path, opset=17, shape=(64, 96), quant=None, threads=1,
+                   runtime_upsampling=True, fast_shipped=True)[0]
+        for _ in range(2)
+    )  # fmt: skip
+    assert fast == again and fast.parent == tmp_path and "shipped-rt-u8" in fast.name
+    from fcnedge.runtime.session import Session
+
+    session = Session(fast)
+    assert session.upsample_stride == 2 and session.input_dtype is np.uint8
     plain = Source(label="m", torch_model=object(), meta=get_weights().meta, digest="y")
     with pytest.raises(ConfigError, match="needs calibration images"):
         build_onnx(plain, Variant.INT8, cache=tmp_path, opset=17, shape=(64, 96), quant=None, threads=1)
