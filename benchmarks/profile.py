@@ -23,8 +23,14 @@ def profile_onnx(path: Path, shape: tuple[int, int], *, threads: int, runs: int 
         if threads:
             so.intra_op_num_threads = threads
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        x = np.zeros((1, 3, *shape), dtype=np.float32)
+        inp = sess.get_inputs()[0]
+        name = inp.name
+        # a --uint8-input model takes pixels: feed the mid-grey pixel, as the float input is fed its zero
+        x = (
+            np.full((1, 3, *shape), 127, dtype=np.uint8)
+            if inp.type == "tensor(uint8)"
+            else np.zeros((1, 3, *shape), dtype=np.float32)
+        )
         for _ in range(runs):
             sess.run(None, {name: x})
         events = json.loads(Path(sess.end_profiling()).read_text())

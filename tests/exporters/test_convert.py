@@ -73,3 +73,13 @@ def test_convert_cli_and_its_refusals(tmp_path: Path, tiny8s_checkpoint: Path) -
         assert res.exit_code == 2, res.output
         assert message in res.output and len(res.output.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rt.onnx"]  # nothing partial was written
+
+
+def test_the_profiler_feeds_a_uint8_input_model_pixels(tmp_path: Path) -> None:
+    from fcnedge.benchmarks.profile import profile_onnx
+
+    out = tmp_path / "u8.onnx"
+    convert_onnx(get_weights().path(), out, runtime_upsampling=False, uint8_input=True, force=False)
+    prof = profile_onnx(out, (64, 96), threads=1, runs=2)
+    assert prof["op_share"] and abs(sum(prof["op_share"].values()) - 1.0) < 0.01
+    assert "QLinearConv" in prof["op_share"] or "ConvInteger" in prof["op_share"] or "Conv" in prof["op_share"]

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fcnedge.runtime import upsample
 from fcnedge.runtime.upsample import upsample_bilinear, upsampled_ids
+
+
+@pytest.fixture(autouse=True, params=["boundaries", "auto"])
+def _path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test with the boundary interpolation forced on for every image, and with the automatic choice."""
+    if request.param == "boundaries":
+        monkeypatch.setattr(upsample, "BOUNDARY_SHARE_MAX", 1.0)
 
 
 def _logits(k: int, h: int, w: int, seed: int) -> np.ndarray:
@@ -59,3 +67,9 @@ def test_refuses_what_it_cannot_represent() -> None:
         upsampled_ids(np.zeros((256, 2, 2), np.float32), 2)
     with pytest.raises(ValueError, match="even stride"):
         upsampled_ids(np.zeros((3, 2, 2), np.float32), 3)
+
+
+def test_a_busy_image_gives_the_same_answer_either_way() -> None:
+    low = np.random.default_rng(3).standard_normal((11, 20, 30)).astype(np.float32)  # every cell a boundary
+    ref = upsample_bilinear(low[None], 2)[0].argmax(0)
+    np.testing.assert_array_equal(upsampled_ids(low, 2), ref)
