@@ -72,6 +72,8 @@ class TrainConfig:
     select_sequences: tuple[str, ...] = ()
     init_from: Path | None = None
     keep_last: bool = False
+    ema: float = 0.0
+    stop_after: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -197,6 +199,13 @@ def check_config(cfg: TrainConfig) -> None:
                 f"--init-from {cfg.init_from} holds {init_arch!r}, not --arch {cfg.arch}: pass --arch {init_arch} "
                 "or a checkpoint of this architecture"
             )
+    if not (math.isfinite(cfg.ema) and 0 <= cfg.ema < 1):
+        raise ConfigError(f"--ema {cfg.ema} is invalid: use a decay from 0 (off) to below 1, e.g. 0.99")
+    if cfg.stop_after is not None and not 1 <= cfg.stop_after <= cfg.epochs:
+        raise ConfigError(
+            f"--stop-after {cfg.stop_after} is invalid: use an epoch from 1 to --epochs ({cfg.epochs}); the learning "
+            "rate follows the whole --epochs schedule"
+        )
     if cfg.keep_last and cfg.select_sequences:
         raise ConfigError(
             "--keep-last and --select-on exclude each other: a fixed schedule keeps the last epoch, held-out sequences "
@@ -205,6 +214,11 @@ def check_config(cfg: TrainConfig) -> None:
     if cfg.out.exists() and not (cfg.force or cfg.resume):
         raise ConfigError(f"output {cfg.out} exists: pass --resume to continue it or --force to replace it")
     check_output(cfg.out, force=True)  # a missing or read-only folder fails now, not after the first epoch
+
+
+def _schedule(cfg: TrainConfig) -> str:
+    """``epoch N of an E-epoch schedule``: where a fixed schedule ends."""
+    return f"epoch {cfg.stop_after or cfg.epochs} of a {cfg.epochs}-epoch schedule"
 
 
 def _ignore(meta: ModelMeta) -> int:
@@ -226,6 +240,12 @@ class _Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
     best: float = -1.0
+    ema: Any = None  # torch.optim.swa_utils.AveragedModel of ``model`` with --ema
+
+    @property
+    def scored(self) -> nn.Module:
+        """The model that is scored, selected and saved: the weight average with ``--ema``, else the model."""
+        return self.model if self.ema is None else self.ema.module
 
     @property
     def last_path(self) -> Path:
@@ -278,6 +298,11 @@ def _prepare(cfg: TrainConfig) -> _Run:
         model = model.to(memory_format=torch.channels_last)
     run = _Run(cfg, meta, model, _make_optimizer(model, cfg), train_samples, val_samples)
     run.select_samples = select_samples or val_samples
+    if cfg.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        # an exponential moving average of the weights (and of BatchNorm's running statistics), updated every step
+        run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     return run
 
 
@@ -296,6 +321,11 @@ def _resume(run: _Run) -> None:
     run.optimizer.load_state_dict(payload["extra"]["optimizer"])
     run.start_epoch = int(payload["extra"]["epoch"]) + 1
     run.history = json.loads(payload["extra"]["history"])
+    if run.ema is not None:
+        if "ema" not in payload["extra"]:
+            raise ConfigError(f"{run.last_path} was trained without --ema: resume it without --ema, or use --force")
+        run.ema.module.load_state_dict(payload["extra"]["ema"])
+        run.ema.n_averaged.fill_(int(payload["extra"]["ema_updates"]))
     run.best = max((s for h in run.history if (s := selection_miou(h)) is not None), default=-1.0)
     log.info("resumed from %s at epoch %d", run.last_path, run.start_epoch)
 
@@ -338,6 +368,8 @@ def _train_epoch(
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
+        if run.ema is not None:
+            run.ema.update_parameters(run.model)
         seen += x.shape[0]
         loss_sum += loss.item()
         if progress:
@@ -362,7 +394,7 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
     log.info("epoch %d loss %.4f selection mIoU %s (%.1f img/s)", row["epoch"], row["loss"], score, row["images_per_s"])
     facts: dict[str, Any]
     if score is None:
-        facts = {"selected_on": f"fixed schedule: the last of {cfg.epochs} epochs, declared before the run"}
+        facts = {"selected_on": f"fixed schedule: {_schedule(cfg)}, declared before the run"}
     elif cfg.select_sequences:
         held = ",".join(cfg.select_sequences)
         facts = {"selection_miou": score, "selected_on": f"held-out training sequences {held}"}
@@ -370,6 +402,8 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
         facts = {"val_miou": score}
     if cfg.init_from is not None:
         facts["init_from"] = str(cfg.init_from)
+    if cfg.ema:
+        facts["ema"] = cfg.ema
     run_meta = run.meta.with_provenance(
         dataset=f"{cfg.fmt.value}:{cfg.data.name}",
         epoch=row["epoch"],
@@ -377,10 +411,12 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
         **facts,
     )
     extra = {"optimizer": run.optimizer.state_dict(), "epoch": row["epoch"] - 1, "history": json.dumps(run.history)}
+    if run.ema is not None:
+        extra |= {"ema": run.ema.module.state_dict(), "ema_updates": int(run.ema.n_averaged)}
     save_checkpoint(run.last_path, run.model, run_meta, force=True, extra=extra)
     if score is None or score > run.best:
         run.best = -1.0 if score is None else score
-        save_checkpoint(cfg.out, run.model, run_meta, force=True)
+        save_checkpoint(cfg.out, run.scored, run_meta, force=True)
     _write_log(run, wall_s)
 
 
@@ -391,7 +427,7 @@ def _write_log(run: _Run, wall_s: float, final_val: dict[str, Any] | None = None
         "wall_s": wall_s,
     }
     if run.cfg.keep_last:
-        summary["schedule"] = f"fixed: the last of {run.cfg.epochs} epochs"
+        summary["schedule"] = f"fixed: {_schedule(run.cfg)}"
     else:
         summary["best_selection_miou" if run.cfg.select_sequences else "best_val_miou"] = run.best
     if final_val is not None:
@@ -413,7 +449,9 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Train, score the selection frames each epoch (held-out training sequences with ``select_sequences``, else
     the val split), keep the best checkpoint at ``cfg.out``; with held-out sequences, val is scored once at the end.
     With ``keep_last`` (a fixed schedule, e.g. a refit on all frames) nothing is scored per epoch, the checkpoint is
-    the last epoch and val is scored once at the end.
+    the last epoch and val is scored once at the end. ``stop_after`` ends the run at that epoch of the ``epochs``
+    schedule (the learning rate is where the full schedule has it); with ``ema`` the checkpoint holds the
+    exponential moving average of the weights, and that is what is scored.
 
     Also writes ``<out>.last.pt`` (resumable, every epoch) and ``<out>.log.json`` (the run's log). An interrupt
     leaves both files as of the last complete epoch.
@@ -436,10 +474,10 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
     weights = class_weights(run.train_samples, k) if cfg.class_weighting else None
     loss_fn = SegLoss(weights, _ignore(run.meta), lovasz=cfg.lovasz)
     t_start = time.perf_counter()
-    for epoch in range(run.start_epoch, cfg.epochs):
+    for epoch in range(run.start_epoch, cfg.stop_after or cfg.epochs):
         row = _train_epoch(run, epoch, loss_fn, rng, progress)
         if not cfg.keep_last:
-            row["select" if cfg.select_sequences else "val"] = evaluate(run.model, run.select_samples, run.meta)
+            row["select" if cfg.select_sequences else "val"] = evaluate(run.scored, run.select_samples, run.meta)
         _end_epoch(run, row, time.perf_counter() - t_start)
         if progress:
             progress({"epoch_done": epoch + 1, "val_miou": selection_miou(row), "best": run.best, "loss": row["loss"]})

@@ -182,10 +182,10 @@ def test_keep_last_is_a_fixed_schedule_scored_once(blocks: Path, tmp_path: Path)
     out = tmp_path / "k.pt"
     summary = train(_cfg(blocks, out, epochs=2, keep_last=True))
     assert all("val" not in h and "select" not in h for h in summary["history"])
-    assert summary["schedule"] == "fixed: the last of 2 epochs" and "best_val_miou" not in summary
+    assert summary["schedule"] == "fixed: epoch 2 of a 2-epoch schedule" and "best_val_miou" not in summary
     _, meta = load_checkpoint(out)
     assert meta.provenance["epoch"] == 2
-    assert meta.provenance["selected_on"].startswith("fixed schedule: the last of 2 epochs")
+    assert meta.provenance["selected_on"].startswith("fixed schedule: epoch 2 of a 2-epoch schedule")
     assert meta.provenance["val_miou"] == pytest.approx(summary["final_val"]["miou"])
     res = CliRunner().invoke(
         app,
@@ -193,3 +193,39 @@ def test_keep_last_is_a_fixed_schedule_scored_once(blocks: Path, tmp_path: Path)
          "--epochs", "1", "--crop", "64x96", "--keep-last", "--select-on", "A", "-o", str(tmp_path / "x.pt")],
     )  # fmt: skip
     assert res.exit_code == 2 and "--keep-last and --select-on exclude each other" in res.stderr
+
+
+def test_ema_weights_are_what_is_saved_and_resume_keeps_the_average(blocks: Path, tmp_path: Path) -> None:
+    """--ema: the checkpoint holds the moving average (not the raw weights in .last.pt); --stop-after ends the run
+    inside a longer schedule; a resumed run continues the same average."""
+    from fcnedge.models.checkpoint import read_checkpoint
+
+    out = tmp_path / "e.pt"
+    summary = train(_cfg(blocks, out, epochs=3, ema=0.9, keep_last=True, stop_after=2))
+    assert [h["epoch"] for h in summary["history"]] == [1, 2]
+    assert summary["schedule"] == "fixed: epoch 2 of a 3-epoch schedule"
+    ema_model, meta = load_checkpoint(out)
+    raw_model, _ = load_checkpoint(out.with_suffix(".last.pt"))
+    assert meta.provenance["ema"] == 0.9 and meta.provenance["epoch"] == 2
+    ema_sd, raw_sd = ema_model.state_dict(), raw_model.state_dict()
+    assert any(not torch.equal(ema_sd[k], raw_sd[k]) for k in raw_sd if raw_sd[k].is_floating_point())
+    extra = read_checkpoint(out.with_suffix(".last.pt"))["extra"]
+    assert extra["ema_updates"] == 2 * 4  # 16 images, batch 4: every step updates the average
+    for key, value in extra["ema"].items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value.float(), ema_sd[key].float())
+    resumed = train(_cfg(blocks, out, epochs=3, ema=0.9, keep_last=True, resume=True))
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert read_checkpoint(out.with_suffix(".last.pt"))["extra"]["ema_updates"] == 3 * 4
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"ema": 1.0}, "--ema 1.0 is invalid"), ({"stop_after": 4}, "--stop-after 4 is invalid")],
+)
+def test_ema_and_stop_after_are_checked(blocks: Path, tmp_path: Path, options: dict, message: str) -> None:
+    from fcnedge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        train(_cfg(blocks, tmp_path / "x.pt", epochs=3, **options))
+    assert not (tmp_path / "x.pt").exists()

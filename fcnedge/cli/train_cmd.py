@@ -80,6 +80,20 @@ def train(
             help="Fixed schedule: keep the last epoch, score nothing per epoch, val once at the end (refits).",
         ),
     ] = False,
+    ema: Annotated[
+        float,
+        typer.Option(
+            help="Keep an exponential moving average of the weights with this decay per step (e.g. 0.99) and score, "
+            "select and save it; 0: off."
+        ),
+    ] = 0.0,
+    stop_after: Annotated[
+        Optional[int],
+        typer.Option(
+            help="End at this epoch of the --epochs schedule (the learning rate follows the whole schedule): a "
+            "refit that repeats an epoch chosen on held-out sequences."
+        ),
+    ] = None,
     init_from: Annotated[
         Optional[Path],
         typer.Option(
@@ -133,6 +147,8 @@ def train(
         threads=workers,
         init_from=init_from,
         keep_last=keep_last,
+        ema=ema,
+        stop_after=stop_after,
     )
     check_config(cfg)  # every option fails here, before the progress bar starts
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
