@@ -115,18 +115,10 @@ class OpenVINOSession(ModelIO):
         out: NDArray[np.float32] = self._infer(batch, self._logits_index)
         return out
 
-    def run_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
-        """(N, 3, H, W) float32 -> (N, H, W) uint8 ids: the graph's own ArgMax (``--ids-output``) or the
-        boundary-only argmax of the runtime upsampling (``--runtime-upsampling``).
-
-        Raises:
-            ModelMetaError: the model has neither.
-        """
-        if self._ids_index is not None:
-            out: NDArray[np.uint8] = self._infer(batch, self._ids_index)
-            return out
-        if self.upsample_stride > 1:
-            return self.ids_from_graph(self.run_graph(batch))
-        raise ModelMetaError(f"{self.path} has no ids output: export it with --ids-output or --runtime-upsampling")
+    def graph_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """The graph's own ``ids`` output (``--ids-output`` models)."""
+        assert self._ids_index is not None  # run_ids asks only when the graph has one
+        out: NDArray[np.uint8] = self._infer(batch, self._ids_index)
+        return out
 
     __call__ = run

@@ -140,6 +140,27 @@ class ModelIO:
         boundary-only argmax of a runtime upsampling (``--runtime-upsampling``)."""
         return self.ids_name is not None or self.upsample_stride > 1
 
+    def run_graph(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The graph's own output: the logits, at stride s for a ``--runtime-upsampling`` model."""
+        raise NotImplementedError
+
+    def graph_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """The graph's own ``ids`` output (``--ids-output`` models)."""
+        raise NotImplementedError
+
+    def run_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """(N, 3, H, W) -> (N, H, W) uint8 class ids, no full-resolution logits: from the graph's own ArgMax
+        (``--ids-output``) or the boundary-only argmax of the runtime upsampling (``--runtime-upsampling``).
+
+        Raises:
+            ModelMetaError: the model has neither.
+        """
+        if self.ids_name is not None:
+            return self.graph_ids(batch)
+        if self.upsample_stride > 1:
+            return self.ids_from_graph(self.run_graph(batch))
+        raise ModelMetaError(f"{self.path} has no ids output: export it with --ids-output or --runtime-upsampling")
+
     def ids_from_graph(self, out: NDArray[np.float32]) -> NDArray[np.uint8]:
         """(N, K, h, w) stride-s logits of a ``--runtime-upsampling`` graph -> (N, h*s, w*s) class ids, exactly
         as the argmax of their upsampling (:func:`fcnedge.runtime.upsample.upsampled_ids`)."""
@@ -205,19 +226,10 @@ class Session(ModelIO):
         out: NDArray[np.float32] = self.ort.run([self.output_name], {self.input_name: batch})[0]
         return out
 
-    def run_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
-        """(N, 3, H, W) float32 -> (N, H, W) uint8 class ids, no full-resolution logits: from the graph's own
-        ArgMax (``--ids-output``) or the boundary-only argmax of the runtime upsampling (``--runtime-upsampling``).
-
-        Raises:
-            ModelMetaError: the model has neither.
-        """
-        if self.ids_name is not None:
-            out: NDArray[np.uint8] = self.ort.run([self.ids_name], {self.input_name: batch})[0]
-            return out
-        if self.upsample_stride > 1:
-            return self.ids_from_graph(self.run_graph(batch))
-        raise ModelMetaError(f"{self.path} has no ids output: export it with --ids-output or --runtime-upsampling")
+    def graph_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """The graph's own ``ids`` output (``--ids-output`` models)."""
+        out: NDArray[np.uint8] = self.ort.run([self.ids_name], {self.input_name: batch})[0]
+        return out
 
     def _run_bound(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         binding = self.ort.io_binding()
