@@ -80,6 +80,14 @@ def time_interleaved(timers: Mapping[Any, StageTimer], *, warmup: int, runs: int
         done += n
 
 
+def median_ms(calls: Mapping[str, Callable[[], Any]], *, runs: int, warmup: int = 5) -> dict[str, float]:
+    """Median milliseconds of each no-argument call, timed interleaved (:func:`time_interleaved`): the scripts'
+    A/B comparisons (models, input forms, argmax ways) in one process on one machine minute."""
+    timers = {k: StageTimer([(k, lambda _, fn=fn: fn())], None) for k, fn in calls.items()}
+    time_interleaved(timers, warmup=warmup, runs=runs)
+    return {k: t.stats()[0].p50 for k, t in timers.items()}
+
+
 def argmax_u8(logits: NDArray[np.float32], *, threads: int = 0) -> NDArray[np.uint8]:
     """(N, K, H, W) -> (N, H, W) uint8 class ids, with the runtime's argmax."""
     from fcnedge.runtime.postprocess import argmax_ids

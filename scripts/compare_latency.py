@@ -1,6 +1,6 @@
 """End-to-end latency of several models on the same frame, interleaved in one process (the 1.25x bound of issue 14:
 a new bundled model against today's). Each model is opened through ``open_predictor`` and timed on ``predict``
-(input preparation, tiled inference, argmax) in rounds that alternate between the models; medians are compared to
+(input preparation, tiled inference, argmax) in blocks that alternate between the models; medians are compared to
 the first model's.
 
 Usage: .venv/bin/python scripts/compare_latency.py BASE.onnx NEW.onnx [...] [--image FRAME.png] [--runs 90]
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fcnedge.benchmarks.timing import median_ms
 from fcnedge.data.synthetic import synthetic_images
 from fcnedge.host import cpu_flags, cpu_model
 from fcnedge.runtime import open_predictor
@@ -28,7 +27,6 @@ def main() -> None:
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--image", type=Path, help="an RGB frame (default: a synthetic 360x480 image)")
     ap.add_argument("--runs", type=int, default=90)
-    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -40,22 +38,12 @@ def main() -> None:
     else:
         img = synthetic_images([(360, 480)], seed=0)[0]
     preds = {str(p): open_predictor(p, threads=args.threads) for p in args.models}
-    for pred in preds.values():  # warm-up
-        for _ in range(5):
-            pred.predict(img)
-    times: dict[str, list[float]] = {k: [] for k in preds}
-    for _ in range(args.rounds):
-        for key, pred in preds.items():
-            for _ in range(args.runs // args.rounds):
-                t0 = time.perf_counter()
-                pred.predict(img)
-                times[key].append((time.perf_counter() - t0) * 1e3)
-    base = statistics.median(times[str(args.models[0])])
+    med = median_ms({k: (lambda pred=pred: pred.predict(img)) for k, pred in preds.items()}, runs=args.runs)
+    base = med[str(args.models[0])]
     rows = []
-    for key, values in times.items():
-        med = statistics.median(values)
-        rows.append({"model": key, "p50_ms": med, "ratio_to_first": med / base, "runs": len(values)})
-        print(f"{key}: p50 {med:.2f} ms ({med / base:.3f}x the first)")
+    for key, p50 in med.items():
+        rows.append({"model": key, "p50_ms": p50, "ratio_to_first": p50 / base, "runs": args.runs})
+        print(f"{key}: p50 {p50:.2f} ms ({p50 / base:.3f}x the first)")
     machine = {"cpu": cpu_model(), "flags": sorted(set(cpu_flags()) & {"avx2", "avx512f", "avx512_vnni", "amx_tile"})}
     print(f"frame {img.shape[0]}x{img.shape[1]}, {args.threads} threads, {machine['cpu']}")
     if args.json:

@@ -12,11 +12,11 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from fcnedge.benchmarks.timing import median_ms
 from fcnedge.catalog import get_weights
 from fcnedge.data.datasets import open_dataset
 from fcnedge.exporters.standalone import convert_onnx
@@ -51,15 +51,10 @@ def main() -> None:
         "boundary": lambda low: upsampled_ids(low, s, threads=args.threads),
         "plain": lambda low: argmax_ids(upsample_bilinear(low[None], s)[0], threads=args.threads),
     }
-    times: dict[str, list[float]] = {k: [] for k in ways}
     agree = [float((ways["boundary"](low) == ways["plain"](low)).mean()) for low in lows]
-    for _ in range(args.runs):
-        for key, fn in ways.items():
-            for low in lows:
-                t0 = time.perf_counter()
-                fn(low)
-                times[key].append((time.perf_counter() - t0) * 1e3)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    # one timed call runs every frame; the medians are per frame
+    per_call = median_ms({k: (lambda fn=fn: [fn(low) for low in lows]) for k, fn in ways.items()}, runs=args.runs)
+    med = {k: v / len(lows) for k, v in per_call.items()}
     shares = []
     for low in lows:
         ids = low.argmax(0)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from fcnedge.benchmarks.timing import median_ms
 from fcnedge.catalog import Catalog
 from fcnedge.data.synthetic import synthetic_images
 from fcnedge.exporters.uint8_input import to_uint8_input
@@ -29,7 +28,7 @@ from fcnedge.runtime.session import read_onnx_meta
 
 
 def measure(path: Path, img: np.ndarray, runs: int, threads: int, tmp: Path) -> dict[str, object]:
-    """Both input forms of one file: identical logits?, then interleaved timing (3 rounds)."""
+    """Both input forms of one file: identical logits?, then interleaved timing."""
     meta, _ = read_onnx_meta(path)
     assert meta is not None
     proto = onnx.load(str(path))
@@ -38,14 +37,7 @@ def measure(path: Path, img: np.ndarray, runs: int, threads: int, tmp: Path) -> 
     onnx.save(proto, str(u8_path))
     preds = {"float": open_predictor(path, threads=threads), "uint8": open_predictor(u8_path, threads=threads)}
     same = bool(np.array_equal(preds["float"].logits(img), preds["uint8"].logits(img)))
-    times: dict[str, list[float]] = {k: [] for k in preds}
-    for _ in range(3):
-        for key, pred in preds.items():
-            for _ in range(runs // 3):
-                t0 = time.perf_counter()
-                pred.predict(img)
-                times[key].append((time.perf_counter() - t0) * 1e3)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = median_ms({k: (lambda pred=pred: pred.predict(img)) for k, pred in preds.items()}, runs=runs)
     ratio = med["float"] / med["uint8"]
     print(f"{path.name}: float input {med['float']:.2f} ms, uint8 input ({facts['form']}) {med['uint8']:.2f} ms "
           f"({ratio:.3f}x); identical logits: {same}")  # fmt: skip
