@@ -100,6 +100,11 @@ def convert_onnx(
     if runtime_upsampling:
         if any(p.key == RUNTIME_UPSAMPLING_KEY for p in proto.metadata_props):
             raise ConfigError(f"{src} already ends at stride s (runtime upsampling): drop --runtime-upsampling")
+        if len(proto.graph.output) > 1:  # its ArgMax reads the full-resolution logits the cut would remove
+            raise ConfigError(
+                f"{src} has an ids output (--ids-output), which needs the upsampling in the graph: drop "
+                "--runtime-upsampling, or convert an export made without --ids-output"
+            )
         facts["runtime_upsampling"] = move_final_upsampling(proto)
     if uint8_input:
         if proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8:

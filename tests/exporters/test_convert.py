@@ -68,11 +68,20 @@ def test_convert_cli_and_its_refusals(tmp_path: Path, tiny8s_checkpoint: Path) -
         (["convert", str(tiny8s_checkpoint), "-o", str(tmp_path / "c.onnx"), "--uint8-input"], "not an ONNX model"),
         (["convert", "default", "-o", str(out), "--uint8-input"], "exists"),
     ]
+    ids_model = tmp_path / "ids.onnx"
+    from fcnedge.exporters.pipeline import run
+    from fcnedge.models import load_checkpoint
+    from fcnedge.specs import ExportSpec
+
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    run(ExportSpec(output=ids_model, export_shape=(64, 96), ids_output=True, verify=False), model, meta, threads=2)
+    cases.append((["convert", str(ids_model), "-o", str(tmp_path / "d.onnx"), "--runtime-upsampling"], "ids output"))
     for args, message in cases:
         res = runner.invoke(app, args)
         assert res.exit_code == 2, res.output
         assert message in res.output and len(res.output.strip().splitlines()) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rt.onnx"]  # nothing partial was written
+    written = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ids."))
+    assert written == ["rt.onnx"]  # nothing partial was written
 
 
 def test_the_profiler_feeds_a_uint8_input_model_pixels(tmp_path: Path) -> None:
