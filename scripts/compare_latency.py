@@ -4,7 +4,7 @@ a new bundled model against today's). Each model is opened through ``open_predic
 the first model's.
 
 Usage: .venv/bin/python scripts/compare_latency.py BASE.onnx NEW.onnx [...] [--image FRAME.png] [--runs 90]
-       [--threads 2] [--json OUT.json]
+       [--threads 2] [--tiles 320x480,384x480] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fcnedge.benchmarks.timing import median_ms
 from fcnedge.data.synthetic import synthetic_images
 from fcnedge.host import cpu_flags, cpu_model
 from fcnedge.runtime import open_predictor
+from fcnedge.specs import parse_hw
 
 
 def main() -> None:
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--image", type=Path, help="an RGB frame (default: a synthetic 360x480 image)")
     ap.add_argument("--runs", type=int, default=90)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tiles", help="tile sizes to time each model at, e.g. 320x480,384x480 (default: its own)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.image:
@@ -37,9 +39,16 @@ def main() -> None:
         img = np.ascontiguousarray(bgr[:, :, ::-1])
     else:
         img = synthetic_images([(360, 480)], seed=0)[0]
-    preds = {str(p): open_predictor(p, threads=args.threads) for p in args.models}
+    tiles = [parse_hw(s, what="--tiles") for s in args.tiles.split(",")] if args.tiles else [None]
+    preds = {
+        (str(p) if tile is None else f"{p} @ tile {tile[0]}x{tile[1]}"): open_predictor(
+            p, threads=args.threads, tile=tile
+        )
+        for p in args.models
+        for tile in tiles
+    }
     med = median_ms({k: (lambda pred=pred: pred.predict(img)) for k, pred in preds.items()}, runs=args.runs)
-    base = med[str(args.models[0])]
+    base = next(iter(med.values()))
     rows = []
     for key, p50 in med.items():
         rows.append({"model": key, "p50_ms": p50, "ratio_to_first": p50 / base, "runs": args.runs})
