@@ -83,7 +83,11 @@ def time_interleaved(timers: Mapping[Any, StageTimer], *, warmup: int, runs: int
 def median_ms(calls: Mapping[str, Callable[[], Any]], *, runs: int, warmup: int = 5) -> dict[str, float]:
     """Median milliseconds of each no-argument call, timed interleaved (:func:`time_interleaved`): the scripts'
     A/B comparisons (models, input forms, argmax ways) in one process on one machine minute."""
-    timers = {k: StageTimer([(k, lambda _, fn=fn: fn())], None) for k, fn in calls.items()}
+
+    def stage(fn: Callable[[], Any]) -> Stage:
+        return lambda _: fn()
+
+    timers = {k: StageTimer([(k, stage(fn))], None) for k, fn in calls.items()}
     time_interleaved(timers, warmup=warmup, runs=runs)
     return {k: t.stats()[0].p50 for k, t in timers.items()}
 
