@@ -141,7 +141,7 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
     )
     built = build_ort(path, variant, cfg.providers, tile)
     built.warnings = warnings
-    if path.parent == cache and path.name.startswith(f"{src.label}-int8-shipped"):
+    if path.parent == cache / f"{src.label}-shipped":
         built.note = (
             "the shipped int8 file in fcnedge's exact fast form (fcnedge convert --runtime-upsampling --uint8-input)"
         )

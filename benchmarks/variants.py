@@ -152,15 +152,12 @@ def build_onnx(
 
 def shipped_fast_form(shipped: Path, cache: Path, *, label: str, runtime_up: bool) -> Path:
     """The shipped int8 file with uint8 input (and its final upsampling in the runtime when ``runtime_up``),
-    converted once into ``cache`` (keyed by the file's bytes and fcnedge's version); ids proven equal on write."""
-    from fcnedge._version import __version__
-    from fcnedge.exporters.standalone import convert_onnx
+    converted once into ``cache`` (``fcnedge.exporters.standalone.fast_form``); ids proven equal on write."""
+    from fcnedge.exporters.standalone import fast_form
 
-    key = hashlib.sha256(shipped.read_bytes() + f"{__version__}{runtime_up}".encode()).hexdigest()[:16]
-    path = cache / f"{label}-int8-shipped{'-rt' if runtime_up else ''}-u8-{key}.onnx"
-    if not path.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        convert_onnx(shipped, path, runtime_upsampling=runtime_up, uint8_input=True, force=False)
+    path, why = fast_form(shipped, cache / f"{label}-shipped", runtime_upsampling=runtime_up)
+    if path is None:
+        raise ConfigError(f"{shipped.name} has no fast form ({why}): run the bench with --graph-upsampling")
     return path
 
 

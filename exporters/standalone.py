@@ -141,3 +141,39 @@ def _prove_same_ids(src: Path, out: Path, stride: int, threads: int) -> list[dic
                 f"(< {CONVERT_AGREEMENT_MIN:.1%}): keep the original"
             )
     return rows
+
+
+def fast_form(src: Path, folder: Path, *, runtime_upsampling: bool = True) -> tuple[Path | None, str]:
+    """``src`` in its exact fast form (runtime upsampling where the final upsampling can move, uint8 input), written
+    once into ``folder`` (named by the file's bytes and fcnedge's version) and reused; or None and why not.
+
+    Raises:
+        ParityError: the converted model's ids disagree with the original's (never written).
+    """
+    import hashlib
+
+    import onnx
+
+    from fcnedge import __version__
+    from fcnedge.errors import ExportError
+    from fcnedge.meta import RUNTIME_UPSAMPLING_KEY
+
+    proto = onnx.load(str(src), load_external_data=False)
+    move = runtime_upsampling and len(proto.graph.output) == 1
+    move = move and not any(p.key == RUNTIME_UPSAMPLING_KEY for p in proto.metadata_props)
+    u8 = proto.graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.UINT8
+    if not (move or u8):
+        return None, "the model is already in its fast form"
+    key = hashlib.sha256(src.read_bytes() + f"{__version__}{move}".encode()).hexdigest()[:16]
+    dst = folder / f"{src.stem}-fast-{key}.onnx"
+    if dst.is_file():
+        return dst, f"{dst.name} (reused)"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        convert_onnx(src, dst, runtime_upsampling=move, uint8_input=u8, force=False)
+        return dst, f"{dst.name}: {'runtime upsampling + ' if move else ''}{'uint8 input' if u8 else ''}".rstrip(" +")
+    except ExportError as exc:  # the final upsampling cannot move (trained): uint8 input alone
+        if not (move and u8):
+            return None, str(exc)
+        convert_onnx(src, dst, runtime_upsampling=False, uint8_input=True, force=False)
+        return dst, f"{dst.name}: uint8 input (the final upsampling stays: {exc})"

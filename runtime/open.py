@@ -171,6 +171,9 @@ def open_predictor(
     providers = providers if providers is not None else (tuned.provider if tuned else "cpu")
     threads = threads if threads is not None else (tuned.threads if tuned else 0)
     batch = batch if batch is not None else (tuned.batch if tuned else 4)
+    if tuned is not None and tuned.file is not None:  # tune picked the model's exact fast form
+        log.info("opening %s, the fast form of %s that fcnedge tune picked", tuned.file, path)
+        path = tuned.file
     spec = provider_spec(providers, allow_fallback=allow_fallback, threads=threads)
     ts = TileSpec(size=tile or default_tile or DEFAULT_TILE, overlap=overlap, blend=blend, batch=batch, flip=flip)  # type: ignore[arg-type]
     session = open_session(path, spec, meta=meta, tile=ts.size, optimization=optimization)

@@ -1,10 +1,12 @@
 """``fcnedge tune``: time the runtime configurations this machine offers for one model and keep the fastest.
 
 The configurations are the engine (ONNX Runtime's CPU provider; the native OpenVINO engine when installed), the
-thread count and, for images that take several tiles, the tiles per call. Each is opened through the one seam,
-checked to give the same class ids as the first (a configuration that disagrees on more than 0.1 % of pixels is
-dropped, and the report says so), and timed end to end (``predict``: preprocessing, inference, stitching, argmax)
-in interleaved rounds so that a noisy minute hurts every configuration alike; the median decides.
+thread count, for images that take several tiles the tiles per call, and the model's form: the file as it is, or
+its exact fast form (``fcnedge convert --runtime-upsampling --uint8-input``, made into the cache by ``fcnedge tune``
+where the ``onnx`` package is installed; its class ids are proven equal when it is written). Each is opened through
+the one seam, checked to give the same class ids as the first (a configuration that disagrees on more than 0.1 %
+of pixels is dropped, and the report says so), and timed end to end (``predict``: preprocessing, inference,
+stitching, argmax) in interleaved rounds so that a noisy minute hurts every configuration alike; the median decides.
 
 The result is a small JSON file beside the model (``<model>.tune.json``), or in the cache when that folder is not
 writable, holding the model's SHA-256 and the host (CPU model, instruction-set flags, cores). ``open_predictor``
@@ -48,6 +50,7 @@ class Tuned:
     batch: int
     p50_ms: float
     path: Path
+    file: Path | None = None  # the fast form to open instead of the model (form "fast"), checked by its SHA-256
 
 
 def host_fingerprint() -> dict[str, Any]:
@@ -91,10 +94,29 @@ def read_tuned(model: Path) -> Tuned | None:
             if doc.get("host") != host_fingerprint():
                 log.warning("%s was tuned on another machine: ignored (run fcnedge tune on this one)", path)
                 continue
-            return Tuned(str(pick["provider"]), int(pick["threads"]), int(pick["batch"]), float(pick["p50_ms"]), path)
+            return Tuned(
+                str(pick["provider"]),
+                int(pick["threads"]),
+                int(pick["batch"]),
+                float(pick["p50_ms"]),
+                path,
+                _tuned_file(pick, path),
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("%s is unreadable (%s): ignored (run fcnedge tune again)", path, type(exc).__name__)
     return None
+
+
+def _tuned_file(pick: dict[str, Any], path: Path) -> Path | None:
+    """The fast-form file a pick names, if it is still there with the bytes that were timed (else logged, None:
+    the model itself is opened, with the rest of the pick)."""
+    if pick.get("form", "as-is") != "fast":
+        return None
+    file = Path(pick["file"])
+    if not file.is_file() or file_sha256(file) != pick["file_sha256"]:
+        log.warning("%s picked the fast form %s, which is missing or changed: the model itself is used", path, file)
+        return None
+    return file
 
 
 @dataclass(frozen=True)
@@ -102,25 +124,28 @@ class Candidate:
     provider: str
     threads: int
     batch: int
+    form: str = "as-is"  # or "fast": the model's exact fast form (runtime upsampling, uint8 input)
 
     @property
     def label(self) -> str:
         threads = "default threads" if self.threads == 0 else f"{self.threads} thread{'s' if self.threads > 1 else ''}"
-        return f"{self.provider}, {threads}, batch {self.batch}"
+        return f"{self.provider}, {threads}, batch {self.batch}, {self.form}"
 
 
 DEFAULT = Candidate("cpu", 0, 4)  # what predict runs without tuning or options
 
 
 def candidates(
-    providers: list[str], threads: list[int], batches: list[int], *, openvino: bool
+    providers: list[str], threads: list[int], batches: list[int], *, openvino: bool, fast: bool = False
 ) -> tuple[list[Candidate], list[str]]:
-    """The grid to time, the untuned default first, and notes on what was left out (OpenVINO not installed)."""
+    """The grid to time, the untuned default first, and notes on what was left out (OpenVINO not installed);
+    ``fast``: every configuration also on the model's fast form."""
     notes = []
     if "openvino" in providers and not openvino:
         providers = [p for p in providers if p != "openvino"]
         notes.append("openvino: not installed (pip install 'fcnedge[openvino]'), not timed")
-    grid = [Candidate(p, t, b) for p in providers for t in threads for b in batches]
+    forms = ["as-is", "fast"] if fast else ["as-is"]
+    grid = [Candidate(p, t, b, f) for f in forms for p in providers for t in threads for b in batches]
     return [DEFAULT, *(c for c in grid if c != DEFAULT)], notes
 
 
@@ -150,17 +175,26 @@ def tune(
     runs: int = 20,
     rounds: int = 3,
     tile: tuple[int, int] | None = None,
+    fast_path: Path | None = None,
 ) -> dict[str, Any]:
     """Time every candidate on ``image`` (interleaved rounds of ``runs // rounds`` calls after one warm-up) and
-    return the report, pick included; the first candidate is the reference for the agreement check.
+    return the report, pick included; the first candidate is the reference for the agreement check. Candidates of
+    form ``fast`` open ``fast_path``.
 
     Raises:
+        ConfigError: a fast candidate without ``fast_path``.
         FcnEdgeError: a candidate cannot be opened (a provider missing is an error here, not a fallback).
     """
     from fcnedge.runtime.open import open_predictor
 
+    if fast_path is None and any(c.form == "fast" for c in cands):
+        raise ConfigError("fast-form candidates need the fast form's file (fcnedge convert makes it)")
+
+    def file_of(c: Candidate) -> Path:
+        return fast_path if c.form == "fast" and fast_path is not None else model_path
+
     preds = {
-        c: open_predictor(model_path, providers=c.provider, threads=c.threads, batch=c.batch, tile=tile) for c in cands
+        c: open_predictor(file_of(c), providers=c.provider, threads=c.threads, batch=c.batch, tile=tile) for c in cands
     }
     ref = None
     quantised = _is_quantised(model_path)
@@ -193,6 +227,9 @@ def tune(
         )
     kept = [r for r in rows if r["kept"]]
     best = min(kept, key=lambda r: r["p50_ms"])
+    pick = {k: best[k] for k in ("provider", "threads", "batch", "p50_ms", "form")}
+    if best["form"] == "fast" and fast_path is not None:
+        pick |= {"file": str(fast_path), "file_sha256": file_sha256(fast_path)}
     return {
         "version": TUNE_VERSION,
         "fcnedge": __version__,
@@ -203,18 +240,23 @@ def tune(
         "runs": per_round * rounds,
         "agreement_min": need,
         "rows": rows,
-        "pick": {k: best[k] for k in ("provider", "threads", "batch", "p50_ms")},
+        "pick": pick,
         "reference": asdict(cands[0]),
         "reference_p50_ms": rows[0]["p50_ms"],
     }
 
 
 def _is_quantised(path: Path) -> bool:
-    """Whether the graph holds int8 ops, QDQ or QOperator (read without running it)."""
-    import onnx
+    """Whether the graph holds int8 ops, QDQ or QOperator (read without running it). The edge install has no
+    ``onnx`` package: there the op types are found as the length-prefixed strings protobuf stores them as
+    (field 4 of NodeProto), which float models do not contain."""
+    from fcnedge.runtime.session import QUANT_OPS, quantised_ops
 
-    from fcnedge.runtime.session import quantised_ops
-
+    try:
+        import onnx
+    except ImportError:
+        data = Path(path).read_bytes()
+        return any(b"\x22" + bytes([len(op)]) + op.encode() in data for op in QUANT_OPS)
     return bool(quantised_ops(onnx.load(str(path), load_external_data=False)))
 
 

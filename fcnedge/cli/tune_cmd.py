@@ -37,14 +37,22 @@ def tune(
         Optional[str], typer.Option(help="Thread counts to try (default: 1, half the cores, all cores).")
     ] = None,
     tile: Annotated[Optional[str], typer.Option("--tile", help="Tile HxW, as predict would get it.")] = None,
+    fast_form: Annotated[
+        bool,
+        typer.Option(
+            "--fast-form/--as-is",
+            help="Also time the model's exact fast form (runtime upsampling, uint8 input; made into the cache, "
+            "needs the onnx package).",
+        ),
+    ] = True,
     runs: Annotated[int, typer.Option(help="Timed calls per configuration (split into --rounds rounds).")] = 24,
     rounds: Annotated[int, typer.Option(help="Interleaved rounds (a noisy minute hits every configuration).")] = 3,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Time and print, write nothing.")] = False,
 ) -> None:
-    """Time engines x threads (x tiles per call) for MODEL on this machine and write the fastest beside it
-    (<model>.tune.json, or the cache; a new run replaces it); predict and demo then use it unless
-    --provider/--threads/--batch are given."""
+    """Time engines x threads (x tiles per call) x the model's form (as it is, or its exact fast form) for MODEL on
+    this machine and write the fastest beside it (<model>.tune.json, or the cache; a new run replaces it); predict
+    and demo then use it unless --provider/--threads/--batch are given."""
     from fcnedge.data.synthetic import synthetic_images
     from fcnedge.runtime.openvino_engine import openvino_available
     from fcnedge.runtime.preprocess import read_image
@@ -68,9 +76,13 @@ def tune(
     path = onnx_path(identify(model))
     spec = TileSpec(size=tile_hw) if tile_hw else TileSpec()
     multi = make_grid(img.shape[0], img.shape[1], spec, 32).count > 1
-    cands, notes = candidates(names, threads, [1, 4] if multi else [4], openvino=openvino_available())
+    fast_path, fast_note = _fast_form(path) if fast_form else (None, "")
+    cands, notes = candidates(
+        names, threads, [1, 4] if multi else [4], openvino=openvino_available(), fast=fast_path is not None
+    )
+    notes += [f"fast form: {fast_note}"] if fast_note else []
     target = tune_target(path)
-    report = run_tune(path, img, cands, runs=runs, rounds=rounds, tile=tile_hw)
+    report = run_tune(path, img, cands, runs=runs, rounds=rounds, tile=tile_hw, fast_path=fast_path)
     report["notes"] = notes
     if json_out:
         typer.echo(json.dumps(report, indent=2))
@@ -78,15 +90,13 @@ def tune(
         h, w = report["shape"]
         out.print(f"{path.name} at {h}x{w} on {report['host']['cpu']} ({report['runs']} calls each, median):")
         for r in report["rows"]:
-            mark = (
-                "  <- pick"
-                if {k: r[k] for k in ("provider", "threads", "batch")}
-                == {k: report["pick"][k] for k in ("provider", "threads", "batch")}
-                else ""
-            )
+            keys = ("provider", "threads", "batch", "form")
+            mark = "  <- pick" if all(r[k] == report["pick"][k] for k in keys) else ""
             why = f"  (dropped: {r['why']})" if not r["kept"] else ""
             label = "default threads" if r["threads"] == 0 else f"{r['threads']} threads"
-            out.print(f"  {r['provider']:<9} {label:<16} batch {r['batch']}  {r['p50_ms']:8.2f} ms{mark}{why}")
+            out.print(
+                f"  {r['provider']:<9} {label:<16} batch {r['batch']}  {r['form']:<5}  {r['p50_ms']:8.2f} ms{mark}{why}"
+            )
         for n in notes:
             out.print(f"  {n}")
         if image is None and any(not r["kept"] for r in report["rows"]):
@@ -97,6 +107,24 @@ def tune(
         return
     write_tuned(target, report)
     out.print(f"wrote {target}: predict and demo use it for this model on this machine")
+
+
+def _fast_form(path: Path) -> tuple[Optional[Path], str]:
+    """The model's exact fast form in the cache (made once), or None and why not (no onnx package, nothing to
+    change, a form that cannot be made)."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return None, "not timed: making it needs the onnx package (pip install 'fcnedge[torch]')"
+    from fcnedge.errors import FcnEdgeError
+    from fcnedge.exporters.standalone import fast_form
+    from fcnedge.sources import cache_dir
+
+    try:
+        made, why = fast_form(path, cache_dir() / "fast")
+    except FcnEdgeError as exc:
+        return None, f"not timed: {exc}"
+    return made, why if made is not None else f"not timed: {why}"
 
 
 def register(app: typer.Typer) -> None:

@@ -20,8 +20,8 @@ BLOCK = (
     "import sys\n"
     "class Block:\n"
     "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('torch', 'torchvision', 'onnxsim', 'onnxslim'):\n"
-    "            raise ImportError(name + ' blocked: the edge install has no torch')\n"
+    "        if name.split('.')[0] in ('torch', 'torchvision', 'onnx', 'onnxsim', 'onnxslim'):\n"
+    "            raise ImportError(name + ' blocked: the edge install has no torch or onnx')\n"
     "sys.meta_path.insert(0, Block())\n"
     "import json\n"
     "from typer.testing import CliRunner\n"
@@ -79,12 +79,13 @@ def test_readme_edge_commands_work_without_torch(edge_inputs: Path) -> None:
         ["bench", default_onnx, "--runs", "3", "--warmup", "1", "--no-roofline", "--out", "b1"],
         ["bench", "--runs", "3", "--warmup", "1", "--no-roofline", "--out", "b2"],
         ["bench-runtime", "--size", "400x700", "--runs", "1", "--out", "br"],
+        ["tune", "--shape", "96x128", "--runs", "3", "--rounds", "1", "--threads-list", "1", "--dry-run"],
         ["models"],
     ]
     results = run_blocked(commands, r)
     for res in results:
         assert res["code"] == 0, (res["args"], res["stderr"], res["exc"])
-    _, _, demo, info, ev, _, _, _, models = results
+    _, _, demo, info, ev, _, _, _, tuned, models = results
     ids = cv2.imread(str(r / "out1" / "street.png"), cv2.IMREAD_UNCHANGED)
     assert ids.shape == (200, 300) and ids.max() < 11
     assert sorted(p.name for p in (r / "out2").iterdir()) == [
@@ -102,6 +103,7 @@ def test_readme_edge_commands_work_without_torch(edge_inputs: Path) -> None:
         assert report["rows"][0]["variant"] == "onnx" and report["rows"][0]["latency_ms"]["p50"] > 0
     assert json.loads((r / "br" / "runtime.json").read_text())["large"][0]["windows"] >= 2
     assert "fcn_lite0_camvid" in models["stdout"]
+    assert "pick:" in tuned["stdout"] and "needs the onnx package" in tuned["stdout"]  # as-is forms only
     assert not (r / "c").exists()  # nothing was exported: the shipped int8 model ran
 
 

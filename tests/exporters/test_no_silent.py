@@ -122,7 +122,7 @@ def test_bench_records_the_shipped_int8_substitution(tmp_path: Path) -> None:
                    runtime_upsampling=True, fast_shipped=True)[0]
         for _ in range(2)
     )  # fmt: skip
-    assert fast == again and fast.parent == tmp_path and "shipped-rt-u8" in fast.name
+    assert fast == again and fast.parent == tmp_path / "default-shipped" and "-fast-" in fast.name
     from fcnedge.runtime.session import Session
 
     session = Session(fast)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fcnedge.cli import app
 from fcnedge.data.synthetic import synthetic_images
 from fcnedge.runtime import open_predictor
-from fcnedge.runtime.tune import Candidate, read_tuned, tune, tune_locations, write_tuned
+from fcnedge.runtime.tune import Candidate, file_sha256, read_tuned, tune, tune_locations, write_tuned
 
 runner = CliRunner()
 
@@ -72,8 +72,13 @@ def test_tune_cli_writes_the_pick_and_predict_uses_it(model: Path, tmp_path: Pat
     assert res.exit_code == 0, res.output
     assert "pick:" in res.output and "untuned" in res.output
     doc = json.loads((tmp_path / "m.onnx.tune.json").read_text())
-    assert {(r["provider"], r["threads"]) for r in doc["rows"]} == {("cpu", 0), ("cpu", 1), ("cpu", 2)}
-    assert doc["pick"] in [{k: r[k] for k in ("provider", "threads", "batch", "p50_ms")} for r in doc["rows"]]
+    # every configuration on the model as it is and on its exact fast form (made into the cache)
+    assert {(r["provider"], r["threads"], r["form"]) for r in doc["rows"]} == {("cpu", 0, "as-is")} | {
+        ("cpu", t, f) for t in (1, 2) for f in ("as-is", "fast")
+    }
+    keys = ("provider", "threads", "batch", "p50_ms", "form")
+    assert {k: doc["pick"][k] for k in keys} in [{k: r[k] for k in keys} for r in doc["rows"]]
+    assert any("fast form: " in n for n in doc["notes"])
     img = tmp_path / "a.png"
     import cv2
 
@@ -86,7 +91,35 @@ def test_tune_cli_writes_the_pick_and_predict_uses_it(model: Path, tmp_path: Pat
     assert res.exit_code == 0 and "tuned" not in res.output
     a = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
     b = cv2.imread(str(tmp_path / "o2" / "a.png"), cv2.IMREAD_UNCHANGED)
-    assert np.array_equal(a, b)
+    assert np.mean(a == b) >= 0.999  # the fast form, if picked, gives the same ids to float rounding
+    res = runner.invoke(app, ["tune", str(model), "--shape", "64x96", "--runs", "3", "--rounds", "1",
+                              "--threads-list", "1", "--providers", "cpu", "--as-is", "--dry-run",
+                              "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert {r["form"] for r in json.loads(res.output)["rows"]} == {"as-is"}
+
+
+def test_a_fast_form_pick_opens_the_fast_file_while_it_is_unchanged(
+    model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fcnedge.exporters.standalone import fast_form
+
+    fast, _ = fast_form(model, tmp_path / "fast")
+    assert fast is not None
+    img = synthetic_images([(64, 96)])[0]
+    cands = [Candidate("cpu", 0, 4), Candidate("cpu", 1, 4, "fast")]
+    report = tune(model, img, cands, runs=3, rounds=1, fast_path=fast)
+    assert [r["form"] for r in report["rows"]] == ["as-is", "fast"] and all(r["kept"] for r in report["rows"])
+    report["pick"] = {**report["rows"][1], "file": str(fast), "file_sha256": file_sha256(fast)}
+    beside, _ = tune_locations(model)
+    write_tuned(beside, report)
+    pred = open_predictor(model, providers=None, threads=None, batch=None)
+    assert pred.session.path == fast and pred.session.input_dtype is np.uint8
+    assert np.mean(pred.predict(img) == open_predictor(model).predict(img)) >= 0.999
+    fast.write_bytes(fast.read_bytes() + b"\0")  # changed after tuning: not trusted
+    pred = open_predictor(model, providers=None, threads=None, batch=None)
+    assert pred.session.path == model and pred.tuned is not None and pred.session.spec.threads == 1
+    assert "missing or changed" in caplog.text
 
 
 @pytest.mark.parametrize(
