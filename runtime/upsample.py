@@ -3,7 +3,8 @@
 A ConvTranspose(K, K, 2s, stride s, padding s/2) with a bilinear kernel equals: pad the stride-s logits with one
 zero on every side, resize x s with half-pixel bilinear interpolation, crop s pixels from every side. OpenCV's
 ``INTER_LINEAR`` is that half-pixel rule, and every output pixel kept reads only inside the padded array, so
-this is the same function as the graph's upsampling (to float rounding), at a fraction of its cost.
+this is the same function as the graph's upsampling (to float rounding), at a fraction of its cost. When only the
+class ids are wanted, :func:`upsampled_ids` skips the upsampling wherever it cannot change the argmax.
 """
 
 from __future__ import annotations
@@ -38,19 +39,19 @@ BOUNDARY_SHARE_MAX = 0.15
 
 def upsampled_ids(low: NDArray[np.float32], stride: int, *, threads: int = 0) -> NDArray[np.uint8]:
     """(K, h, w) stride-s logits -> (h*s, w*s) uint8 class ids of their bilinear upsampling, without computing it
-        at every pixel.
+    at every pixel.
 
-        An output pixel interpolates the four low-resolution pixels around it (its cell) with non-negative weights that
-        sum to one, and the transposed conv's zero padding makes a corner outside the image a zero logit vector. When
-        every corner inside the image has the same argmax c, c is the argmax of the weighted sum too (each term keeps
-        c first, a zero vector changes no order), ties to the first maximum included. So the argmax is taken once at
-        low resolution, every uniform cell is filled with its class, and only the cells on a class boundary (a few
-        percent of a road scene) are interpolated and compared; past :data:`BOUNDARY_SHARE_MAX` of the cells it does the
-    plain upsampling and argmax instead. The result equals ``argmax(upsample_bilinear(...))``
-        up to float rounding on exact ties (the same caveat as OpenCV against the graph's Resize).
+    An output pixel interpolates the four low-resolution pixels around it (its cell) with non-negative weights that
+    sum to one, and the transposed conv's zero padding makes a corner outside the image a zero logit vector. When
+    every corner inside the image has the same argmax c, c is the argmax of the weighted sum too (each term keeps c
+    first, a zero vector changes no order), ties to the first maximum included. So the argmax is taken once at low
+    resolution, every uniform cell is filled with its class, and only the cells on a class boundary (a few percent
+    of a road scene) are interpolated and compared; past :data:`BOUNDARY_SHARE_MAX` of the cells it does the plain
+    upsampling and argmax instead. The result equals ``argmax(upsample_bilinear(...))`` up to float rounding on exact
+    ties (the same caveat as OpenCV against the graph's Resize).
 
-        Raises:
-            ValueError: more than 255 classes (255 marks the padding here) or an odd stride.
+    Raises:
+        ValueError: more than 255 classes (255 marks the padding here) or an odd stride.
     """
     k, h, w = low.shape
     s = stride

@@ -73,3 +73,16 @@ def test_a_busy_image_gives_the_same_answer_either_way() -> None:
     low = np.random.default_rng(3).standard_normal((11, 20, 30)).astype(np.float32)  # every cell a boundary
     ref = upsample_bilinear(low[None], 2)[0].argmax(0)
     np.testing.assert_array_equal(upsampled_ids(low, 2), ref)
+
+
+def test_the_boundary_step_calls_no_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BLAS (np.tensordot, np.dot, matmul) leaves worker threads spinning after the call; on a 2-core CPU that
+    halved the model's next inference, so the boundary interpolation is elementwise numpy only."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("BLAS called in the ids path")
+
+    for name in ("tensordot", "dot", "matmul", "einsum"):
+        monkeypatch.setattr(np, name, refuse)
+    low = _logits(11, 40, 60, seed=1)
+    assert upsampled_ids(low, 2).shape == (80, 120)
