@@ -88,13 +88,17 @@ def _resize_form(graph: Any, last: Any) -> tuple[list[Any], int, str] | None:
     if last is None or last.op_type != "Slice" or len(last.input) < 4:
         return None
     by_out = {o: n for n in graph.node for o in n.output}
-    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    protos = {i.name: i for i in graph.initializer}
+
+    def const(name: str) -> Any:  # only the few small tensors read here, not every weight
+        return numpy_helper.to_array(protos[name]) if name in protos else None
+
     resize = by_out.get(last.input[0])
     pad = by_out.get(resize.input[0]) if resize is not None else None
     if resize is None or pad is None or resize.op_type != "Resize" or pad.op_type != "Pad":
         return None
     attrs = {a.name: a for a in resize.attribute}
-    scales = inits.get(resize.input[2]) if len(resize.input) > 2 else None
+    scales = const(resize.input[2]) if len(resize.input) > 2 else None
     if (
         attrs.get("mode") is None
         or attrs["mode"].s != b"linear"
@@ -110,10 +114,10 @@ def _resize_form(graph: Any, last: Any) -> tuple[list[Any], int, str] | None:
         return None
     s = int(scales[2])
     pad_mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
-    pads = inits.get(pad.input[1]) if len(pad.input) > 1 else None
-    value = inits.get(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else np.zeros(1)
-    starts, ends, axes = (inits.get(last.input[i]) for i in (1, 2, 3))
-    steps = inits.get(last.input[4]) if len(last.input) > 4 and last.input[4] else np.ones(2)
+    pads = const(pad.input[1]) if len(pad.input) > 1 else None
+    value = const(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else np.zeros(1)
+    starts, ends, axes = (const(last.input[i]) for i in (1, 2, 3))
+    steps = const(last.input[4]) if len(last.input) > 4 and last.input[4] else np.ones(2)
     ok = (
         pad_mode == b"constant"
         and pads is not None

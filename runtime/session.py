@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def read_onnx_meta(path: Path) -> tuple[ModelMeta | None, dict[str, Any]]:
     return meta, extra
 
 
-class ModelIO:
+class ModelIO(ABC):
     """What any engine knows of an fcnedge model from its graph: names, shapes, meta, and the runtime duties it
     asks for (a final upsampling, an ids output). Read from an ONNX Runtime session of the file."""
 
@@ -140,13 +141,13 @@ class ModelIO:
         boundary-only argmax of a runtime upsampling (``--runtime-upsampling``)."""
         return self.ids_name is not None or self.upsample_stride > 1
 
+    @abstractmethod
     def run_graph(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         """The graph's own output: the logits, at stride s for a ``--runtime-upsampling`` model."""
-        raise NotImplementedError
 
+    @abstractmethod
     def graph_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
         """The graph's own ``ids`` output (``--ids-output`` models)."""
-        raise NotImplementedError
 
     def run_ids(self, batch: NDArray[np.float32]) -> NDArray[np.uint8]:
         """(N, 3, H, W) -> (N, H, W) uint8 class ids, no full-resolution logits: from the graph's own ArgMax

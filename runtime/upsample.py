@@ -57,21 +57,27 @@ def upsampled_ids(low: NDArray[np.float32], stride: int, *, threads: int = 0) ->
     s = stride
     if k > 255 or s % 2:
         raise ValueError(f"upsampled_ids needs K <= 255 and an even stride (got K={k}, stride={s})")
-    ids = argmax_ids(np.ascontiguousarray(low), threads=threads)
-    # cell (i, j) has the corners (i - 1 .. i, j - 1 .. j) of the low grid; padding is 255 for the min, 0 for the max
-    hi = cv2.copyMakeBorder(ids, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
-    lo = cv2.copyMakeBorder(ids, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    cls = np.minimum(np.minimum(hi[:-1, :-1], hi[:-1, 1:]), np.minimum(hi[1:, :-1], hi[1:, 1:]))
-    top = np.maximum(np.maximum(lo[:-1, :-1], lo[:-1, 1:]), np.maximum(lo[1:, :-1], lo[1:, 1:]))
+    cls, boundary = boundary_cells(argmax_ids(np.ascontiguousarray(low), threads=threads))
     # cell i covers output rows s*i - s/2 .. s*i + s/2 - 1: fill whole cells, crop s/2 at the end
     ext = cv2.resize(cls, ((w + 1) * s, (h + 1) * s), interpolation=cv2.INTER_NEAREST)
-    ci, cj = np.nonzero(top != cls)
+    ci, cj = np.nonzero(boundary)
     if ci.size > BOUNDARY_SHARE_MAX * cls.size:  # a busy image (noise, texture): the plain way is cheaper
         return argmax_ids(upsample_bilinear(low[None], s)[0], threads=threads)
     if ci.size:
         ext.reshape(h + 1, s, w + 1, s)[ci, :, cj, :] = _boundary_ids(low, ci, cj, s, threads)
     half = s // 2
     return np.ascontiguousarray(ext[half : half + h * s, half : half + w * s])
+
+
+def boundary_cells(ids: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
+    """(h, w) stride-s class ids -> for each of the (h+1, w+1) cells between them, the smallest class among its
+    corners inside the image, and whether those corners disagree (a boundary cell). Cell (i, j) has the corners
+    (i-1 .. i, j-1 .. j); corners outside the image are the zero padding and agree with any class."""
+    hi = cv2.copyMakeBorder(ids, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)  # 255: never the min
+    lo = cv2.copyMakeBorder(ids, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)  # 0: never above a real class
+    cls = np.minimum(np.minimum(hi[:-1, :-1], hi[:-1, 1:]), np.minimum(hi[1:, :-1], hi[1:, 1:]))
+    top = np.maximum(np.maximum(lo[:-1, :-1], lo[:-1, 1:]), np.maximum(lo[1:, :-1], lo[1:, 1:]))
+    return cls, top != cls
 
 
 def _boundary_ids(

@@ -23,7 +23,7 @@ from fcnedge.exporters.standalone import convert_onnx
 from fcnedge.host import cpu_flags, cpu_model
 from fcnedge.runtime import open_predictor
 from fcnedge.runtime.postprocess import argmax_ids
-from fcnedge.runtime.upsample import upsample_bilinear, upsampled_ids
+from fcnedge.runtime.upsample import boundary_cells, upsample_bilinear, upsampled_ids
 
 
 def main() -> None:
@@ -57,12 +57,7 @@ def main() -> None:
     med = {k: v / len(lows) for k, v in per_call.items()}
     shares = []
     for low in lows:
-        ids = low.argmax(0)
-        p = np.pad(ids, 1, constant_values=-1)
-        corners = [p[:-1, :-1], p[:-1, 1:], p[1:, :-1], p[1:, 1:]]  # -1: the zero padding, agrees with anything
-        lo = np.min([np.where(c < 0, 999, c) for c in corners], axis=0)
-        hi = np.max(corners, axis=0)
-        shares.append(float((hi != lo).mean()))
+        shares.append(float(boundary_cells(argmax_ids(low))[1].mean()))
     res = {
         "cpu": cpu_model(),
         "flags": sorted(set(cpu_flags()) & {"avx2", "avx512f", "avx512_vnni", "amx_tile", "avx512_bf16"}),

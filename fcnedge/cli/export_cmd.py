@@ -37,6 +37,17 @@ ReduceRange = Annotated[
     ),
 ]
 
+RuntimeUpsampling = Annotated[
+    bool,
+    typer.Option(
+        "--runtime-upsampling",
+        help="End the graph at the stride-s logits; the runtime does the final bilinear upsampling (faster).",
+    ),
+]
+Uint8Input = Annotated[
+    bool, typer.Option("--uint8-input", help="Take uint8 RGB pixels; the model normalises them (no float pass).")
+]
+
 WeightType = Annotated[
     str, typer.Option("--weight-type", help="int8 weights (symmetric; default) or uint8 (asymmetric; u8u8 kernels).")
 ]
@@ -103,16 +114,8 @@ def export(
     ] = RewriteForm.AUTO,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check PyTorch vs ONNX Runtime.")] = True,
     dynamo: Annotated[bool, typer.Option("--dynamo", help="Use the dynamo exporter (needs onnxscript).")] = False,
-    runtime_upsampling: Annotated[
-        bool,
-        typer.Option(
-            "--runtime-upsampling",
-            help="End the graph at the stride-s logits; the runtime does the final bilinear upsampling (faster).",
-        ),
-    ] = False,
-    uint8_input: Annotated[
-        bool, typer.Option("--uint8-input", help="Take uint8 RGB pixels; the model normalises them (no float pass).")
-    ] = False,
+    runtime_upsampling: RuntimeUpsampling = False,
+    uint8_input: Uint8Input = False,
     ids_output: Annotated[
         bool,
         typer.Option("--ids-output", help="Add uint8 class ids (ArgMax in the graph) as a second output (faster)."),
@@ -253,12 +256,8 @@ def convert_cmd(
         Optional[str], typer.Argument(help="An fcnedge .onnx file or a bundled name (its int8 file); none: default.")
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")] = Path("model.fast.onnx"),
-    runtime_upsampling: Annotated[
-        bool, typer.Option("--runtime-upsampling", help="Move the final bilinear upsampling into the runtime.")
-    ] = False,
-    uint8_input: Annotated[
-        bool, typer.Option("--uint8-input", help="Take uint8 pixels; the model normalises them itself.")
-    ] = False,
+    runtime_upsampling: RuntimeUpsampling = False,
+    uint8_input: Uint8Input = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
     """Rewrite an existing fcnedge ONNX model into the runtime's exact fast forms (same ids, proven on write)."""
