@@ -13,6 +13,8 @@ META_KEY = "fcnedge.meta"  # key in ONNX metadata_props and in checkpoints
 RUNTIME_UPSAMPLING_KEY = "fcnedge.runtime_upsampling"  # the final upsampling runs in the runtime (JSON: stride)
 IDS_OUTPUT = "ids"  # the optional second output: uint8 class ids from an ArgMax in the graph (--ids-output)
 
+MIN_SCALE, MAX_SCALE = 0.25, 4.0  # inference scales a meta or --scale may give
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LITE_MEAN = (0.498, 0.498, 0.498)  # EfficientNet-Lite was trained on (x - 127) / 128
@@ -52,6 +54,10 @@ class ModelMeta:
         upsampling: ``trained`` or ``frozen`` bilinear transposed conv.
         input_format: pixel order the model expects (always RGB for fcnedge models).
         provenance: free-form facts: dataset, command, metrics, versions.
+        scale: inference scale: an image is resized by it before the model runs and the logits are resized back
+            (1.0: as given). A model trained with scale jitter may see thin objects better a little enlarged.
+        tile: the tile (H, W, in model-input pixels, multiples of ``stride``) the predictor uses when none is
+            given; ``None``: fcnedge's default (320x480).
     """
 
     arch: str
@@ -67,6 +73,8 @@ class ModelMeta:
     upsampling: str = "trained"
     input_format: str = "RGB"
     provenance: dict[str, Any] = field(default_factory=dict)
+    scale: float = 1.0
+    tile: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
@@ -81,6 +89,19 @@ class ModelMeta:
         object.__setattr__(self, "palette", tuple(tuple(int(v) for v in c) for c in self.palette))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        object.__setattr__(self, "scale", float(self.scale))
+        if not MIN_SCALE <= self.scale <= MAX_SCALE:
+            raise ModelMetaError(
+                f"meta scale {self.scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]"
+            )
+        if self.tile is not None:
+            tile = tuple(int(v) for v in self.tile)
+            if len(tile) != 2 or min(tile) < self.stride or any(v % self.stride for v in tile):
+                raise ModelMetaError(
+                    f"meta tile {list(self.tile)} is invalid: give [H, W], positive multiples of the stride "
+                    f"{self.stride}"
+                )
+            object.__setattr__(self, "tile", tile)
         if len(self.class_names) != self.num_classes or len(self.palette) != self.num_classes:
             raise ModelMetaError(
                 f"meta has {len(self.class_names)} class names and {len(self.palette)} colours for "
@@ -94,6 +115,7 @@ class ModelMeta:
         d["palette"] = [list(c) for c in self.palette]
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
+        d["tile"] = list(self.tile) if self.tile is not None else None
         return {"schema_version": SCHEMA_VERSION, **d}
 
     def to_json(self) -> str:

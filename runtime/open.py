@@ -19,9 +19,10 @@ from fcnedge.meta import ModelMeta
 from fcnedge.protocols import Runner
 from fcnedge.runtime.openvino_engine import INSTALL as OV_INSTALL
 from fcnedge.runtime.openvino_engine import OpenVINOSession, openvino_available
-from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model
+from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model, scaled_size
 from fcnedge.runtime.providers import parse_providers, resolve
-from fcnedge.runtime.session import Session
+from fcnedge.runtime.session import Session, read_onnx_meta
+from fcnedge.runtime.tiling import ceil_to
 from fcnedge.runtime.tune import read_tuned
 from fcnedge.sources import identify, onnx_path
 from fcnedge.specs import Blend, Provider, ProviderSpec, TileSpec, as_enum
@@ -100,6 +101,7 @@ def predictor_for(
     max_batch: int = 1 << 16,
     threads: int = 0,
     session: Session | OpenVINOSession | None = None,
+    scale: float | None = None,
 ) -> TiledPredictor:
     """The predictor around any runner (an ORT session, a torch module, OpenVINO): the tile fitted to a
     fixed-size model, every option applied.
@@ -119,6 +121,7 @@ def predictor_for(
         session=session,
         ids_runner=ids_runner,
         input_dtype=session.input_dtype if session is not None else np.float32,
+        scale=scale,
     )
 
 
@@ -137,6 +140,7 @@ def open_predictor(
     num_classes: int | None = None,
     optimization: str = "all",
     flip: bool = False,
+    scale: float | None = None,
 ) -> TiledPredictor:
     """Open a model for prediction, ready to share across threads.
 
@@ -149,9 +153,11 @@ def open_predictor(
             ``batch``: None takes the tuned value, else 0 and 4).
         allow_fallback: warn and continue on the next provider instead of failing.
         threads: intra-op threads for the model and the argmax (0: ONNX Runtime's default).
-        tile: (height, width) of a tile, multiples of the stride; a fixed-size model that takes another size is
-            an error. None: ``default_tile`` (320x480 unless given), or the only size a fixed-size model takes.
-        default_tile: the tile when ``tile`` is None (the demo passes its frame size).
+        tile: (height, width) of a tile in model-input pixels, multiples of the stride; a fixed-size model that
+            takes another size is an error. None: ``default_tile`` if given, else the tile the model's meta names,
+            else 320x480 (a fixed-size model: the only size it takes).
+        default_tile: the tile when ``tile`` is None, in image pixels (the demo passes its frame size; it is
+            scaled by the inference scale and rounded up to the stride).
         overlap: fraction of a tile shared with its neighbour, in [0, 1).
         blend: ``mean`` (the seed's rule) or ``hann``.
         batch: tiles per session call (when the model's batch axis is dynamic).
@@ -159,6 +165,8 @@ def open_predictor(
         num_classes: K for an architecture name.
         optimization: ONNX Runtime graph optimisation level (all, extended, basic, none).
         flip: flip test-time augmentation (each tile also runs mirrored; twice the inference).
+        scale: inference scale: images are resized by it before the model and the logits resized back (None: the
+            model meta's, 1.0 for most models; the bundled default names its own).
 
     Raises:
         FcnEdgeError: an unknown or missing model, provider, or invalid option; the message names the fix.
@@ -175,9 +183,18 @@ def open_predictor(
         log.info("opening %s, the fast form of %s that fcnedge tune picked", tuned.file, path)
         path = tuned.file
     spec = provider_spec(providers, allow_fallback=allow_fallback, threads=threads)
-    ts = TileSpec(size=tile or default_tile or DEFAULT_TILE, overlap=overlap, blend=blend, batch=batch, flip=flip)  # type: ignore[arg-type]
-    session = open_session(path, spec, meta=meta, tile=ts.size, optimization=optimization)
+    if Provider.TENSORRT in spec.providers and tile is None and meta is None:  # its shape profile needs the tile
+        meta = read_onnx_meta(path)[0]
+    session_tile = tile or default_tile or (meta.tile if meta is not None else None) or DEFAULT_TILE
+    session = open_session(path, spec, meta=meta, tile=session_tile, optimization=optimization)
     check_contract(session)
+    ts = TileSpec(
+        size=resolve_tile(session.meta, tile=tile, default_tile=default_tile, scale=scale),
+        overlap=overlap,
+        blend=blend,  # type: ignore[arg-type]
+        batch=batch,
+        flip=flip,
+    )
     pred = predictor_for(
         session.run,
         session.meta,
@@ -187,10 +204,30 @@ def open_predictor(
         max_batch=session.max_batch,
         threads=threads,
         session=session,
+        scale=scale,
     )
     pred.tuned = tuned
-    log.info("opened %s (%s) on %s, tile %dx%d", path, src.kind.value, session.provider, *pred.spec.size)
+    h, w = pred.spec.size
+    log.info("opened %s (%s) on %s, tile %dx%d, scale %g", path, src.kind.value, session.provider, h, w, pred.scale)
     return pred
+
+
+def resolve_tile(
+    meta: ModelMeta,
+    *,
+    tile: tuple[int, int] | None = None,
+    default_tile: tuple[int, int] | None = None,
+    scale: float | None = None,
+) -> tuple[int, int]:
+    """The tile a predictor uses, in model-input pixels: ``tile`` as given; else ``default_tile`` (image pixels)
+    at the inference scale, rounded up to the stride; else the meta's tile; else 320x480."""
+    if tile is not None:
+        return tile
+    if default_tile is not None:
+        s = meta.scale if scale is None else scale
+        h, w = scaled_size(default_tile[0], default_tile[1], s)
+        return ceil_to(h, meta.stride), ceil_to(w, meta.stride)
+    return meta.tile or DEFAULT_TILE
 
 
 def check_contract(session: Session | OpenVINOSession) -> None:

@@ -12,23 +12,30 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import ConfigError
-from fcnedge.meta import ModelMeta
+from fcnedge.meta import MAX_SCALE, MIN_SCALE, ModelMeta
 from fcnedge.normalize import Normalizer
 from fcnedge.protocols import Predictor, Runner
 from fcnedge.runtime.postprocess import argmax_ids
 from fcnedge.runtime.preprocess import as_rgb_uint8
 from fcnedge.runtime.tiling import Grid, make_grid, window
+from fcnedge.runtime.upsample import resize_logits
 from fcnedge.specs import Blend, TileSpec
 
 log = logging.getLogger(__name__)
 
 IdsRunner = Callable[[NDArray[np.float32]], NDArray[np.uint8]]
 
-__all__ = ["IdsRunner", "Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "softmax"]
+__all__ = ["IdsRunner", "Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "scaled_size", "softmax"]
+
+
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """An image's size at inference scale ``scale`` (at least 1 x 1)."""
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 class PixelPlanes:
@@ -76,9 +83,12 @@ class TiledPredictor:
         input_dtype: ``np.float32`` (the runner takes normalised planes) or ``np.uint8`` (it takes the pixels and
             normalises them itself; partial tiles are then padded with the mean pixel, which normalises to ~0,
             as float tiles are padded with 0).
+        scale: inference scale (None: the meta's): the image is resized by it (bilinear) before tiling and the
+            stitched logits are resized back (bilinear), then the argmax. The tile is in model-input pixels. At a
+            scale other than 1 the logits of the whole scaled image are held at once (no row streaming).
 
     Raises:
-        ConfigError: the tile spec does not fit the model stride.
+        ConfigError: the tile spec does not fit the model stride, or the scale is outside [0.25, 4].
     """
 
     def __init__(
@@ -93,7 +103,11 @@ class TiledPredictor:
         session: Any = None,
         ids_runner: IdsRunner | None = None,
         input_dtype: type[np.generic] = np.float32,
+        scale: float | None = None,
     ) -> None:
+        self.scale = float(meta.scale if scale is None else scale)
+        if not MIN_SCALE <= self.scale <= MAX_SCALE:
+            raise ConfigError(f"--scale {scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
         self.runner = runner
         self.meta = meta
         self.spec = spec or TileSpec()
@@ -125,10 +139,24 @@ class TiledPredictor:
             self.stats["runs"] += 1
             self.stats["windows"] += windows
 
+    def _scaled(self, img: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """The image at the inference scale (itself at scale 1)."""
+        size = scaled_size(img.shape[0], img.shape[1], self.scale)
+        if size == img.shape[:2]:
+            return img
+        big = np.asarray(cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+        return big
+
     # -- public API -------------------------------------------------------------------------------------------
     def logits(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         """(K, H, W) float32 stitched logits (a view of the session output in whole-image mode)."""
         img = as_rgb_uint8(image)
+        big = self._scaled(img)
+        if big is img:
+            return self._logits(img)
+        return resize_logits(self._logits(big), img.shape[:2])
+
+    def _logits(self, img: NDArray[np.uint8]) -> NDArray[np.float32]:
         grid = self._grid(img)
         if grid.count == 1:
             return self._single(img, grid)
@@ -138,8 +166,11 @@ class TiledPredictor:
         return out
 
     def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        """(H, W) uint8 class ids (argmax after stitching; memory bounded by one band of logits)."""
+        """(H, W) uint8 class ids (argmax after stitching, and after resizing back at a scale other than 1; at
+        scale 1 memory is bounded by one band of logits)."""
         img = as_rgb_uint8(image)
+        if scaled_size(img.shape[0], img.shape[1], self.scale) != img.shape[:2]:
+            return argmax_ids(self.logits(img), threads=self.threads)
         grid = self._grid(img)
         if grid.count == 1:
             if self.ids_runner is not None and not self.spec.flip:

@@ -30,6 +30,16 @@ def upsample_bilinear(logits: NDArray[np.float32], stride: int) -> NDArray[np.fl
     return out
 
 
+def resize_logits(logits: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.float32]:
+    """(K, h, w) -> (K, H, W) bilinear, half-pixel centres (torch's ``align_corners=False``), one plane at a time
+    (2x faster than an interleaved HxWxK resize; no BLAS, so no worker threads left spinning after the call)."""
+    h, w = size
+    out = np.empty((logits.shape[0], h, w), dtype=np.float32)
+    for k, plane in enumerate(logits):
+        out[k] = cv2.resize(plane, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
 # Above this share of boundary cells the whole upsampling + argmax is cheaper than interpolating the boundaries.
 # Measured on this project's CPU at stride 2 (K = 11, 320x480): road scenes have ~4 % boundary cells (1.0 ms vs
 # 1.8 ms for the plain way); the blobby synthetic benchmark image 15 % (2.0 vs 2.1 ms); pure noise, every cell a

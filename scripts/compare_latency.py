@@ -5,6 +5,9 @@ the first model's.
 
 Usage: .venv/bin/python scripts/compare_latency.py BASE.onnx NEW.onnx [...] [--image FRAME.png] [--runs 90]
        [--threads 2] [--tiles 320x480,384x480] [--json OUT.json]
+
+A model may carry an inference scale and a tile: ``NEW.onnx@1.25@480x608`` runs it at scale 1.25 with one 480x608
+tile (``predict --scale 1.25 --tile 480x608``); without them the model's own (its meta's, else 1 and 320x480).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from fcnedge.specs import parse_hw
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("models", nargs="+", type=Path)
+    ap.add_argument("models", nargs="+", help="MODEL.onnx, or MODEL.onnx@SCALE or MODEL.onnx@SCALE@HxW")
     ap.add_argument("--image", type=Path, help="an RGB frame (default: a synthetic 360x480 image)")
     ap.add_argument("--runs", type=int, default=90)
     ap.add_argument("--threads", type=int, default=2)
@@ -40,13 +43,15 @@ def main() -> None:
     else:
         img = synthetic_images([(360, 480)], seed=0)[0]
     tiles = [parse_hw(s, what="--tiles") for s in args.tiles.split(",")] if args.tiles else [None]
-    preds = {
-        (str(p) if tile is None else f"{p} @ tile {tile[0]}x{tile[1]}"): open_predictor(
-            p, threads=args.threads, tile=tile
-        )
-        for p in args.models
-        for tile in tiles
-    }
+    preds = {}
+    for spec in args.models:
+        path, *rest = spec.split("@")
+        scale = float(rest[0]) if rest else None
+        own_tile = parse_hw(rest[1], what="a model's tile") if len(rest) > 1 else None
+        for tile in tiles:
+            pred = open_predictor(Path(path), threads=args.threads, tile=tile or own_tile, scale=scale)
+            h, w = pred.spec.size
+            preds[f"{path} @ scale {pred.scale:g}, tile {h}x{w}"] = pred
     med = median_ms({k: (lambda pred=pred: pred.predict(img)) for k, pred in preds.items()}, runs=args.runs)
     base = next(iter(med.values()))
     rows = []

@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 
 
-def make_identity_onnx(path: Path, *, fixed_hw: tuple[int, int] | None = None, with_meta: bool = True) -> Path:
-    """An ONNX model whose logits are its 3 input channels (K=3), built with onnx.helper (no torch)."""
+def make_identity_onnx(
+    path: Path,
+    *,
+    fixed_hw: tuple[int, int] | None = None,
+    with_meta: bool = True,
+    scale: float = 1.0,
+    tile: tuple[int, int] | None = None,
+) -> Path:
+    """An ONNX model whose logits are its 3 input channels (K=3), built with onnx.helper (no torch); ``scale`` and
+    ``tile``: the inference scale and tile its meta names."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
@@ -21,7 +29,15 @@ def make_identity_onnx(path: Path, *, fixed_hw: tuple[int, int] | None = None, w
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     if with_meta:
-        meta = ModelMeta(arch="identity", backbone="none", num_classes=3, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+        meta = ModelMeta(
+            arch="identity",
+            backbone="none",
+            num_classes=3,
+            mean=(0.5, 0.4, 0.3),
+            std=(0.2, 0.25, 0.3),
+            scale=scale,
+            tile=tile,
+        )
         model.metadata_props.add(key=META_KEY, value=meta.to_json())
     onnx.save(model, str(path))
     return path

@@ -14,6 +14,7 @@ from fcnedge.cli.options import (
     FlipOpt,
     OverlapOpt,
     RuntimeArgs,
+    ScaleOpt,
     TileOpt,
     TunedBatchOpt,
     TunedProviderOpt,
@@ -37,6 +38,7 @@ def demo(
     overlap: OverlapOpt = 0.25,
     blend: BlendOpt = Blend.MEAN,
     flip_tta: FlipOpt = False,
+    scale: ScaleOpt = None,
     batch: TunedBatchOpt = None,
     alpha: Annotated[float, typer.Option(help="Overlay opacity in [0, 1].")] = 0.5,
     record: Annotated[Optional[Path], typer.Option(help="Write the overlay video (.mp4).")] = None,
@@ -62,7 +64,7 @@ def demo(
         if target is not None:
             check_output(target, force=force)
     # frames resized to --input-size run as one tile of that size unless --tile says otherwise
-    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta)
+    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
     pred = rt.open(model, default_tile=size)
     cfg = DemoConfig(
         source=source,

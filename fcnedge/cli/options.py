@@ -48,6 +48,14 @@ TileOpt = Annotated[
 OverlapOpt = Annotated[float, typer.Option("--overlap", help="Tile overlap in [0, 1).")]
 BlendOpt = Annotated[Blend, typer.Option("--blend", help="mean (the seed's rule) or hann.")]
 BatchOpt = Annotated[int, typer.Option("--batch", help="Tiles per session call.")]
+ScaleOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--scale",
+        help="Inference scale: resize the image by it before the model and the logits back (default: the model's "
+        "own, 1.25 for the bundled model, 1 for most; --scale 1 runs images as given).",
+    ),
+]
 FlipOpt = Annotated[
     bool, typer.Option("--flip-tta", help="Also run each tile mirrored and average (test-time augmentation; 2x time).")
 ]
@@ -65,6 +73,7 @@ class RuntimeArgs:
     blend: Blend = Blend.MEAN
     batch: Optional[int] = 4  # None: the tuned tiles per call, else 4
     flip: bool = False
+    scale: Optional[float] = None  # None: the model meta's inference scale
 
     def tile_hw(self) -> tuple[int, int] | None:
         """The --tile value as (H, W), None when not given.
@@ -102,4 +111,5 @@ class RuntimeArgs:
             meta=meta,
             num_classes=num_classes,
             flip=self.flip,
+            scale=self.scale,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,6 +17,7 @@ from fcnedge.cli.options import (
     FlipOpt,
     OverlapOpt,
     RuntimeArgs,
+    ScaleOpt,
     TileOpt,
     TunedBatchOpt,
     TunedProviderOpt,
@@ -120,6 +122,7 @@ def predict(
     overlap: OverlapOpt = 0.25,
     blend: BlendOpt = Blend.MEAN,
     flip_tta: FlipOpt = False,
+    scale: ScaleOpt = None,
     batch: TunedBatchOpt = None,
     threads: TunedThreadsOpt = None,
     save_overlay: Annotated[bool, typer.Option(help="Also write colour overlays.")] = False,
@@ -152,7 +155,7 @@ def predict(
     check_folder_writable(output, what="-o")
     if engine is Engine.LOCAL and (resume or address or actors):
         raise ConfigError("--resume, --address and --actors are for --engine ray: add --engine ray or drop them")
-    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta)
+    rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
     meta = _meta_override(num_classes, mean, std)
     if engine is Engine.RAY:
         _run_ray(rt, model, meta, paths, output, save_overlay, save_probs, force, address, actors,
@@ -179,11 +182,11 @@ def _run_ray(  # type: ignore[no-untyped-def]
     from fcnedge.runtime.ray_engine import RayJob, run_job
     from fcnedge.specs import Provider
 
-    probe = RuntimeArgs(rt.provider, rt.allow_fallback, threads, rt.tile, rt.overlap, rt.blend, rt.batch, rt.flip)
+    probe = replace(rt, threads=threads)
     pred = probe.open(model, meta=meta)
     gpus = 1.0 if pred.session.spec.providers[0] in (Provider.CUDA, Provider.TENSORRT) else 0.0
     options = {"providers": pred.session.spec, "tile": rt.tile_hw(), "overlap": rt.overlap, "blend": rt.blend,
-               "batch": pred.spec.batch, "meta": meta, "flip": rt.flip}  # fmt: skip
+               "batch": pred.spec.batch, "meta": meta, "flip": rt.flip, "scale": rt.scale}  # fmt: skip
     output = output.resolve()  # workers (other processes, other nodes on a shared file system) need absolute paths
     output.mkdir(parents=True, exist_ok=True)
     paths = [p.resolve() for p in paths]

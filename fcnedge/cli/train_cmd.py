@@ -17,6 +17,7 @@ from fcnedge.cli.options import (
     OverlapOpt,
     ProviderOpt,
     RuntimeArgs,
+    ScaleOpt,
     ThreadsOpt,
     TileOpt,
 )
@@ -207,6 +208,7 @@ def evaluate(
     blend: BlendOpt = Blend.MEAN,
     batch: BatchOpt = 4,
     flip_tta: FlipOpt = False,
+    scale: ScaleOpt = None,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
     num_classes: Annotated[
         Optional[int], typer.Option(help="Classes, for --format folder (default: the model's).")
@@ -217,7 +219,7 @@ def evaluate(
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
 
-    pred = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta).open(model)
+    pred = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale).open(model)
     ds = open_dataset(data, fmt, split, num_classes=num_classes or pred.meta.num_classes)
     scores = evaluate_predictor(pred, ds, limit=limit)
     if as_json:
