@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from fcnedge.errors import ConfigError, DatasetError, TrainingError
 from fcnedge.fsutil import atomic_write_json, check_output
 from fcnedge.host import bf16_native
 from fcnedge.losses import SegLoss
-from fcnedge.meta import ModelMeta
+from fcnedge.meta import MAX_SCALE, MIN_SCALE, ModelMeta
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fcnedge.models.fcn import UPSAMPLING_INITS
@@ -74,6 +74,8 @@ class TrainConfig:
     keep_last: bool = False
     ema: float = 0.0
     stop_after: int | None = None
+    infer_scale: float = 1.0
+    infer_tile: tuple[int, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,7 +135,7 @@ def evaluate(
     from fcnedge.runtime.open import predictor_for
 
     model.eval()
-    pred = predictor_for(torch_runner(model), meta, tile or TileSpec())
+    pred = predictor_for(torch_runner(model), meta, tile or TileSpec(size=meta.tile or TileSpec().size))
     cm = ConfusionMatrix(meta.num_classes, meta.ignore_index)
     for img, mask in samples:
         cm.update(mask, pred.predict(img))
@@ -206,6 +208,15 @@ def check_config(cfg: TrainConfig) -> None:
             f"--stop-after {cfg.stop_after} is invalid: use an epoch from 1 to --epochs ({cfg.epochs}); the learning "
             "rate follows the whole --epochs schedule"
         )
+    if not (math.isfinite(cfg.infer_scale) and MIN_SCALE <= cfg.infer_scale <= MAX_SCALE):
+        raise ConfigError(
+            f"--infer-scale {cfg.infer_scale} is invalid: use an inference scale in [{MIN_SCALE}, {MAX_SCALE}], "
+            "e.g. 1.25"
+        )
+    if cfg.infer_tile is not None and (cfg.infer_tile[0] % 32 or cfg.infer_tile[1] % 32):
+        raise ConfigError(
+            f"--infer-tile {cfg.infer_tile[0]}x{cfg.infer_tile[1]} must have sides that are multiples of 32"
+        )
     if cfg.keep_last and cfg.select_sequences:
         raise ConfigError(
             "--keep-last and --select-on exclude each other: a fixed schedule keeps the last epoch, held-out sequences "
@@ -271,6 +282,7 @@ def _prepare(cfg: TrainConfig) -> _Run:
         palette=info.palette,
         ignore_index=info.ignore_index,
     )
+    meta = replace(meta, scale=cfg.infer_scale, tile=cfg.infer_tile)  # how it is scored here and run after export
     t_load = time.perf_counter()
     select_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]] = []
     if cfg.select_sequences:

@@ -219,9 +219,36 @@ def test_ema_weights_are_what_is_saved_and_resume_keeps_the_average(blocks: Path
     assert read_checkpoint(out.with_suffix(".last.pt"))["extra"]["ema_updates"] == 3 * 4
 
 
+def test_infer_scale_is_how_the_model_is_scored_and_what_it_carries(blocks: Path, tmp_path: Path) -> None:
+    """--infer-scale/--infer-tile: val is scored through the predictor at that scale and tile, and the checkpoint
+    (and so every export of it) carries them."""
+    from fcnedge.data.datasets import open_dataset
+    from fcnedge.evaluation import evaluate_predictor
+    from fcnedge.models.infer import torch_runner
+    from fcnedge.runtime.open import predictor_for
+    from fcnedge.specs import TileSpec
+
+    out = tmp_path / "s.pt"
+    summary = train(_cfg(blocks, out, epochs=1, keep_last=True, infer_scale=1.5, infer_tile=(96, 160)))
+    model, meta = load_checkpoint(out)
+    assert meta.scale == 1.5 and meta.tile == (96, 160)
+    pred = predictor_for(torch_runner(model), meta, TileSpec(size=(96, 160)))
+    assert pred.scale == 1.5
+    again = evaluate_predictor(pred, open_dataset(blocks, DataFormat.FOLDER, "val"))
+    assert again["miou"] == pytest.approx(summary["final_val"]["miou"], abs=1e-9)
+    plain = evaluate_predictor(predictor_for(torch_runner(model), meta, TileSpec(), scale=1.0), open_dataset(
+        blocks, DataFormat.FOLDER, "val"))  # fmt: skip
+    assert plain["miou"] != pytest.approx(again["miou"], abs=1e-9)  # the scale changed what was scored
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"ema": 1.0}, "--ema 1.0 is invalid"), ({"stop_after": 4}, "--stop-after 4 is invalid")],
+    [
+        ({"ema": 1.0}, "--ema 1.0 is invalid"),
+        ({"stop_after": 4}, "--stop-after 4 is invalid"),
+        ({"infer_scale": 0.0}, "--infer-scale 0.0 is invalid"),
+        ({"infer_tile": (100, 96)}, "--infer-tile 100x96 must have sides"),
+    ],
 )
 def test_ema_and_stop_after_are_checked(blocks: Path, tmp_path: Path, options: dict, message: str) -> None:
     from fcnedge.errors import ConfigError

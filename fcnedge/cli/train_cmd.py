@@ -95,6 +95,17 @@ def train(
             "refit that repeats an epoch chosen on held-out sequences."
         ),
     ] = None,
+    infer_scale: Annotated[
+        float,
+        typer.Option(
+            help="Inference scale the model is scored at (held-out sequences, val) and carries in its meta, so "
+            "predict/eval/demo run it so (see predict --scale)."
+        ),
+    ] = 1.0,
+    infer_tile: Annotated[
+        Optional[str],
+        typer.Option(help="Tile HxW (model-input pixels) it is scored with and carries in its meta (default 320x480)."),
+    ] = None,
     init_from: Annotated[
         Optional[Path],
         typer.Option(
@@ -150,6 +161,8 @@ def train(
         keep_last=keep_last,
         ema=ema,
         stop_after=stop_after,
+        infer_scale=infer_scale,
+        infer_tile=parse_hw(infer_tile, what="--infer-tile") if infer_tile else None,
     )
     check_config(cfg)  # every option fails here, before the progress bar starts
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
