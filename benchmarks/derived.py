@@ -41,7 +41,7 @@ def add_roofline(rows: list[dict[str, Any]], cfg: BenchConfig) -> dict[str, Any]
         )
         if fp32 is None:
             continue
-        h, w = (int(v) for v in r["shape"].split("x"))
+        h, w = (int(v) for v in r.get("model_input", r["shape"]).split("x"))
         gflop = model_gflop(Path(fp32["onnx"]), (h, w)) * r["batch"]
         achieved = gflop / (r["stages_ms"]["inference"]["p50"] / 1e3)
         r["gflop"] = round(gflop, 3)

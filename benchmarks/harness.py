@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -28,8 +29,12 @@ from fcnedge.benchmarks.variants import (
     openvino_bf16_available,
 )
 from fcnedge.errors import ConfigError
-from fcnedge.meta import ModelMeta
+from fcnedge.meta import MAX_SCALE, MIN_SCALE, ModelMeta
 from fcnedge.normalize import Normalizer
+from fcnedge.runtime.postprocess import argmax_ids
+from fcnedge.runtime.predictor import scaled_size
+from fcnedge.runtime.tiling import ceil_to
+from fcnedge.runtime.upsample import resize_logits
 from fcnedge.specs import DataFormat, Provider, ProviderSpec, QuantSpec, TileSpec, Variant, as_enum
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,7 @@ class BenchConfig:
     profile: bool = False
     runtime_upsampling: bool = True  # fcnedge's own ONNX rows: the final bilinear upsampling in the runtime
     shipped_int8: bool = True  # a bundled model's int8 rows time its shipped (gated) file unless calib is explicit
+    scale: float | None = None  # inference scale; None: each model's own (its meta's)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(as_enum(Variant, v, what="variant") for v in self.variants))
@@ -71,6 +77,8 @@ class BenchConfig:
                 "openvino-bf16 needs a CPU with AVX512-BF16 or AMX (and OpenVINO installed), which this machine "
                 "lacks: drop it from --variants"
             )
+        if self.scale is not None and not MIN_SCALE <= self.scale <= MAX_SCALE:
+            raise ConfigError(f"--scale {self.scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ConfigError(f"--eval-limit {self.eval_limit} is invalid: use 1 or more (omit it for all images)")
 
@@ -102,13 +110,30 @@ def bench_input(cfg: BenchConfig, shape: tuple[int, int]) -> NDArray[np.uint8]:
     return synthetic_images([shape])[0]
 
 
+def source_scale(src: Source, cfg: BenchConfig) -> float:
+    """The inference scale a source is benchmarked at: --scale, else its meta's, else 1."""
+    if cfg.scale is not None:
+        return cfg.scale
+    return src.meta.scale if src.meta is not None else 1.0
+
+
+def model_input(shape: tuple[int, int], scale: float, stride: int = 32) -> tuple[int, int]:
+    """What the model takes for an image of ``shape`` at ``scale``: the scaled image padded to the stride (the
+    image's own shape at scale 1)."""
+    if scale == 1.0:
+        return shape
+    h, w = scaled_size(shape[0], shape[1], scale)
+    return ceil_to(h, stride), ceil_to(w, stride)
+
+
 def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, int]) -> Built:
+    """Build one variant for model inputs of ``shape`` (the scaled, padded image)."""
     cuda = Provider.CUDA in cfg.providers.providers
     tile = cfg.tile(shape)
     if src.onnx_path is not None:
-        return build_ort(src.onnx_path, variant, cfg.providers, tile)
+        return build_ort(src.onnx_path, variant, cfg.providers, tile, scale=cfg.scale)
     if variant in TORCH_VARIANTS:
-        return build_torch(src, variant, tile=tile, threads=cfg.threads, cuda=cuda)
+        return build_torch(src, variant, tile=tile, threads=cfg.threads, cuda=cuda, scale=cfg.scale)
     cache = cfg.out / "cache"
     if variant in OPENVINO_VARIANTS:
         int8 = variant is Variant.OPENVINO_INT8
@@ -122,7 +147,15 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
             threads=cfg.threads,
             prefer_shipped=cfg.shipped_int8,
         )
-        ov = build_openvino(path, src.meta, variant=variant, threads=cfg.threads, tile=tile, batch=cfg.batch)  # type: ignore[arg-type]
+        ov = build_openvino(
+            path,
+            src.meta,  # type: ignore[arg-type]
+            variant=variant,
+            threads=cfg.threads,
+            tile=tile,
+            batch=cfg.batch,
+            scale=cfg.scale,
+        )
         ov.warnings = warnings
         return ov
     movable = src.meta is not None and src.meta.upsampling == "frozen"
@@ -139,7 +172,7 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
         prefer_shipped=cfg.shipped_int8,
         fast_shipped=True,
     )
-    built = build_ort(path, variant, cfg.providers, tile)
+    built = build_ort(path, variant, cfg.providers, tile, scale=cfg.scale)
     built.warnings = warnings
     if path.parent == cache / f"{src.label}-shipped":
         built.note = (
@@ -154,8 +187,41 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
     return built
 
 
+def scaled_stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTimer:
+    """What ``predict`` does at an inference scale other than 1, on ``cfg.batch`` copies of ``image``: resize the
+    image, pad it to the stride, run the model, resize the logits back, argmax."""
+    norm, scale = b.predictor.norm, b.predictor.scale
+    h, w = image.shape[:2]
+    sh, sw = scaled_size(h, w, scale)
+    mh, mw = model_input((h, w), scale, b.meta.stride)
+    buf = np.empty((cfg.batch, 3, mh, mw), dtype=b.predictor.input_dtype)
+    norm.pad(buf)  # the rows and columns past the scaled image stay padding
+
+    def scale_in(img: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        return np.asarray(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+
+    def preprocess(big: NDArray[np.uint8]) -> NDArray[Any]:
+        for i in range(cfg.batch):
+            norm.into(big, buf[i])
+        return buf
+
+    def scale_out_argmax(logits: NDArray[np.float32]) -> NDArray[np.uint8]:
+        return np.stack([argmax_ids(resize_logits(one[:, :sh, :sw], (h, w)), threads=cfg.threads) for one in logits])
+
+    stages: list[tuple[str, Stage]] = [
+        ("scale_in", scale_in),
+        ("preprocess", preprocess),
+        ("inference", b.run),
+        ("scale_out_argmax", scale_out_argmax),
+    ]
+    return StageTimer(stages, image, b.sync)
+
+
 def stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTimer:
-    """preprocess -> inference -> argmax on ``cfg.batch`` copies of ``image``, for one variant."""
+    """preprocess -> inference -> argmax on ``cfg.batch`` copies of ``image``, for one variant (at an inference
+    scale other than 1: :func:`scaled_stage_timer`)."""
+    if b.predictor.scale != 1.0:
+        return scaled_stage_timer(b, image, cfg)
     norm = b.predictor.norm  # normalised float planes, or the pixel planes a --uint8-input model takes
     h, w = image.shape[:2]
     buf = np.empty((cfg.batch, 3, h, w), dtype=b.predictor.input_dtype)
@@ -235,11 +301,13 @@ def _reference(src: Source, x: NDArray[np.float32]) -> NDArray[np.float32] | Non
 
 
 def build_one(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, int]) -> tuple[dict[str, Any], Built]:
-    """Build one variant (exporting it if needed) and start its report row; records the RSS it added."""
+    """Build one variant (exporting it if needed) and start its report row; records the RSS it added. ``shape``:
+    the image; the model takes it at the source's inference scale, padded to the stride."""
     rss_before = current_rss_mb()
     reset_peak_rss()
     t0 = time.perf_counter()
-    b = _build(src, variant, cfg, shape)
+    scale = source_scale(src, cfg)
+    b = _build(src, variant, cfg, model_input(shape, scale))
     row: dict[str, Any] = {
         "model": src.label,
         "variant": b.variant.value,
@@ -250,6 +318,10 @@ def build_one(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int,
         "build_s": round(time.perf_counter() - t0, 2),
         "rss_before_mb": rss_before,
     }
+    if b.predictor.scale != 1.0:
+        mh, mw = model_input(shape, b.predictor.scale, b.meta.stride)
+        row["scale"] = b.predictor.scale
+        row["model_input"] = f"{mh}x{mw}"
     if b.onnx_path is not None:
         row["onnx"] = str(b.onnx_path)
         row["file_mb"] = round(b.onnx_path.stat().st_size / 1e6, 2)
@@ -267,7 +339,8 @@ def score_one(row: dict[str, Any], b: Built, cfg: BenchConfig, shape: tuple[int,
     if cfg.profile and b.onnx_path is not None and b.provider == "CPUExecutionProvider":
         from fcnedge.benchmarks.profile import profile_onnx
 
-        row["profile"] = profile_onnx(b.onnx_path, shape, threads=cfg.threads)
+        mshape = model_input(shape, b.predictor.scale, b.meta.stride)
+        row["profile"] = profile_onnx(b.onnx_path, mshape, threads=cfg.threads)
 
 
 def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
@@ -311,8 +384,11 @@ def _bench_source(
         rows[v].update(latency_fields(timers[v], cfg))
         log.info("%s %s %s: p50 %.1f ms", src.label, v, built[v].provider, rows[v]["latency_ms"]["p50"])
     if src.meta is not None and src.torch_model is not None:
-        x = Normalizer(src.meta.mean, src.meta.std)(image)[None].repeat(cfg.batch, axis=0)
-        pixels = np.ascontiguousarray(image.transpose(2, 0, 1))[None].repeat(cfg.batch, axis=0)
+        mh, mw = model_input(shape, source_scale(src, cfg), src.meta.stride)
+        # the model's input, for the parity check only: the image resized to it (a timed run pads instead)
+        seen = image if (mh, mw) == shape else np.asarray(cv2.resize(image, (mw, mh)), dtype=np.uint8)
+        x = Normalizer(src.meta.mean, src.meta.std)(seen)[None].repeat(cfg.batch, axis=0)
+        pixels = np.ascontiguousarray(seen.transpose(2, 0, 1))[None].repeat(cfg.batch, axis=0)
         ref = _reference(src, x)
         for v in variants:
             if v not in TORCH_VARIANTS:
@@ -327,6 +403,7 @@ def _config_dict(cfg: BenchConfig) -> dict[str, Any]:
         "variants": [v.value for v in cfg.variants],
         "providers": [p.value for p in cfg.providers.providers],
         "shapes": [f"{h}x{w}" for h, w in cfg.shapes],
+        "scale": cfg.scale if cfg.scale is not None else "each model's own",
         "batch": cfg.batch,
         "threads": cfg.threads,
         "warmup": cfg.warmup,

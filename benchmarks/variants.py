@@ -161,7 +161,9 @@ def shipped_fast_form(shipped: Path, cache: Path, *, label: str, runtime_up: boo
     return path
 
 
-def build_torch(src: Source, variant: Variant, *, tile: TileSpec, threads: int, cuda: bool = False) -> Built:
+def build_torch(
+    src: Source, variant: Variant, *, tile: TileSpec, threads: int, cuda: bool = False, scale: float | None = None
+) -> Built:
     """PyTorch eager or torch.compile, on CUDA when asked for and available, else on CPU."""
     import torch
 
@@ -180,11 +182,11 @@ def build_torch(src: Source, variant: Variant, *, tile: TileSpec, threads: int, 
         return out
 
     assert src.meta is not None
-    pred = predictor_for(run, src.meta, tile, threads=threads)
+    pred = predictor_for(run, src.meta, tile, threads=threads, scale=scale)
     return Built(variant, f"torch-{device}", run, src.meta, pred, note=note)
 
 
-def build_ort(path: Path, variant: Variant, spec: ProviderSpec, tile: TileSpec) -> Built:
+def build_ort(path: Path, variant: Variant, spec: ProviderSpec, tile: TileSpec, *, scale: float | None = None) -> Built:
     """A variant file opened through the one seam; records the provider that actually runs.
 
     Raises:
@@ -193,7 +195,7 @@ def build_ort(path: Path, variant: Variant, spec: ProviderSpec, tile: TileSpec) 
     from fcnedge.runtime.open import check_model_input, open_predictor
 
     pred = open_predictor(
-        path, providers=spec, tile=tile.size, overlap=tile.overlap, blend=tile.blend, batch=tile.batch
+        path, providers=spec, tile=tile.size, overlap=tile.overlap, blend=tile.blend, batch=tile.batch, scale=scale
     )
     check_model_input(pred, tile.size)
     sess = pred.session
@@ -210,7 +212,16 @@ def openvino_bf16_available() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def build_openvino(path: Path, meta: ModelMeta, *, variant: Variant, threads: int, tile: TileSpec, batch: int) -> Built:
+def build_openvino(
+    path: Path,
+    meta: ModelMeta,
+    *,
+    variant: Variant,
+    threads: int,
+    tile: TileSpec,
+    batch: int,
+    scale: float | None = None,
+) -> Built:
     """The OpenVINO runtime reading an .onnx file (the fp32 export, or the int8 row's QDQ file), reshaped to the
     static benchmark shape (its best case): the reference a user gets from OpenVINO without fcnedge.
 
@@ -246,5 +257,7 @@ def build_openvino(path: Path, meta: ModelMeta, *, variant: Variant, threads: in
 
     note = f"OpenVINO {ov.__version__} on {path.name}, {precision}, static shape"
     # the static shape takes whole tiles of the benchmark shape, one at a time: accuracy runs tile by tile
-    pred = predictor_for(run, meta, replace(tile, batch=batch), fixed_hw=tile.size, max_batch=batch, threads=threads)
+    pred = predictor_for(
+        run, meta, replace(tile, batch=batch), fixed_hw=tile.size, max_batch=batch, threads=threads, scale=scale
+    )
     return Built(variant, "openvino-cpu", run, meta, pred, batch, path, note=note)

@@ -19,6 +19,7 @@ def _sources(models: list[str], num_classes: Optional[int], *, explicit_variants
     when torch is absent and no variants were asked for)."""
     from fcnedge.benchmarks.harness import torch_source
     from fcnedge.benchmarks.variants import Source
+    from fcnedge.runtime.session import read_onnx_meta
     from fcnedge.sources import SourceKind, digest, identify, load_torch, onnx_path, torch_available
 
     sources = []
@@ -33,7 +34,8 @@ def _sources(models: list[str], num_classes: Optional[int], *, explicit_variants
                     f"--variants apply to checkpoints and architectures; {src.text} is ONNX and is timed as it is "
                     "(drop --variants, or pass the .pt checkpoint)"
                 )
-            sources.append(Source(label=src.label, onnx_path=onnx_path(src)))
+            path = onnx_path(src)
+            sources.append(Source(label=src.label, onnx_path=path, meta=read_onnx_meta(path)[0]))
             continue
         model, meta = load_torch(src, num_classes=num_classes)
         shipped = src.weights.path() if src.weights is not None else None
@@ -55,7 +57,14 @@ def bench(
             "openvino-int8 (the int8 row's file), openvino-bf16 (default torch,fp32,int8)."
         ),
     ] = None,
-    shape: Annotated[list[str], typer.Option(help="Input HxW (repeatable).")] = ["320x480"],  # noqa: B006
+    shape: Annotated[
+        list[str],
+        typer.Option(help="Image HxW (repeatable); a model with an inference scale takes it scaled, padded to 32."),
+    ] = ["320x480"],  # noqa: B006
+    scale: Annotated[
+        Optional[float],
+        typer.Option(help="Inference scale for every model (default: each model's own; 1: images as given)."),
+    ] = None,
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, for an architecture name (untrained).")] = None,
     batch: Annotated[int, typer.Option(help="Images per run.")] = 1,
     threads: Annotated[
@@ -125,6 +134,7 @@ def bench(
         profile=profile,
         runtime_upsampling=runtime_upsampling,
         shipped_int8=calib_data is None,
+        scale=scale,
         calib=QuantSpec(
             calib_data=calib_src, calib_format=calib_format or fmt, calib_count=calib_count, method=calib_method
         )

@@ -168,3 +168,45 @@ def test_openvino_reference_rows(tmp_path: Path, tiny8s_checkpoint: Path, calib_
         )
         assert res.exit_code == 2 and "AVX512-BF16 or AMX" in res.stderr
         assert not (out / "x").exists()
+
+
+def test_bench_times_what_predict_does_at_an_inference_scale(tiny8s_checkpoint: Path, tmp_path: Path) -> None:
+    """--scale 1.5 on 64x96 images: the model takes 96x160 (96x144 padded to 32), every row times the resize in
+    and out, parity with PyTorch holds on that input, and the roofline counts the model's real input."""
+    pytest.importorskip("torch")
+    out = tmp_path / "bench"
+    res = runner.invoke(
+        app,
+        ["bench", str(tiny8s_checkpoint), "--variants", "torch,fp32", "--shape", "64x96", "--scale", "1.5",
+         "--runs", "3", "--warmup", "1", "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["scale"] == 1.5
+    for r in report["rows"]:
+        assert r["shape"] == "64x96" and r["scale"] == 1.5 and r["model_input"] == "96x160"
+        assert set(r["stages_ms"]) == {"scale_in", "preprocess", "inference", "scale_out_argmax"}
+    fp32 = next(r for r in report["rows"] if r["variant"] == "fp32")
+    assert fp32["argmax_agreement_vs_torch"] >= 0.999
+    import onnx  # noqa: F401  (model_gflop needs it, like the roofline)
+
+    at_input, at_image = model_gflop(Path(fp32["onnx"]), (96, 160)), model_gflop(Path(fp32["onnx"]), (64, 96))
+    assert fp32["gflop"] == pytest.approx(at_input, abs=5e-4)  # the report rounds to 3 decimals
+    assert fp32["gflop"] != pytest.approx(at_image, abs=5e-4)
+    res = runner.invoke(app, ["bench", str(tiny8s_checkpoint), "--scale", "9", "--out", str(tmp_path / "b2")])
+    assert res.exit_code == 2 and "--scale 9.0 is invalid" in res.output
+
+
+def test_bench_onnx_file_uses_its_meta_scale(tmp_path: Path) -> None:
+    from helpers import make_identity_onnx
+
+    path = make_identity_onnx(tmp_path / "s.onnx", scale=1.25, tile=(96, 128))
+    out = tmp_path / "b"
+    res = runner.invoke(
+        app,
+        ["bench", str(path), "--shape", "64x96", "--runs", "2", "--warmup", "1", "--no-roofline", "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    row = json.loads((out / "report.json").read_text())["rows"][0]
+    assert row["scale"] == 1.25 and row["model_input"] == "96x128"  # 80x120 padded to 32
+    assert "scale_out_argmax" in row["stages_ms"]
