@@ -51,6 +51,9 @@ def summary_rows(meta: ModelMeta, extra: dict[str, Any], *, everything: bool) ->
         "ignore id": str(meta.ignore_index),
         "input": f"RGB, mean {list(meta.mean)} std {list(meta.std)}, sides multiples of {meta.stride}",
     }
+    if meta.scale != 1.0 or meta.tile is not None:
+        tile = f"{meta.tile[0]}x{meta.tile[1]}" if meta.tile else "320x480"
+        rows["inference"] = f"images resized by {meta.scale:g} (--scale), tiles of {tile} (--tile)"
     known = ("bundled", "licence", "path", "kind", "file_bytes", "parameters", "input", "output")
     for k in known:
         if k in extra:

@@ -54,8 +54,11 @@ def tune(
     this machine and write the fastest beside it (<model>.tune.json, or the cache; a new run replaces it); predict
     and demo then use it unless --provider/--threads/--batch are given."""
     from fcnedge.data.synthetic import synthetic_images
+    from fcnedge.runtime.open import resolve_tile
     from fcnedge.runtime.openvino_engine import openvino_available
+    from fcnedge.runtime.predictor import scaled_size
     from fcnedge.runtime.preprocess import read_image
+    from fcnedge.runtime.session import read_onnx_meta
     from fcnedge.runtime.tiling import make_grid
     from fcnedge.runtime.tune import (
         candidates,
@@ -74,8 +77,13 @@ def tune(
     tile_hw = parse_hw(tile, what="--tile") if tile else None
     img = read_image(image) if image is not None else synthetic_images([parse_hw(shape, what="--shape")])[0]
     path = onnx_path(identify(model))
-    spec = TileSpec(size=tile_hw) if tile_hw else TileSpec()
-    multi = make_grid(img.shape[0], img.shape[1], spec, 32).count > 1
+    meta = read_onnx_meta(path)[0]
+    if meta is not None:  # predict's tiles: the model's inference scale and tile unless --tile says otherwise
+        sh, sw = scaled_size(img.shape[0], img.shape[1], meta.scale)
+        spec = TileSpec(size=resolve_tile(meta, tile=tile_hw))
+    else:
+        (sh, sw), spec = img.shape[:2], TileSpec(size=tile_hw) if tile_hw else TileSpec()
+    multi = make_grid(sh, sw, spec, 32).count > 1
     fast_path, fast_note = _fast_form(path) if fast_form else (None, "")
     cands, notes = candidates(
         names, threads, [1, 4] if multi else [4], openvino=openvino_available(), fast=fast_path is not None
