@@ -84,8 +84,8 @@ class TiledPredictor:
             normalises them itself; partial tiles are then padded with the mean pixel, which normalises to ~0,
             as float tiles are padded with 0).
         scale: inference scale (None: the meta's): the image is resized by it (bilinear) before tiling and the
-            stitched logits are resized back (bilinear), then the argmax. The tile is in model-input pixels. At a
-            scale other than 1 the logits of the whole scaled image are held at once (no row streaming).
+            stitched logits are resized back (bilinear), then the argmax. The tile is in model-input pixels.
+            ``predict`` streams band by band at any scale; ``logits`` returns the whole (K, H, W) array.
 
     Raises:
         ConfigError: the tile spec does not fit the model stride, or the scale is outside [0.25, 4].
@@ -166,11 +166,11 @@ class TiledPredictor:
         return out
 
     def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        """(H, W) uint8 class ids (argmax after stitching, and after resizing back at a scale other than 1; at
-        scale 1 memory is bounded by one band of logits)."""
+        """(H, W) uint8 class ids (argmax after stitching, and after resizing back at a scale other than 1; memory
+        is bounded by one band of logits plus the output, and at a scale other than 1 the scaled image)."""
         img = as_rgb_uint8(image)
         if scaled_size(img.shape[0], img.shape[1], self.scale) != img.shape[:2]:
-            return argmax_ids(self.logits(img), threads=self.threads)
+            return self._predict_scaled(img)
         grid = self._grid(img)
         if grid.count == 1:
             if self.ids_runner is not None and not self.spec.flip:
@@ -181,6 +181,36 @@ class TiledPredictor:
         for y0, y1, acc, _ in self._strips(img, grid):
             # the weight sum is one positive number per pixel, so argmax(acc / wsum) == argmax(acc): skip the divide
             out[y0:y1] = argmax_ids(np.ascontiguousarray(acc), threads=self.threads)
+        return out
+
+    def _predict_scaled(self, img: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """Ids at an inference scale other than 1, streamed: each finished band of the scaled image's logits is
+        resized back (across, by OpenCV; down, by the two source rows of each output row, as OpenCV and torch
+        place them) and argmaxed, so memory stays one band of scaled logits plus the output."""
+        h, w = img.shape[:2]
+        big = self._scaled(img)
+        grid = self._grid(big)
+        if grid.count == 1:
+            return argmax_ids(resize_logits(self._single(big, grid), (h, w)), threads=self.threads)
+        src_h = big.shape[0]
+        ys = np.maximum((np.arange(h) + 0.5) * (src_h / h) - 0.5, 0.0)
+        top = np.minimum(ys.astype(np.int64), src_h - 1)  # ys >= 0: truncation is floor
+        bottom = np.minimum(top + 1, src_h - 1)
+        frac = (ys - top).astype(np.float32)[None, :, None]
+        out = np.empty((h, w), dtype=np.uint8)
+        carry: NDArray[np.float32] | None = None  # the last finished scaled row, resized across
+        done = 0  # output rows written
+        for y0, y1, acc, wsum in self._strips(big, grid):
+            band = resize_logits(acc / wsum[None], (y1 - y0, w))  # across only: the row count is unchanged
+            rows = band if carry is None else np.concatenate([carry, band], axis=1)
+            first = y0 if carry is None else y0 - 1  # the scaled row index of rows[:, 0]
+            end = int(np.searchsorted(bottom, y1))  # output rows whose two source rows are both finished
+            if end > done:
+                sel = slice(done, end)
+                mixed = rows[:, top[sel] - first] * (1.0 - frac[:, sel]) + rows[:, bottom[sel] - first] * frac[:, sel]
+                out[sel] = argmax_ids(mixed.astype(np.float32), threads=self.threads)
+                done = end
+            carry = band[:, -1:]
         return out
 
     def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:

@@ -131,3 +131,26 @@ def test_every_command_takes_scale(scaled_onnx: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "--scale" in res.output and "[0.25, 4.0]" in res.output
     assert not bad_out.exists() or not any(bad_out.iterdir())
+
+
+@pytest.mark.parametrize("scale", [1.5, 0.75])
+def test_scaled_predict_streams_and_equals_the_whole_resize(scaled_onnx: Path, scale: float) -> None:
+    """predict streams band by band at a scale: the same ids as resizing the whole scaled logits back, with memory
+    far below those logits (tracemalloc sees numpy's buffers)."""
+    import tracemalloc
+
+    img = _smooth(1600, 300)  # tall: many bands, each a small part of the whole
+    pred = open_predictor(scaled_onnx, scale=scale)
+    whole_logits = pred.logits(img)
+    top2 = np.sort(whole_logits, axis=0)[-2:]
+    clear = top2[1] - top2[0] > 1e-4  # not a near-tie: OpenCV's vertical weights round a little differently
+    tracemalloc.start()
+    got = pred.predict(img)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    np.testing.assert_array_equal(got[clear], whole_logits.argmax(0)[clear])
+    assert clear.mean() > 0.999
+    sh, sw = scaled_size(1600, 300, scale)
+    whole = 3 * sh * sw * 4  # the scaled image's float32 logits
+    if scale > 1:  # (shrunk, the whole scaled logits are smaller than the output-width bands)
+        assert peak < 0.5 * whole + sh * sw * 3, (peak, whole)  # + the scaled image itself
