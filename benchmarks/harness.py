@@ -29,10 +29,10 @@ from fcnedge.benchmarks.variants import (
     openvino_bf16_available,
 )
 from fcnedge.errors import ConfigError
-from fcnedge.meta import MAX_SCALE, MIN_SCALE, ModelMeta
+from fcnedge.meta import ModelMeta
 from fcnedge.normalize import Normalizer
 from fcnedge.runtime.postprocess import argmax_ids
-from fcnedge.runtime.predictor import scaled_size
+from fcnedge.runtime.predictor import check_scale, scaled_size
 from fcnedge.runtime.tiling import ceil_to
 from fcnedge.runtime.upsample import resize_logits
 from fcnedge.specs import DataFormat, Provider, ProviderSpec, QuantSpec, TileSpec, Variant, as_enum
@@ -77,8 +77,7 @@ class BenchConfig:
                 "openvino-bf16 needs a CPU with AVX512-BF16 or AMX (and OpenVINO installed), which this machine "
                 "lacks: drop it from --variants"
             )
-        if self.scale is not None and not MIN_SCALE <= self.scale <= MAX_SCALE:
-            raise ConfigError(f"--scale {self.scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
+        check_scale(self.scale)
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ConfigError(f"--eval-limit {self.eval_limit} is invalid: use 1 or more (omit it for all images)")
 

@@ -19,7 +19,7 @@ from fcnedge.meta import ModelMeta
 from fcnedge.protocols import Runner
 from fcnedge.runtime.openvino_engine import INSTALL as OV_INSTALL
 from fcnedge.runtime.openvino_engine import OpenVINOSession, openvino_available
-from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model, scaled_size
+from fcnedge.runtime.predictor import TiledPredictor, check_scale, fit_tile_to_model, scaled_size
 from fcnedge.runtime.providers import parse_providers, resolve
 from fcnedge.runtime.session import Session, read_onnx_meta
 from fcnedge.runtime.tiling import ceil_to
@@ -171,6 +171,7 @@ def open_predictor(
     Raises:
         FcnEdgeError: an unknown or missing model, provider, or invalid option; the message names the fix.
     """
+    check_scale(scale)  # before anything is opened
     src = identify(source)
     path = onnx_path(src, num_classes=num_classes)
     tuned = read_tuned(path) if None in (providers, threads, batch) else None

@@ -33,6 +33,16 @@ IdsRunner = Callable[[NDArray[np.float32]], NDArray[np.uint8]]
 __all__ = ["IdsRunner", "Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "scaled_size", "softmax"]
 
 
+def check_scale(scale: float | None) -> None:
+    """Refuse an inference scale outside [0.25, 4] (NaN and infinities included); None (the meta's) passes.
+
+    Raises:
+        ConfigError: naming the valid range.
+    """
+    if scale is not None and not MIN_SCALE <= scale <= MAX_SCALE:
+        raise ConfigError(f"--scale {scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
+
+
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
     """An image's size at inference scale ``scale`` (at least 1 x 1)."""
     return max(1, round(height * scale)), max(1, round(width * scale))
@@ -105,9 +115,8 @@ class TiledPredictor:
         input_dtype: type[np.generic] = np.float32,
         scale: float | None = None,
     ) -> None:
+        check_scale(scale)
         self.scale = float(meta.scale if scale is None else scale)
-        if not MIN_SCALE <= self.scale <= MAX_SCALE:
-            raise ConfigError(f"--scale {scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
         self.runner = runner
         self.meta = meta
         self.spec = spec or TileSpec()

@@ -90,8 +90,9 @@ def test_scale_one_and_explicit_tile_override_the_meta(scaled_onnx: Path, rng: n
     assert smaller.predict(img).shape == (70, 90)
     with pytest.raises(ConfigError, match="--scale"):
         open_predictor(scaled_onnx, scale=0.1)
-    with pytest.raises(ConfigError, match="--scale"):
-        open_predictor(scaled_onnx, scale=math.inf)
+    for bad in (math.inf, math.nan):
+        with pytest.raises(ConfigError, match="--scale"):
+            open_predictor(scaled_onnx, scale=bad, default_tile=(352, 480))  # the demo's call
 
 
 def test_scaled_prediction_tiles_a_large_image(scaled_onnx: Path) -> None:
