@@ -1,7 +1,9 @@
 """Package the trained CamVid model as fcnedge's bundled default (how the shipped files were made).
 
-Usage: .venv/bin/python scripts/bundle_default.py RUN.pt ../shared/datasets/camvid "COMMAND"
-(COMMAND: the fcnedge train command(s) that made RUN.pt, recorded in the checkpoint's provenance).
+Usage: .venv/bin/python scripts/bundle_default.py RUN.pt ../shared/datasets/camvid "COMMAND" [OUTDIR]
+(COMMAND: the fcnedge train command(s) that made RUN.pt, recorded in the checkpoint's provenance; OUTDIR: where to
+write the two files, default the package's weights folder — a candidate goes elsewhere until it is chosen). The
+checkpoint's meta (inference scale and tile included) is what the files carry.
 
 Writes fcnedge/models/weights/fcn_lite0_camvid.pt (fp16 storage) and fcn_lite0_camvid.int8.onnx (int8 QDQ,
 calibrated on 32 CamVid train images, gated on CamVid val at a 0.3-point drop: 7- or 8-bit weights by trial, worst
@@ -24,8 +26,8 @@ from fcnedge.models.checkpoint import read_checkpoint
 from fcnedge.specs import DataFormat, ExportSpec, Quantize, QuantSpec
 
 
-def main(src: Path, camvid: Path, command: str) -> None:
-    weights = Path(__file__).resolve().parents[1] / "fcnedge" / "models" / "weights"
+def main(src: Path, camvid: Path, command: str, weights: Path | None = None) -> None:
+    weights = weights or Path(__file__).resolve().parents[1] / "fcnedge" / "models" / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     model, meta = load_checkpoint(src)
     log = json.loads(src.with_suffix(".log.json").read_text())
@@ -65,4 +67,4 @@ def main(src: Path, camvid: Path, command: str) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]) if len(sys.argv) > 4 else None)
