@@ -106,6 +106,9 @@ CASES = [
     Case("predict a URI input", ["predict", "id.onnx", "s3://bucket/frames", "-o", "o"], "object storage is not read"),
     Case("predict missing model", ["predict", "nope.onnx", "img0.png", "-o", "o"], "does not exist"),
     Case("predict bad tile", ["predict", "id.onnx", "img0.png", "-o", "o", "--tile", "33x47"], "multiple of"),
+    Case("predict scale 0", ["predict", "id.onnx", "img0.png", "-o", "o", "--scale", "0"], "--scale 0.0 is invalid"),
+    Case("predict scale nan", ["predict", "id.onnx", "img0.png", "-o", "o", "--scale", "nan"], "--scale nan"),
+    Case("eval scale 9", ["eval", "id.onnx", "--data", "data", "--format", "folder", "--scale", "9"], "[0.25, 4.0]"),
     Case(
         "predict overlay exists",
         ["predict", "id.onnx", "img1.png", "-o", "ov", "--save-overlay"],
