@@ -177,33 +177,55 @@ def step_accuracy_control(
     scores: dict[str, float],
 ) -> float:
     """Return the convolutions that add the most quantisation error to float, 1, 2, 4, 8, ... at a time, until
-    the drop is within the limit or ``max_float_layers`` is reached; ``q_path`` holds the last model tried.
-    Records the ranking and every step in the report; returns the final mIoU."""
+    the drop is within the limit or ``max_float_layers`` is reached; then, between the last count over the limit
+    and the first within it, bisect for the fewest layers within it (each float layer costs size and speed).
+    ``q_path`` holds the model at the chosen count. Records the ranking and every step in the report; returns the
+    final mIoU."""
     from fcnedge.exporters.accuracy_control import rank_layers
     from fcnedge.exporters.quantize import calibration_images, quantize_int8
 
     images = calibration_images(qspec)
     ranking = rank_layers(fp32_path, q_path, images, run.meta, qspec.calib_shape)
     steps: list[dict[str, Any]] = []
-    miou, count = scores["int8"], 1
-    while count <= min(gate.max_float_layers, len(ranking)):
+    facts_at: dict[int, dict[str, Any]] = {}
+
+    def within(count: int) -> bool:
+        """Quantise with the ``count`` worst layers in float into ``q_path``, score it, record the step."""
         floats = tuple(n for n, _ in ranking[:count])
-        facts = quantize_int8(
+        facts_at[count] = quantize_int8(
             fp32_path, q_path, run.meta, replace(qspec, float_nodes=qspec.float_nodes + floats), images
         )
         embed_into_file(q_path, run)
         miou = gate_miou(run, q_path, gate, threads)
         steps.append({"float_layers": count, "miou": miou, "drop_points": 100 * (scores["fp32"] - miou)})
         log.info("accuracy control: %d layers in float, mIoU %.4f", count, miou)
-        run.report["int8"] = facts
-        if 100 * (scores["fp32"] - miou) <= gate.max_drop:
+        return 100 * (scores["fp32"] - miou) <= gate.max_drop
+
+    last = min(gate.max_float_layers, len(ranking))
+    over, count, chosen = 0, 1, 0  # counts known over the limit / to try / first found within it
+    while count <= last:
+        if within(count):
+            chosen = count
             break
-        count *= 2
+        over, count = count, count * 2
+    if chosen:
+        lo, hi = over, chosen  # lo over the limit (0: plain int8), hi within it
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if within(mid) else (mid, hi)
+        chosen = hi
+        if steps[-1]["float_layers"] != chosen:  # the last model tried was over the limit: write the chosen one
+            within(chosen)
+            steps.pop()  # the same quantisation and score as its earlier step
+    final = next(s for s in reversed(steps) if s["float_layers"] == chosen) if chosen else steps[-1] if steps else None
+    if final is not None:
+        run.report["int8"] = facts_at[final["float_layers"]]
+    miou = final["miou"] if final is not None else scores["int8"]
     run.report["accuracy_control"] = {
         "plain_int8_miou": scores["int8"],
         "ranking": [{"node": n, "added_rel_error": round(e, 5)} for n, e in ranking[:16]],
         "steps": steps,
-        "kept_float": [n for n, _ in ranking[: steps[-1]["float_layers"]]] if steps else [],
+        "kept_float": [n for n, _ in ranking[: final["float_layers"]]] if final is not None else [],
         "why": "the convolutions whose int8 output adds the most relative error to their input's, worst first",
     }
     return miou

@@ -201,3 +201,43 @@ def test_accuracy_control_returns_the_worst_layers_to_float(
     for n in proto.graph.node:
         if n.name in float_convs:  # really float: the weights are float32 initializers, not dequantised int8
             assert n.input[1] in inits and not n.input[1].endswith("DequantizeLinear_Output")
+
+
+def test_accuracy_control_bisects_for_the_fewest_float_layers(
+    tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a count is within the limit, the counts between it and the last one over it are bisected, so the file
+    keeps the fewest layers in float that pass. The quantisation and the files are real; the score is scripted from
+    each file (the tiny model loses nothing to int8): within the limit once 3 more convs than plain int8's are
+    float, which the 4 worst layers reach and 2 do not, so 3 is tried."""
+    from fcnedge.exporters import quant_steps
+    from fcnedge.exporters.pipeline import GateSpec
+    from fcnedge.specs import Quantize
+
+    def float_convs(path: Path) -> set[str]:
+        proto = onnx.load(str(path))
+        inits = {i.name for i in proto.graph.initializer}
+        return {n.name for n in proto.graph.node if n.op_type == "Conv" and n.input[1] in inits}
+
+    seen: list[int] = []  # float convs of each file scored, in order (the plain int8 file first)
+
+    def scripted(run_: object, path: Path, gate: object, threads: int) -> float:
+        seen.append(len(float_convs(path)))
+        return 0.6 if seen[-1] >= seen[0] + 3 else 0.5  # the fp32 file (every conv float) passes too
+
+    monkeypatch.setattr(quant_steps, "gate_miou", scripted)
+    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(64, 96)] * 2)
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    q = QuantSpec(
+        calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96), reduce_range=True
+    )
+    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
+    rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=1.0, max_float_layers=16), threads=2)
+    ac = rep["accuracy_control"]
+    steps = {s["float_layers"]: s for s in ac["steps"]}
+    assert [s["float_layers"] for s in ac["steps"]] == [1, 2, 4, 3]  # 4 passes, 2 does not: bisect to 3
+    chosen = 3 if steps[3]["drop_points"] <= 1.0 else 4
+    assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:chosen]]
+    assert set(ac["kept_float"]) <= float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
+    assert len(float_convs(tmp_path / "q.onnx")) == seen[0] + 3 or chosen == 4
+    assert rep["accuracy"]["miou"]["int8"] == 0.6 and rep["accuracy"]["drop_points"] == 0.0
