@@ -74,6 +74,10 @@ class EfficientNetLiteFeatures(nn.Module):
     ImageNet weights behave as trained and the graph exports with plain Pad/Conv ops.
     """
 
+    # the ImageNet classifier (1280x1000, a quarter of the weights): kept for ``classify``, never used by the FCN,
+    # so checkpoints leave it out (fcnedge.models.checkpoint.unused_prefixes)
+    UNUSED_IN_FCN = ("net._fc.",)
+
     def __init__(self, net: Any) -> None:
         super().__init__()
         self.net = net

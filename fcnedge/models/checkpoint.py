@@ -20,6 +20,16 @@ FORMAT = "fcnedge-checkpoint"
 FORMAT_VERSION = 1
 
 
+def unused_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """State-dict prefixes of parameters the FCN never uses (a backbone's ImageNet classifier, named by its
+    ``UNUSED_IN_FCN``): checkpoints leave them out and loading does not miss them."""
+    return tuple(
+        f"{name}.{p}" if name else p
+        for name, module in model.named_modules()
+        for p in getattr(type(module), "UNUSED_IN_FCN", ())
+    )
+
+
 def save_checkpoint(
     path: Path,
     model: nn.Module,
@@ -45,8 +55,11 @@ def save_checkpoint(
     """
     path = Path(path)
     check_output(path, force=force)
+    unused = unused_prefixes(model)
     state = {  # contiguous: a channels_last model saves the same bytes as any other
-        k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()
+        k: (v.half() if half and v.is_floating_point() else v).contiguous()
+        for k, v in model.state_dict().items()
+        if not k.startswith(unused)
     }
     payload: dict[str, Any] = {
         "format": FORMAT,
@@ -167,9 +180,10 @@ def load_checkpoint(path: Path, *, arch: str | None = None) -> tuple[nn.Module, 
             f"checkpoint {path} does not fit architecture {meta.arch!r} with {meta.num_classes} classes "
             f"({first[:160]}): it was saved from another model; re-save it"
         ) from None
-    if result.missing_keys or result.unexpected_keys:
+    missing = [k for k in result.missing_keys if not k.startswith(unused_prefixes(model))]
+    if missing or result.unexpected_keys:
         raise CheckpointError(
-            f"checkpoint {path} does not fit architecture {meta.arch!r} (missing {result.missing_keys[:3]}, "
+            f"checkpoint {path} does not fit architecture {meta.arch!r} (missing {missing[:3]}, "
             f"unexpected {result.unexpected_keys[:3]}): it was saved from another model; re-save it"
         )
     model.eval()

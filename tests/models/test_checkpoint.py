@@ -30,6 +30,28 @@ def test_half_storage_loads_as_float32(tmp_path: Path) -> None:
     torch.testing.assert_close(w, model.score32.weight.half().float())
 
 
+def test_lite0_checkpoints_leave_out_the_unused_imagenet_classifier(tmp_path: Path) -> None:
+    """The backbone's ImageNet classifier (1.28M weights) is never used by the FCN: checkpoints leave it out, load
+    to the same outputs, and a checkpoint that still holds it (written before) loads too."""
+    from fcnedge.models.checkpoint import FORMAT, FORMAT_VERSION, read_checkpoint
+
+    meta = default_meta("fcn_efficientnet_lite0", num_classes=4, head="8s")
+    torch.manual_seed(0)
+    model = build("fcn_efficientnet_lite0", num_classes=4, pretrained_backbone=False, head="8s").eval()
+    new, old = tmp_path / "new.pt", tmp_path / "old.pt"
+    save_checkpoint(new, model, meta, half=True)
+    keys = read_checkpoint(new)["state_dict"]
+    assert not any(k.startswith("backbone.net._fc.") for k in keys) and "backbone.net._conv_head.weight" in keys
+    full = {k: v.half() for k, v in model.state_dict().items()}
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta.to_dict(), "state_dict": full}, old)
+    assert new.stat().st_size < old.stat().st_size - 2_000_000  # 1280x1000 fp16 weights fewer
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        want = model(x)
+        for path in (new, old):
+            torch.testing.assert_close(load_checkpoint(path)[0](x), want, atol=2e-2, rtol=1e-2)  # fp16-stored
+
+
 def test_existing_output_needs_force(tiny_checkpoint: Path) -> None:
     model, meta = load_checkpoint(tiny_checkpoint)
     with pytest.raises(OutputExistsError, match="--force"):
