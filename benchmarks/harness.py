@@ -175,7 +175,7 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
     built.warnings = warnings
     if path.parent == cache / f"{src.label}-shipped":
         built.note = (
-            "the shipped int8 file in fcnedge's exact fast form (fcnedge convert --runtime-upsampling --uint8-input)"
+            "the shipped int8 file in fcnedge's exact fast form (fcnedge convert; the forms applied are in warnings)"
         )
     elif path.parent == cache and cfg.runtime_upsampling:  # an export made for this row (not the shipped file)
         built.note = (

@@ -127,7 +127,8 @@ def build_onnx(
         )
         log.warning(msg)
         if fast_shipped:
-            return shipped_fast_form(src.shipped_int8, cache, label=src.label, runtime_up=runtime_upsampling), (msg,)
+            fast, why = shipped_fast_form(src.shipped_int8, cache, label=src.label, runtime_up=runtime_upsampling)
+            return fast, (msg, f"fast form: {why}")
         return src.shipped_int8, (msg,)
     if variant is Variant.INT8 and no_calib:
         raise ConfigError("the int8 variant needs calibration images: pass --calib-data DIR (or --data)")
@@ -150,15 +151,16 @@ def build_onnx(
     return path, ()
 
 
-def shipped_fast_form(shipped: Path, cache: Path, *, label: str, runtime_up: bool) -> Path:
+def shipped_fast_form(shipped: Path, cache: Path, *, label: str, runtime_up: bool) -> tuple[Path, str]:
     """The shipped int8 file with uint8 input (and its final upsampling in the runtime when ``runtime_up``),
-    converted once into ``cache`` (``fcnedge.exporters.standalone.fast_form``); ids proven equal on write."""
+    converted once into ``cache`` (``fcnedge.exporters.standalone.fast_form``); ids proven equal on write. Returns
+    the file and what it is (the forms applied, and any left out and why)."""
     from fcnedge.exporters.standalone import fast_form
 
     path, why = fast_form(shipped, cache / f"{label}-shipped", runtime_upsampling=runtime_up)
     if path is None:
         raise ConfigError(f"{shipped.name} has no fast form ({why}): run the bench with --graph-upsampling")
-    return path
+    return path, why
 
 
 def build_torch(

@@ -90,3 +90,23 @@ def calib_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, img in enumerate(synthetic_images([(64, 96)] * 8, seed=5)):
         cv2.imwrite(str(folder / f"img{i}.png"), img[:, :, ::-1])
     return folder
+
+
+@pytest.fixture(scope="session")
+def lite_int8_onnx(tmp_path_factory: pytest.TempPathFactory, tiny8s_checkpoint: Path, calib_folder: Path) -> Path:
+    """The tiny FCN-8s with Lite0's normalisation ((x - 127) / 128: one affine map, a whole zero point), int8 QDQ
+    with every conv quantised: a model whose input QuantizeLinear the uint8 dequantize form can drop."""
+    pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from fcnedge.exporters.pipeline import run
+    from fcnedge.meta import LITE_MEAN, LITE_STD
+    from fcnedge.models import load_checkpoint
+    from fcnedge.specs import ExportSpec, Quantize, QuantSpec
+
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=8, calib_shape=(64, 96))
+    out = tmp_path_factory.mktemp("lite8") / "lite_int8.onnx"
+    spec = ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q, rewrite_form="resize")
+    run(spec, model, replace(meta, mean=LITE_MEAN, std=LITE_STD), threads=2)
+    return out

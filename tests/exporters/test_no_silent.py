@@ -107,6 +107,13 @@ def load_checkpoint_meta(path: Path):  # type: ignore[no-untyped-def]
     return meta
 
 
+def again_warnings(src: object, cache: Path) -> tuple[str, ...]:
+    from fcnedge.benchmarks.variants import build_onnx
+
+    return build_onnx(src, Variant.INT8, cache=cache, opset=17, shape=(64, 96), quant=None, threads=1,  # type: ignore[arg-type]
+                      runtime_upsampling=True, fast_shipped=True)[1]  # fmt: skip
+
+
 def test_bench_records_the_shipped_int8_substitution(tmp_path: Path) -> None:
     from fcnedge.benchmarks.variants import Source, build_onnx
     from fcnedge.catalog import get_weights
@@ -126,7 +133,10 @@ def test_bench_records_the_shipped_int8_substitution(tmp_path: Path) -> None:
     from fcnedge.runtime.session import Session
 
     session = Session(fast)
-    assert session.upsample_stride == 2 and session.input_dtype is np.uint8
+    assert session.upsample_stride == 2  # the forms applied are named (uint8 input only when proven equal)
+    assert any(w.startswith("fast form: ") and "runtime upsampling" in w for w in again_warnings(src, tmp_path))
+    if session.input_dtype is not np.uint8:  # on reuse the note names the forms the cached file has
+        assert not any("uint8 input" in w for w in again_warnings(src, tmp_path))
     plain = Source(label="m", torch_model=object(), meta=get_weights().meta, digest="y")
     with pytest.raises(ConfigError, match="needs calibration images"):
         build_onnx(plain, Variant.INT8, cache=tmp_path, opset=17, shape=(64, 96), quant=None, threads=1)

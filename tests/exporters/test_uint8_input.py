@@ -9,17 +9,16 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 
-from fcnedge.catalog import get_weights  # noqa: E402
 from fcnedge.data.synthetic import synthetic_images  # noqa: E402
 from fcnedge.exporters.uint8_input import to_uint8_input  # noqa: E402
 from fcnedge.runtime import open_predictor  # noqa: E402
 from fcnedge.runtime.session import read_onnx_meta  # noqa: E402
 
 
-def test_dequantize_form_on_the_bundled_int8_gives_the_same_logits(tmp_path: Path) -> None:
+def test_dequantize_form_on_a_lite_normalised_int8_gives_the_same_logits(tmp_path: Path, lite_int8_onnx: Path) -> None:
     """Lite0's (x - 127) / 128 is one affine map with a whole zero point: the input QuantizeLinear goes, the
     DequantizeLinear reads the pixels; tiles that need padding (mean pixel vs 0) included."""
-    src = get_weights().path()
+    src = lite_int8_onnx
     meta, _ = read_onnx_meta(src)
     assert meta is not None
     proto = onnx.load(str(src))
@@ -31,7 +30,7 @@ def test_dequantize_form_on_the_bundled_int8_gives_the_same_logits(tmp_path: Pat
     onnx.save(proto, str(dst))
     ref, u8 = open_predictor(src, threads=2), open_predictor(dst, threads=2)
     assert u8.input_dtype == np.uint8 and ref.input_dtype == np.float32
-    for img in synthetic_images([(360, 480), (200, 300)], seed=1):  # two tiles; one padded tile
+    for img in synthetic_images([(360, 480), (200, 300)], seed=1):  # several tiles; one padded tile
         np.testing.assert_allclose(u8.logits(img), ref.logits(img), rtol=1e-5, atol=1e-4)
         assert np.array_equal(u8.predict(img), ref.predict(img))
 
@@ -60,9 +59,9 @@ def test_export_uint8_input_cast_form(
     assert pred.predict(img).shape == (70, 100)
 
 
-def test_openvino_engine_runs_a_uint8_input_model(tmp_path: Path) -> None:
+def test_openvino_engine_runs_a_uint8_input_model(tmp_path: Path, lite_int8_onnx: Path) -> None:
     pytest.importorskip("openvino")
-    src = get_weights().path()
+    src = lite_int8_onnx
     meta, _ = read_onnx_meta(src)
     assert meta is not None
     proto = onnx.load(str(src))
