@@ -210,16 +210,21 @@ class TiledPredictor:
         carry: NDArray[np.float32] | None = None  # the last finished scaled row, resized across
         done = 0  # output rows written
         for y0, y1, acc, wsum in self._strips(big, grid):
-            band = resize_logits(acc / wsum[None], (y1 - y0, w))  # across only: the row count is unchanged
+            np.divide(acc, wsum[None], out=acc)  # in place: these rows are final, the tiler drops them next
+            band = resize_logits(acc, (y1 - y0, w))  # across only: the row count is unchanged
             rows = band if carry is None else np.concatenate([carry, band], axis=1)
             first = y0 if carry is None else y0 - 1  # the scaled row index of rows[:, 0]
             end = int(np.searchsorted(bottom, y1))  # output rows whose two source rows are both finished
             if end > done:
                 sel = slice(done, end)
-                mixed = rows[:, top[sel] - first] * (1.0 - frac[:, sel]) + rows[:, bottom[sel] - first] * frac[:, sel]
-                out[sel] = argmax_ids(mixed.astype(np.float32), threads=self.threads)
+                mixed = rows[:, top[sel] - first]  # lo + (hi - lo) * frac, two temporaries
+                hi = rows[:, bottom[sel] - first]
+                hi -= mixed
+                hi *= frac[:, sel]
+                mixed += hi
+                out[sel] = argmax_ids(mixed, threads=self.threads)
                 done = end
-            carry = band[:, -1:]
+            carry = band[:, -1:].copy()  # not a view: the band goes
         return out
 
     def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
