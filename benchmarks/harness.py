@@ -29,10 +29,10 @@ from fcnedge.benchmarks.variants import (
     openvino_bf16_available,
 )
 from fcnedge.errors import ConfigError
-from fcnedge.meta import ModelMeta
+from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.normalize import Normalizer
 from fcnedge.runtime.postprocess import argmax_ids
-from fcnedge.runtime.predictor import check_scale, scaled_size
+from fcnedge.runtime.predictor import scaled_size
 from fcnedge.runtime.tiling import ceil_to
 from fcnedge.runtime.upsample import resize_logits
 from fcnedge.specs import DataFormat, Provider, ProviderSpec, QuantSpec, TileSpec, Variant, as_enum

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from fcnedge.errors import ModelMetaError
+from fcnedge.errors import ConfigError, ModelMetaError
 
 SCHEMA_VERSION = 1
 META_KEY = "fcnedge.meta"  # key in ONNX metadata_props and in checkpoints
@@ -14,6 +14,17 @@ RUNTIME_UPSAMPLING_KEY = "fcnedge.runtime_upsampling"  # the final upsampling ru
 IDS_OUTPUT = "ids"  # the optional second output: uint8 class ids from an ArgMax in the graph (--ids-output)
 
 MIN_SCALE, MAX_SCALE = 0.25, 4.0  # inference scales a meta or --scale may give
+
+
+def check_scale(scale: float | None, *, what: str = "--scale") -> None:
+    """Refuse an inference scale outside [0.25, 4] (NaN and infinities included); None (the meta's) passes.
+
+    Raises:
+        ConfigError: naming the option ``what`` and the valid range.
+    """
+    if scale is not None and not MIN_SCALE <= scale <= MAX_SCALE:
+        raise ConfigError(f"{what} {scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
+
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

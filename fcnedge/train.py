@@ -23,7 +23,7 @@ from fcnedge.errors import ConfigError, DatasetError, TrainingError
 from fcnedge.fsutil import atomic_write_json, check_output
 from fcnedge.host import bf16_native
 from fcnedge.losses import SegLoss
-from fcnedge.meta import MAX_SCALE, MIN_SCALE, ModelMeta
+from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fcnedge.models.fcn import UPSAMPLING_INITS
@@ -208,11 +208,7 @@ def check_config(cfg: TrainConfig) -> None:
             f"--stop-after {cfg.stop_after} is invalid: use an epoch from 1 to --epochs ({cfg.epochs}); the learning "
             "rate follows the whole --epochs schedule"
         )
-    if not (math.isfinite(cfg.infer_scale) and MIN_SCALE <= cfg.infer_scale <= MAX_SCALE):
-        raise ConfigError(
-            f"--infer-scale {cfg.infer_scale} is invalid: use an inference scale in [{MIN_SCALE}, {MAX_SCALE}], "
-            "e.g. 1.25"
-        )
+    check_scale(cfg.infer_scale, what="--infer-scale")
     if cfg.infer_tile is not None and (cfg.infer_tile[0] % 32 or cfg.infer_tile[1] % 32):
         raise ConfigError(
             f"--infer-tile {cfg.infer_tile[0]}x{cfg.infer_tile[1]} must have sides that are multiples of 32"

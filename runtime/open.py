@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from fcnedge.errors import ConfigError, ModelMetaError, ProviderUnavailableError
-from fcnedge.meta import ModelMeta
+from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.protocols import Runner
 from fcnedge.runtime.openvino_engine import INSTALL as OV_INSTALL
 from fcnedge.runtime.openvino_engine import OpenVINOSession, openvino_available
-from fcnedge.runtime.predictor import TiledPredictor, check_scale, fit_tile_to_model, scaled_size
+from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model, scaled_size
 from fcnedge.runtime.providers import parse_providers, resolve
 from fcnedge.runtime.session import Session, read_onnx_meta
 from fcnedge.runtime.tiling import ceil_to

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import ConfigError
-from fcnedge.meta import MAX_SCALE, MIN_SCALE, ModelMeta
+from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.normalize import Normalizer
 from fcnedge.protocols import Predictor, Runner
 from fcnedge.runtime.postprocess import argmax_ids
@@ -31,16 +31,6 @@ log = logging.getLogger(__name__)
 IdsRunner = Callable[[NDArray[np.float32]], NDArray[np.uint8]]
 
 __all__ = ["IdsRunner", "Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "scaled_size", "softmax"]
-
-
-def check_scale(scale: float | None) -> None:
-    """Refuse an inference scale outside [0.25, 4] (NaN and infinities included); None (the meta's) passes.
-
-    Raises:
-        ConfigError: naming the valid range.
-    """
-    if scale is not None and not MIN_SCALE <= scale <= MAX_SCALE:
-        raise ConfigError(f"--scale {scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
 
 
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:

@@ -180,7 +180,8 @@ def load_checkpoint(path: Path, *, arch: str | None = None) -> tuple[nn.Module, 
             f"checkpoint {path} does not fit architecture {meta.arch!r} with {meta.num_classes} classes "
             f"({first[:160]}): it was saved from another model; re-save it"
         ) from None
-    missing = [k for k in result.missing_keys if not k.startswith(unused_prefixes(model))]
+    unused = unused_prefixes(model)
+    missing = [k for k in result.missing_keys if not k.startswith(unused)]
     if missing or result.unexpected_keys:
         raise CheckpointError(
             f"checkpoint {path} does not fit architecture {meta.arch!r} (missing {missing[:3]}, "
