@@ -32,8 +32,7 @@ from fcnedge.errors import ConfigError
 from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.normalize import Normalizer
 from fcnedge.runtime.postprocess import argmax_ids
-from fcnedge.runtime.predictor import scaled_size
-from fcnedge.runtime.tiling import ceil_to
+from fcnedge.runtime.predictor import scaled_input, scaled_size
 from fcnedge.runtime.upsample import resize_logits
 from fcnedge.specs import DataFormat, Provider, ProviderSpec, QuantSpec, TileSpec, Variant, as_enum
 
@@ -116,13 +115,15 @@ def source_scale(src: Source, cfg: BenchConfig) -> float:
     return src.meta.scale if src.meta is not None else 1.0
 
 
-def model_input(shape: tuple[int, int], scale: float, stride: int = 32) -> tuple[int, int]:
+def model_input(shape: tuple[int, int], scale: float, stride: int) -> tuple[int, int]:
     """What the model takes for an image of ``shape`` at ``scale``: the scaled image padded to the stride (the
     image's own shape at scale 1)."""
-    if scale == 1.0:
-        return shape
-    h, w = scaled_size(shape[0], shape[1], scale)
-    return ceil_to(h, stride), ceil_to(w, stride)
+    return shape if scale == 1.0 else scaled_input(*shape, scale, stride)
+
+
+def source_input(src: Source, cfg: BenchConfig, shape: tuple[int, int]) -> tuple[int, int]:
+    """The model input a source's variants take for images of ``shape`` (:func:`model_input` at its scale)."""
+    return model_input(shape, source_scale(src, cfg), src.meta.stride if src.meta is not None else 32)
 
 
 def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, int]) -> Built:
@@ -260,7 +261,7 @@ def latency_fields(timer: StageTimer, cfg: BenchConfig) -> dict[str, Any]:
     }
 
 
-def accuracy(b: Built, cfg: BenchConfig, shape: tuple[int, int]) -> dict[str, Any]:
+def accuracy(b: Built, cfg: BenchConfig) -> dict[str, Any]:
     """mIoU etc. on --data with the same metric code as fcnedge eval."""
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
@@ -299,14 +300,15 @@ def _reference(src: Source, x: NDArray[np.float32]) -> NDArray[np.float32] | Non
     return torch_runner(src.torch_model)(x)  # type: ignore[no-any-return]
 
 
-def build_one(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, int]) -> tuple[dict[str, Any], Built]:
+def build_one(
+    src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, int], mshape: tuple[int, int]
+) -> tuple[dict[str, Any], Built]:
     """Build one variant (exporting it if needed) and start its report row; records the RSS it added. ``shape``:
-    the image; the model takes it at the source's inference scale, padded to the stride."""
+    the image; ``mshape``: what the model takes (:func:`source_input`)."""
     rss_before = current_rss_mb()
     reset_peak_rss()
     t0 = time.perf_counter()
-    scale = source_scale(src, cfg)
-    b = _build(src, variant, cfg, model_input(shape, scale))
+    b = _build(src, variant, cfg, mshape)
     row: dict[str, Any] = {
         "model": src.label,
         "variant": b.variant.value,
@@ -318,9 +320,8 @@ def build_one(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int,
         "rss_before_mb": rss_before,
     }
     if b.predictor.scale != 1.0:
-        mh, mw = model_input(shape, b.predictor.scale, b.meta.stride)
         row["scale"] = b.predictor.scale
-        row["model_input"] = f"{mh}x{mw}"
+        row["model_input"] = f"{mshape[0]}x{mshape[1]}"
     if b.onnx_path is not None:
         row["onnx"] = str(b.onnx_path)
         row["file_mb"] = round(b.onnx_path.stat().st_size / 1e6, 2)
@@ -331,14 +332,13 @@ def build_one(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int,
     return row, b
 
 
-def score_one(row: dict[str, Any], b: Built, cfg: BenchConfig, shape: tuple[int, int]) -> None:
-    """Accuracy on --data and the optional profile, after timing."""
+def score_one(row: dict[str, Any], b: Built, cfg: BenchConfig, mshape: tuple[int, int]) -> None:
+    """Accuracy on --data and the optional profile (at the model input ``mshape``), after timing."""
     if cfg.data is not None:
-        row.update(accuracy(b, cfg, shape))
+        row.update(accuracy(b, cfg))
     if cfg.profile and b.onnx_path is not None and b.provider == "CPUExecutionProvider":
         from fcnedge.benchmarks.profile import profile_onnx
 
-        mshape = model_input(shape, b.predictor.scale, b.meta.stride)
         row["profile"] = profile_onnx(b.onnx_path, mshape, threads=cfg.threads)
 
 
@@ -370,11 +370,12 @@ def _bench_source(
     for v in variants:
         if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, *OPENVINO_VARIANTS):
             raise ConfigError(f"variant {v.value!r} does not apply to {src.label}")
+    mshape = source_input(src, cfg, shape)  # the same for every variant of the source
     rows: dict[Variant, dict[str, Any]] = {}
     built: dict[Variant, Built] = {}
     timers: dict[Variant, StageTimer] = {}
     for v in variants:
-        rows[v], built[v] = build_one(src, v, cfg, shape)
+        rows[v], built[v] = build_one(src, v, cfg, shape, mshape)
         timers[v] = stage_timer(built[v], image, cfg)
         timers[v].run(record=False)  # first run: compiles torch.compile, allocates arenas
         rows[v]["peak_rss_mb"] = peak_rss_mb()
@@ -383,9 +384,8 @@ def _bench_source(
         rows[v].update(latency_fields(timers[v], cfg))
         log.info("%s %s %s: p50 %.1f ms", src.label, v, built[v].provider, rows[v]["latency_ms"]["p50"])
     if src.meta is not None and src.torch_model is not None:
-        mh, mw = model_input(shape, source_scale(src, cfg), src.meta.stride)
         # the model's input, for the parity check only: the image resized to it (a timed run pads instead)
-        seen = image if (mh, mw) == shape else np.asarray(cv2.resize(image, (mw, mh)), dtype=np.uint8)
+        seen = image if mshape == shape else np.asarray(cv2.resize(image, mshape[::-1]), dtype=np.uint8)
         x = Normalizer(src.meta.mean, src.meta.std)(seen)[None].repeat(cfg.batch, axis=0)
         pixels = np.ascontiguousarray(seen.transpose(2, 0, 1))[None].repeat(cfg.batch, axis=0)
         ref = _reference(src, x)
@@ -393,7 +393,7 @@ def _bench_source(
             if v not in TORCH_VARIANTS:
                 rows[v].update(fidelity(built[v], ref, x, pixels))
     for v in variants:
-        score_one(rows[v], built[v], cfg, shape)
+        score_one(rows[v], built[v], cfg, mshape)
     return [rows[v] for v in variants]
 
 

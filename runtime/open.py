@@ -19,10 +19,9 @@ from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.protocols import Runner
 from fcnedge.runtime.openvino_engine import INSTALL as OV_INSTALL
 from fcnedge.runtime.openvino_engine import OpenVINOSession, openvino_available
-from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model, scaled_size
+from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model, scaled_input
 from fcnedge.runtime.providers import parse_providers, resolve
 from fcnedge.runtime.session import Session, read_onnx_meta
-from fcnedge.runtime.tiling import ceil_to
 from fcnedge.runtime.tune import read_tuned
 from fcnedge.sources import identify, onnx_path
 from fcnedge.specs import Blend, Provider, ProviderSpec, TileSpec, as_enum
@@ -225,9 +224,7 @@ def resolve_tile(
     if tile is not None:
         return tile
     if default_tile is not None:
-        s = meta.scale if scale is None else scale
-        h, w = scaled_size(default_tile[0], default_tile[1], s)
-        return ceil_to(h, meta.stride), ceil_to(w, meta.stride)
+        return scaled_input(*default_tile, meta.scale if scale is None else scale, meta.stride)
     return meta.tile or DEFAULT_TILE
 
 

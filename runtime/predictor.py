@@ -22,7 +22,7 @@ from fcnedge.normalize import Normalizer
 from fcnedge.protocols import Predictor, Runner
 from fcnedge.runtime.postprocess import argmax_ids
 from fcnedge.runtime.preprocess import as_rgb_uint8
-from fcnedge.runtime.tiling import Grid, make_grid, window
+from fcnedge.runtime.tiling import Grid, ceil_to, make_grid, window
 from fcnedge.runtime.upsample import resize_logits
 from fcnedge.specs import Blend, TileSpec
 
@@ -36,6 +36,13 @@ __all__ = ["IdsRunner", "Predictor", "Runner", "TiledPredictor", "fit_tile_to_mo
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
     """An image's size at inference scale ``scale`` (at least 1 x 1)."""
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def scaled_input(height: int, width: int, scale: float, stride: int) -> tuple[int, int]:
+    """The smallest model input that holds an image at inference scale ``scale``: its scaled size rounded up to
+    the stride."""
+    h, w = scaled_size(height, width, scale)
+    return ceil_to(h, stride), ceil_to(w, stride)
 
 
 class PixelPlanes:

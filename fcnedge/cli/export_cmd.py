@@ -48,6 +48,8 @@ Uint8Input = Annotated[
     bool, typer.Option("--uint8-input", help="Take uint8 RGB pixels; the model normalises them (no float pass).")
 ]
 
+OnnxOutput = Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")]
+
 WeightType = Annotated[
     str, typer.Option("--weight-type", help="int8 weights (symmetric; default) or uint8 (asymmetric; u8u8 kernels).")
 ]
@@ -99,7 +101,7 @@ def export(
     model: Annotated[
         Optional[str], typer.Argument(help="Checkpoint .pt, architecture name, bundled name, or nothing (default).")
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")] = Path("model.onnx"),
+    output: OnnxOutput = Path("model.onnx"),
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, with an architecture name.")] = None,
     head: Annotated[
         Optional[str], typer.Option(help="FCN head with an architecture name: 32s (default), 16s, 8s, 4s, 2s.")
@@ -215,7 +217,7 @@ def export(
 @cli_errors
 def quantize_cmd(
     model: Annotated[Path, typer.Argument(help="An fp32 .onnx exported by fcnedge.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
+    output: OnnxOutput,
     mode: Annotated[Quantize, typer.Option("--quantize", help="int8 or fp16.")] = Quantize.INT8,
     calib_data: CalibData = None,
     calib_format: CalibFormat = DataFormat.CAMVID,
@@ -255,7 +257,7 @@ def convert_cmd(
     model: Annotated[
         Optional[str], typer.Argument(help="An fcnedge .onnx file or a bundled name (its int8 file); none: default.")
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")] = Path("model.fast.onnx"),
+    output: OnnxOutput = Path("model.fast.onnx"),
     runtime_upsampling: RuntimeUpsampling = False,
     uint8_input: Uint8Input = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
