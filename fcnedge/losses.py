@@ -56,19 +56,26 @@ def lovasz_softmax(
 
 
 class SegLoss(nn.Module):
-    """Cross-entropy (with optional class weights) + ``lovasz`` x Lovasz-softmax (0: plain cross-entropy)."""
+    """``ce`` x cross-entropy (with optional class weights) + ``lovasz`` x Lovasz-softmax (defaults: plain
+    cross-entropy; ``ce=0`` with a Lovasz weight: the Lovasz-only fine-tuning of Berman et al.)."""
 
     def __init__(
-        self, weight: torch.Tensor | None, ignore_index: int, lovasz: float = 0.0, max_pixels: int = 1 << 16
+        self,
+        weight: torch.Tensor | None,
+        ignore_index: int,
+        lovasz: float = 0.0,
+        max_pixels: int = 1 << 16,
+        ce: float = 1.0,
     ) -> None:
         super().__init__()
         self.ce = nn.CrossEntropyLoss(weight=weight, ignore_index=ignore_index)
+        self.ce_weight = ce
         self.ignore_index = ignore_index
         self.lovasz = lovasz
         self.max_pixels = max_pixels
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        loss = self.ce(logits, labels)
+        loss = self.ce_weight * self.ce(logits, labels) if self.ce_weight else logits.sum() * 0.0
         if self.lovasz:
             loss = loss + self.lovasz * lovasz_softmax(logits, labels, self.ignore_index, self.max_pixels)
         return loss

@@ -61,6 +61,7 @@ class TrainConfig:
     bf16: bool = False
     class_weighting: bool = False
     lovasz: float = 0.0
+    ce_weight: float = 1.0
     seed: int = 0
     train_split: str = "train"
     val_split: str = "val"
@@ -189,6 +190,10 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"--rotate {cfg.rotate} is invalid: use degrees from 0 (off) to 45, e.g. 10")
     if not (math.isfinite(cfg.lovasz) and 0 <= cfg.lovasz <= 10):
         raise ConfigError(f"--lovasz {cfg.lovasz} is invalid: use a weight from 0 (off) to 10, e.g. 0.5")
+    if not (math.isfinite(cfg.ce_weight) and 0 <= cfg.ce_weight <= 10):
+        raise ConfigError(f"--ce-weight {cfg.ce_weight} is invalid: use a weight from 0 to 10 (default 1)")
+    if cfg.ce_weight == 0 and cfg.lovasz == 0:
+        raise ConfigError("--ce-weight 0 with --lovasz 0 leaves no loss: give --lovasz a weight, e.g. 1")
     if not (math.isfinite(cfg.jitter) and 0 <= cfg.jitter < 1):
         raise ConfigError(f"--jitter {cfg.jitter} is invalid: use a strength from 0 (off) to below 1, e.g. 0.3")
     check_threads(cfg.threads)
@@ -480,7 +485,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
         _resume(run)
     k = run.meta.num_classes
     weights = class_weights(run.train_samples, k) if cfg.class_weighting else None
-    loss_fn = SegLoss(weights, _ignore(run.meta), lovasz=cfg.lovasz)
+    loss_fn = SegLoss(weights, _ignore(run.meta), lovasz=cfg.lovasz, ce=cfg.ce_weight)
     t_start = time.perf_counter()
     for epoch in range(run.start_epoch, cfg.stop_after or cfg.epochs):
         row = _train_epoch(run, epoch, loss_fn, rng, progress)

@@ -63,6 +63,9 @@ def train(
     lovasz: Annotated[
         float, typer.Option(help="Add W x Lovasz-softmax (per-class IoU surrogate; thin classes) to the loss; 0: off.")
     ] = 0.0,
+    ce_weight: Annotated[
+        float, typer.Option(help="Weight of the cross-entropy term (0 with --lovasz: Lovasz-only fine-tuning).")
+    ] = 1.0,
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, for --format folder (default 2).")] = None,
     workers: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -151,6 +154,7 @@ def train(
         bf16=bf16,
         class_weighting=class_weighting,
         lovasz=lovasz,
+        ce_weight=ce_weight,
         num_classes=num_classes,
         seed=seed,
         resume=resume,
@@ -253,7 +257,69 @@ def evaluate(
     )
 
 
+@cli_errors
+def fit_bias(
+    checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint of an fcn_* model.")],
+    data: DataDir,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="The checkpoint with the biases folded in (.pt).")],
+    fmt: Fmt = DataFormat.CAMVID,
+    split: Annotated[str, typer.Option(help="Split the held-out frames come from.")] = "train",
+    select_on: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Sequences of --split to fit on (e.g. 0006R0, the sequence train --select-on held out); default: "
+            "the whole split. Never the frames you report on."
+        ),
+    ] = None,
+    grid: Annotated[str, typer.Option(help="Bias grid LO,HI,STEP in logit units.")] = "-3,3,0.1",
+    cross_check: Annotated[
+        bool, typer.Option(help="Also fit on each half of the frames and score the other half (reported only).")
+    ] = True,
+    threads: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
+) -> None:
+    """Fit one logit bias per class on held-out frames (mIoU by coordinate ascent) and fold it into the model's last
+    score conv: moves thin-class decision boundaries at no latency cost."""
+    from fcnedge.sources import require_torch
+
+    require_torch("fcnedge fit-bias")
+    from fcnedge.class_bias import BiasFitSpec, fit_bias_run
+    from fcnedge.errors import ConfigError
+
+    try:
+        lo, hi, step = (float(v) for v in grid.split(","))
+    except ValueError:
+        raise ConfigError(f"--grid {grid!r} is invalid: give LO,HI,STEP, e.g. -3,3,0.1") from None
+    seqs = tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else ()
+    spec = BiasFitSpec(
+        checkpoint, data, out_path, fmt=str(fmt.value), split=split, sequences=seqs, lo=lo, hi=hi, step=step,
+        cross_check=cross_check, threads=threads, force=force,
+    )
+    report = fit_bias_run(spec)
+    lost = [c for c in report.get("cross_check", []) if c["gain"] < 0]
+    if lost:
+        typer.echo(
+            f"warning: biases fitted on one half of the frames lowered the other half's mIoU ({len(lost)} of 2 ways): "
+            "they fit these frames and may not carry to others; check on held-out data before shipping them",
+            err=True,
+        )
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    moved = ", ".join(f"{k} {v:+.1f}" for k, v in report["bias"].items() if v) or "none"
+    out.print(
+        f"{report['frames']} frames: mIoU {report['miou_before']:.4f} -> {report['miou_after']:.4f}; biases {moved}"
+    )
+    for c in report.get("cross_check", []):
+        out.print(f"  halves {c['fit_then_score']}: {c['miou_unbiased']:.4f} -> {c['miou_biased']:.4f}")
+    if report["absent_classes"]:
+        out.print(f"  left at 0 (no labelled pixel in these frames): {', '.join(report['absent_classes'])}")
+    out.print(f"checkpoint {out_path}; report {out_path.with_suffix('.fit.json')}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the commands to ``app``."""
     app.command("train")(train)
     app.command("eval")(evaluate)
+    app.command("fit-bias")(fit_bias)
