@@ -78,6 +78,17 @@ def _sweep_class(
     return _miou_batch(mats)
 
 
+def bias_grid(lo: float, hi: float, step: float) -> NDArray[np.float64]:
+    """The grid lo, lo + step, ..., hi (multiples of step, 0 among them).
+
+    Raises:
+        ConfigError: not finite, 0 outside (lo, hi), step <= 0, or over 10,000 values.
+    """
+    if not (np.isfinite([lo, hi, step]).all() and lo < 0 < hi and step > 0 and (hi - lo) / step <= 10_000):
+        raise ConfigError(f"bias grid {lo},{hi},{step} is invalid: use LO,HI,STEP with LO < 0 < HI, e.g. -3,3,0.1")
+    return np.asarray(np.round(np.arange(lo, hi + step / 2, step) / step) * step, dtype=np.float64)
+
+
 @dataclass
 class BiasFit:
     """The fitted biases and how the objective moved."""
@@ -119,21 +130,19 @@ def fit_class_bias(
     k = scores.shape[1]
     if truth.min() < 0 or truth.max() >= k:
         raise ConfigError(f"truth ids must lie in [0, {k}): leave void out before fitting")
-    if not (np.isfinite([lo, hi, step]).all() and lo < 0 < hi and step > 0 and (hi - lo) / step <= 10_000):
-        raise ConfigError(f"bias grid {lo}..{hi} step {step} is invalid: use e.g. -3..3 step 0.1 (0 inside)")
-    grid = np.round(np.arange(lo, hi + step / 2, step) / step) * step
+    grid = bias_grid(lo, hi, step)
     bias = np.zeros(k, dtype=np.float64)
     best = miou_of(confusion(scores, truth, bias))
     before, sweeps, steps = best, 0, []
     seen = np.bincount(truth, minlength=k) > 0
     for sweeps in range(1, max_sweeps + 1):
         changed = False
-        for c in np.flatnonzero(seen):
+        for c in (int(i) for i in np.flatnonzero(seen)):
             curve = _sweep_class(scores, truth, bias, c, grid)
             i = int(np.argmax(curve))
             if curve[i] >= best + min_gain and grid[i] != bias[c]:
                 bias[c], best, changed = float(grid[i]), float(curve[i]), True
-                steps.append({"sweep": sweeps, "class": int(c), "bias": bias[c], "miou": best})
+                steps.append({"sweep": sweeps, "class": c, "bias": bias[c], "miou": best})
         if not changed:
             break
     after = miou_of(confusion(scores, truth, bias))  # the argmax itself, ties as numpy breaks them
@@ -254,6 +263,7 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
     from fcnedge.runtime.open import predictor_for
     from fcnedge.specs import TileSpec
 
+    bias_grid(spec.lo, spec.hi, spec.step)  # a bad grid fails before the model runs
     check_output(spec.output, force=spec.force)
     report_path = spec.output.with_suffix(".fit.json")
     check_output(report_path, force=spec.force)
@@ -274,13 +284,16 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
     scores, truth, counts = labelled_pixels(
         ((pred.logits(img), mask) for img, mask in ds), meta.num_classes, meta.ignore_index
     )
-    grid = {"lo": spec.lo, "hi": spec.hi, "step": spec.step, "max_sweeps": spec.max_sweeps}
-    fit = fit_class_bias(scores, truth, **grid)
+
+    def fit_on(s: NDArray[np.float32], t: NDArray[np.int64]) -> BiasFit:
+        return fit_class_bias(s, t, lo=spec.lo, hi=spec.hi, step=spec.step, max_sweeps=spec.max_sweeps)
+
+    fit = fit_on(scores, truth)
     names = list(meta.class_names)
     report: dict[str, Any] = {
         "checkpoint": str(spec.checkpoint),
         "frames": len(counts),
-        "pixels": int(len(truth)),
+        "pixels": len(truth),
         "split": spec.split,
         "sequences": list(spec.sequences),
         "scale": meta.scale,
@@ -296,8 +309,9 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
     }
     if spec.cross_check and len(counts) >= 2:
         checks = []
-        for fit_on, score_on, label in ((*_halves(counts), "first->second"), (*_halves(counts)[::-1], "second->first")):
-            part = fit_class_bias(scores[fit_on], truth[fit_on], **grid)
+        first, second = _halves(counts)
+        for on, score_on, label in ((first, second, "first->second"), (second, first, "second->first")):
+            part = fit_on(scores[on], truth[on])
             zero = miou_of(confusion(scores[score_on], truth[score_on], np.zeros(len(names))))
             moved = miou_of(confusion(scores[score_on], truth[score_on], part.bias))
             checks.append({"fit_then_score": label, "miou_unbiased": zero, "miou_biased": moved, "gain": moved - zero})
@@ -309,4 +323,3 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
     save_checkpoint(spec.output, model, meta.with_provenance(class_bias=facts), force=spec.force, half=half)
     atomic_write_json(report_path, report)
     return report
-

@@ -53,3 +53,12 @@ def test_seg_loss_is_cross_entropy_plus_weighted_lovasz() -> None:
     assert float(SegLoss(None, -100)(logits, labels)) == pytest.approx(float(ce))
     both = SegLoss(None, -100, lovasz=0.5, max_pixels=10_000)(logits, labels)
     assert float(both) == pytest.approx(float(ce) + 0.5 * float(lovasz_softmax(logits, labels)), rel=1e-5)
+
+
+def test_seg_loss_without_cross_entropy_is_the_lovasz_term() -> None:
+    torch.manual_seed(1)
+    logits, labels = torch.randn(2, 4, 8, 8, requires_grad=True), torch.randint(0, 4, (2, 8, 8))
+    only = SegLoss(None, -100, lovasz=1.0, max_pixels=10_000, ce=0.0)(logits, labels)
+    assert float(only.detach()) == pytest.approx(float(lovasz_softmax(logits, labels).detach()), rel=1e-6)
+    only.backward()
+    assert logits.grad is not None and float(logits.grad.abs().sum()) > 0

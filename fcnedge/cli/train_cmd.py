@@ -293,8 +293,18 @@ def fit_bias(
         raise ConfigError(f"--grid {grid!r} is invalid: give LO,HI,STEP, e.g. -3,3,0.1") from None
     seqs = tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else ()
     spec = BiasFitSpec(
-        checkpoint, data, out_path, fmt=str(fmt.value), split=split, sequences=seqs, lo=lo, hi=hi, step=step,
-        cross_check=cross_check, threads=threads, force=force,
+        checkpoint,
+        data,
+        out_path,
+        fmt=str(fmt.value),
+        split=split,
+        sequences=seqs,
+        lo=lo,
+        hi=hi,
+        step=step,
+        cross_check=cross_check,
+        threads=threads,
+        force=force,
     )
     report = fit_bias_run(spec)
     lost = [c for c in report.get("cross_check", []) if c["gain"] < 0]
