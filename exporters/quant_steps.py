@@ -110,13 +110,15 @@ def step_quantize(
 
 
 def gate_miou(run: ExportRun, path: Path, gate: GateSpec, threads: int) -> float:
-    """mIoU of an exported file on the gate's data, through the runtime's own predictor."""
+    """mIoU of an exported file on the gate's data, through the runtime's own predictor as ``fcnedge eval`` opens
+    it: the tile and inference scale its meta names (not the export shape, which only traces the graph), so the
+    gate's figure is the one users get."""
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
     from fcnedge.runtime.open import open_predictor
 
     ds = open_dataset(gate.data, gate.fmt, gate.split, num_classes=run.meta.num_classes)
-    pred = open_predictor(path, meta=run.meta, threads=threads, tile=run.spec.export_shape)
+    pred = open_predictor(path, meta=run.meta, threads=threads)
     return float(evaluate_predictor(pred, ds, limit=gate.limit)["miou"])
 
 

@@ -251,3 +251,32 @@ def test_accuracy_control_bisects_for_the_fewest_float_layers(
     assert set(ac["kept_float"]) <= float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
     assert len(float_convs(tmp_path / "q.onnx")) == seen[0] + 3 or chosen == 4
     assert rep["accuracy"]["miou"]["int8"] == 0.6 and rep["accuracy"]["drop_points"] == 0.0
+
+
+def test_the_gate_scores_as_eval_runs_the_model(tmp_path: Path, calib_folder: Path) -> None:
+    """The gate's figure is the one ``fcnedge eval`` gives for the written file: the meta's tile and inference scale,
+    not the export shape (which only traces the graph)."""
+    from dataclasses import replace
+
+    from fcnedge.data.datasets import open_dataset
+    from fcnedge.evaluation import evaluate_predictor
+    from fcnedge.exporters.pipeline import GateSpec
+    from fcnedge.runtime.open import open_predictor
+    from fcnedge.specs import Quantize
+
+    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(70, 100)] * 2)
+    torch.manual_seed(0)
+    model = build("fcn_tiny", num_classes=4, head="8s").eval()
+    with torch.no_grad():  # scores that depend on the content, so another tile gives other ids
+        for name, p in model.named_parameters():
+            if "score" in name:
+                p.normal_(0, 1)
+    meta = replace(default_meta("fcn_tiny", num_classes=4, head="8s"), scale=1.5, tile=(96, 128))
+    q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96))
+    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
+    rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=100.0), threads=2)
+    ds = open_dataset(data, "folder", "val", num_classes=4)
+    as_eval = evaluate_predictor(open_predictor(spec.output, threads=2), ds)["miou"]
+    at_export_shape = evaluate_predictor(open_predictor(spec.output, threads=2, tile=(64, 96)), ds)["miou"]
+    assert as_eval != at_export_shape  # the test tells the two apart
+    assert rep["accuracy"]["miou"]["int8"] == pytest.approx(as_eval, abs=1e-12)
