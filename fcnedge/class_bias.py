@@ -258,7 +258,6 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
     from fcnedge.data.splits import split_by_sequence
     from fcnedge.fsutil import check_output
     from fcnedge.models import load_checkpoint, save_checkpoint
-    from fcnedge.models.checkpoint import read_checkpoint
     from fcnedge.models.infer import torch_runner
     from fcnedge.runtime.open import predictor_for
     from fcnedge.specs import TileSpec
@@ -318,7 +317,7 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
         report["cross_check"] = checks
     del scores
     fold_class_bias(model, fit.bias)
-    half = read_checkpoint(spec.checkpoint)["meta"].get("provenance", {}).get("storage") == "float16"
+    half = meta.provenance.get("storage") == "float16"  # keep the input's storage
     facts = {k: report[k] for k in ("bias", "split", "sequences", "frames", "miou_before", "miou_after")}
     save_checkpoint(spec.output, model, meta.with_provenance(class_bias=facts), force=spec.force, half=half)
     atomic_write_json(report_path, report)

@@ -20,7 +20,7 @@ import torch
 
 from fcnedge.exporters.onnx_meta import embed_meta, read_meta_props
 from fcnedge.fsutil import atomic_write, check_output
-from fcnedge.models.checkpoint import _payload_meta, read_checkpoint
+from fcnedge.models.checkpoint import payload_meta, read_checkpoint
 from fcnedge.specs import parse_hw
 
 
@@ -39,7 +39,7 @@ def main() -> None:
         check_output(p, force=False)
 
     payload = read_checkpoint(args.checkpoint)
-    meta = replace(_payload_meta(args.checkpoint, payload), scale=args.scale, tile=tile)
+    meta = replace(payload_meta(args.checkpoint, payload), scale=args.scale, tile=tile)
     payload["meta"] = meta.to_dict()
     atomic_write(ck_out, lambda tmp: torch.save(payload, tmp))
 

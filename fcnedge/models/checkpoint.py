@@ -137,8 +137,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def _payload_meta(path: Path, payload: dict[str, Any]) -> ModelMeta:
-    """The ModelMeta of a read payload; an invalid one is a CheckpointError naming the file."""
+def payload_meta(path: Path, payload: dict[str, Any]) -> ModelMeta:
+    """The ModelMeta of a payload ``read_checkpoint`` returned; an invalid one is a CheckpointError naming the file."""
     try:
         return ModelMeta.from_dict(payload["meta"])
     except ModelMetaError as exc:
@@ -164,7 +164,7 @@ def load_checkpoint(path: Path, *, arch: str | None = None) -> tuple[nn.Module, 
         ModelMetaError: invalid embedded meta.
     """
     payload = read_checkpoint(path)
-    meta = _payload_meta(path, payload)
+    meta = payload_meta(path, payload)
     if arch is not None and meta.arch != arch:
         raise CheckpointError(
             f"checkpoint {path} holds architecture {meta.arch!r}, not {arch!r}: pass --arch {meta.arch} "
@@ -197,7 +197,7 @@ def read_meta(path: Path) -> ModelMeta:
     Raises:
         CheckpointError: unreadable file or invalid meta.
     """
-    return _payload_meta(path, read_checkpoint(path))
+    return payload_meta(path, read_checkpoint(path))
 
 
 def describe(path: Path) -> tuple[ModelMeta, dict[str, Any]]:
@@ -207,7 +207,7 @@ def describe(path: Path) -> tuple[ModelMeta, dict[str, Any]]:
         CheckpointError: unreadable file or invalid meta.
     """
     payload = read_checkpoint(path)
-    meta = _payload_meta(path, payload)
+    meta = payload_meta(path, payload)
     n = sum(int(v.numel()) for v in payload["state_dict"].values())
     return meta, {"kind": "checkpoint", "parameters": n, "file_bytes": Path(path).stat().st_size}
 
@@ -224,7 +224,7 @@ def warm_start(model: nn.Module, path: Path, *, arch: str, num_classes: int) -> 
         CheckpointError: unreadable file, another architecture or class count, or no backbone tensor fits.
     """
     payload = read_checkpoint(path)
-    meta = _payload_meta(path, payload)
+    meta = payload_meta(path, payload)
     if meta.arch != arch or meta.num_classes != num_classes:
         raise CheckpointError(
             f"--init-from {path} holds {meta.arch!r} with {meta.num_classes} classes, not {arch!r} with "
