@@ -231,6 +231,7 @@ class BiasFitSpec:
     hi: float = 3.0
     step: float = 0.1
     max_sweeps: int = 4
+    pixels_per_frame: int | None = 200_000  # a uniform sample above this (memory: 4K bytes a pixel); None: all
     cross_check: bool = True
     threads: int = 0
     force: bool = False
@@ -263,6 +264,8 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
     from fcnedge.specs import TileSpec
 
     bias_grid(spec.lo, spec.hi, spec.step)  # a bad grid fails before the model runs
+    if spec.pixels_per_frame is not None and spec.pixels_per_frame < 1:
+        raise ConfigError(f"--pixels-per-frame {spec.pixels_per_frame} is invalid: use 1 or more, e.g. 200000")
     check_output(spec.output, force=spec.force)
     report_path = spec.output.with_suffix(".fit.json")
     check_output(report_path, force=spec.force)
@@ -281,7 +284,10 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
         torch.set_num_threads(spec.threads)
     pred = predictor_for(torch_runner(model), meta, TileSpec(size=meta.tile or TileSpec().size))
     scores, truth, counts = labelled_pixels(
-        ((pred.logits(img), mask) for img, mask in ds), meta.num_classes, meta.ignore_index
+        ((pred.logits(img), mask) for img, mask in ds),
+        meta.num_classes,
+        meta.ignore_index,
+        max_per_frame=spec.pixels_per_frame,
     )
 
     def fit_on(s: NDArray[np.float32], t: NDArray[np.int64]) -> BiasFit:

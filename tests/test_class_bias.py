@@ -139,3 +139,20 @@ def test_fit_bias_command_writes_a_checkpoint_that_predicts_with_the_biases(tmp_
     again = CliRunner().invoke(app, [*args, "-o", str(out)])
     assert again.exit_code == 2 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1
     assert out.read_bytes() == stamp
+
+
+def test_labelled_pixels_leave_void_out_and_sample_per_frame() -> None:
+    from fcnedge.class_bias import labelled_pixels
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(3):
+        mask = rng.integers(0, 4, (20, 30)).astype(np.uint8)  # 3 = void here
+        logits = rng.normal(size=(3, 20, 30)).astype(np.float32)
+        frames.append((logits, mask))
+    s, t, counts = labelled_pixels(frames, 3, 3)
+    assert counts == [int((m != 3).sum()) for _, m in frames] and len(t) == sum(counts) and 3 not in t
+    first = frames[0][1].reshape(-1) != 3
+    np.testing.assert_array_equal(s[: counts[0]], frames[0][0].reshape(3, -1)[:, first].T)
+    s2, t2, counts2 = labelled_pixels(frames, 3, 3, max_per_frame=50)
+    assert counts2 == [50, 50, 50] and s2.shape == (150, 3) and 3 not in t2

@@ -272,6 +272,10 @@ def fit_bias(
         ),
     ] = None,
     grid: Annotated[str, typer.Option(help="Bias grid LO,HI,STEP in logit units.")] = "-3,3,0.1",
+    pixels_per_frame: Annotated[
+        int,
+        typer.Option(help="Labelled pixels used per frame, a uniform sample above it (memory: 4 x K bytes a pixel)."),
+    ] = 200_000,
     cross_check: Annotated[
         bool, typer.Option(help="Also fit on each half of the frames and score the other half (reported only).")
     ] = True,
@@ -299,6 +303,7 @@ def fit_bias(
         fmt=str(fmt.value),
         split=split,
         sequences=seqs,
+        pixels_per_frame=pixels_per_frame,
         lo=lo,
         hi=hi,
         step=step,

@@ -255,6 +255,12 @@ CASES = [
         True,
     ),
     Case(
+        "fit-bias pixels per frame 0",
+        ["fit-bias", "tiny.pt", "--data", "data", "--format", "folder", "--pixels-per-frame", "0", "-o", "b.pt"],
+        "--pixels-per-frame 0",
+        True,
+    ),
+    Case(
         "fit-bias missing checkpoint",
         ["fit-bias", "none.pt", "--data", "data", "--format", "folder", "-o", "b.pt"],
         "none.pt",
