@@ -98,7 +98,7 @@ class BiasFit:
     miou_after: float
     sweeps: int
     steps: list[dict[str, Any]] = field(default_factory=list)
-    absent: list[int] = field(default_factory=list)  # classes with no labelled pixel: left at 0
+    unfitted: list[int] = field(default_factory=list)  # absent, or never right on these pixels: left at 0
 
 
 def fit_class_bias(
@@ -113,8 +113,9 @@ def fit_class_bias(
 ) -> BiasFit:
     """Coordinate ascent on mIoU: for each class in id order, the grid value of its bias (the others fixed) that
     scores best, kept if it gains at least ``min_gain``; sweeps until one changes nothing (at most ``max_sweeps``).
-    A class with no pixel in ``truth`` keeps bias 0: on such frames every pixel of it is a false positive, and the
-    fit would push it to the grid's floor (switching the class off wherever it does occur).
+    A class with no pixel in ``truth``, or none the model gets right (IoU 0 at b = 0), keeps bias 0: on such frames
+    every prediction of it is a false positive, lowering its bias costs nothing there, and the fit would push it to
+    the grid's floor (switching the class off wherever it does occur).
 
     Args:
         scores: (P, K) float32 logits of labelled pixels (void already left out).
@@ -132,9 +133,10 @@ def fit_class_bias(
         raise ConfigError(f"truth ids must lie in [0, {k}): leave void out before fitting")
     grid = bias_grid(lo, hi, step)
     bias = np.zeros(k, dtype=np.float64)
-    best = miou_of(confusion(scores, truth, bias))
+    base = confusion(scores, truth, bias)
+    best = miou_of(base)
     before, sweeps, steps = best, 0, []
-    seen = np.bincount(truth, minlength=k) > 0
+    seen = np.diag(base) > 0  # in the labels and predicted right somewhere: evidence of where its boundary lies
     for sweeps in range(1, max_sweeps + 1):
         changed = False
         for c in (int(i) for i in np.flatnonzero(seen)):
@@ -146,8 +148,8 @@ def fit_class_bias(
         if not changed:
             break
     after = miou_of(confusion(scores, truth, bias))  # the argmax itself, ties as numpy breaks them
-    absent = [int(c) for c in np.flatnonzero(~seen)]
-    return BiasFit(bias=bias, miou_before=before, miou_after=after, sweeps=sweeps, steps=steps, absent=absent)
+    unfitted = [int(c) for c in np.flatnonzero(~seen)]
+    return BiasFit(bias=bias, miou_before=before, miou_after=after, sweeps=sweeps, steps=steps, unfitted=unfitted)
 
 
 def labelled_pixels(
@@ -308,7 +310,7 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
         "miou_after": fit.miou_after,
         "per_class_iou_before": scores_of(confusion(scores, truth, np.zeros(len(names))), names)["per_class_iou"],
         "per_class_iou_after": scores_of(confusion(scores, truth, fit.bias), names)["per_class_iou"],
-        "absent_classes": [names[c] for c in fit.absent],
+        "unfitted_classes": [names[c] for c in fit.unfitted],
         "sweeps": fit.sweeps,
         "steps": fit.steps,
     }

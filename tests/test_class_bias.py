@@ -34,7 +34,7 @@ def test_one_pass_sweep_equals_the_argmax_at_every_grid_value() -> None:
         np.testing.assert_allclose(_sweep_class(s, t, bias, c, grid), brute, atol=1e-12)
 
 
-def test_fit_undoes_an_over_predicted_class_and_leaves_absent_classes_alone() -> None:
+def test_fit_undoes_an_over_predicted_class_and_leaves_unfitted_classes_alone() -> None:
     rng = np.random.default_rng(1)
     t = rng.integers(0, 3, 20000)  # class 3 never occurs in the labels
     s = rng.normal(size=(20000, 4)).astype(np.float32)
@@ -43,7 +43,15 @@ def test_fit_undoes_an_over_predicted_class_and_leaves_absent_classes_alone() ->
     fit = fit_class_bias(s, t)
     assert fit.miou_after > fit.miou_before + 0.02
     assert -1.6 <= fit.bias[1] - (fit.bias[0] + fit.bias[2]) / 2 <= -0.8  # about the offset, undone
-    assert fit.bias[3] == 0.0 and fit.absent == [3]
+    assert fit.bias[3] == 0.0 and fit.unfitted == [3]
+    # a class in the labels that the model never gets right carries no evidence either: left at 0
+    never = t.copy()
+    never[:50] = 3
+    s_never = s.copy()
+    s_never[:50, 3] = -10.0
+    s_never[50:, 3] += 0.5  # predicted, wrongly, elsewhere
+    fit_never = fit_class_bias(s_never, never)
+    assert fit_never.bias[3] == 0.0 and 3 in fit_never.unfitted
     assert fit.miou_after == pytest.approx(miou_of(confusion(s, t, fit.bias)))
 
 

@@ -328,8 +328,9 @@ def fit_bias(
     )
     for c in report.get("cross_check", []):
         out.print(f"  halves {c['fit_then_score']}: {c['miou_unbiased']:.4f} -> {c['miou_biased']:.4f}")
-    if report["absent_classes"]:
-        out.print(f"  left at 0 (no labelled pixel in these frames): {', '.join(report['absent_classes'])}")
+    if report["unfitted_classes"]:
+        names = ", ".join(report["unfitted_classes"])
+        out.print(f"  left at 0 (absent from these frames, or never predicted right there): {names}")
     out.print(f"checkpoint {out_path}; report {out_path.with_suffix('.fit.json')}")
 
 
