@@ -212,13 +212,36 @@ def describe(path: Path) -> tuple[ModelMeta, dict[str, Any]]:
     return meta, {"kind": "checkpoint", "parameters": n, "file_bytes": Path(path).stat().st_size}
 
 
+def _widens(have: torch.Size, want: torch.Size) -> bool:
+    """A 1x1 conv weight (O, I, 1, 1) where the model has an odd k x k one (O, I, k, k)."""
+    return (
+        len(have) == 4 == len(want)
+        and have[:2] == want[:2]
+        and tuple(have[2:]) == (1, 1)
+        and want[2] == want[3] > 1
+        and want[2] % 2 == 1
+    )
+
+
+def _widen(weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The k x k conv weight that computes what the 1x1 ``weight`` does (with padding k // 2): it in the centre
+    tap, zeros around."""
+    out = torch.zeros(shape, dtype=weight.dtype)
+    c = shape[2] // 2
+    out[:, :, c, c] = weight[:, :, 0, 0]
+    return out
+
+
 def warm_start(model: nn.Module, path: Path, *, arch: str, num_classes: int) -> dict[str, list[str]]:
     """Copy into ``model`` every tensor of the checkpoint at ``path`` whose name and shape match (a head change,
-    e.g. 8s -> 4s, keeps the backbone and the shared score layers; new layers keep their initialisation).
+    e.g. 8s -> 4s, keeps the backbone and the shared score layers; new layers keep their initialisation). A 1x1 conv
+    weight where the model has a 3x3 one (head 2s -> 2s-k3) goes into the centre tap, zeros around: the same
+    function, so training starts where the checkpoint was.
 
     Returns:
-        ``{"loaded": [...], "new": [...], "skipped": [...]}``: copied names, names only the model has, and names the
-        checkpoint holds with another shape or that the model lacks.
+        ``{"loaded": [...], "widened": [...], "new": [...], "skipped": [...]}``: copied names, those of them widened
+        from 1x1, names only the model has, and names the checkpoint holds with another shape or that the model
+        lacks.
 
     Raises:
         CheckpointError: unreadable file, another architecture or class count, or no backbone tensor fits.
@@ -232,12 +255,15 @@ def warm_start(model: nn.Module, path: Path, *, arch: str, num_classes: int) -> 
         )
     state = _float_state(Path(path), payload)
     own = model.state_dict()
+    widened = {k: _widen(v, own[k].shape) for k, v in state.items() if k in own and _widens(v.shape, own[k].shape)}
+    state.update(widened)
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not any(k.startswith("backbone.") for k in fits):
         raise CheckpointError(f"--init-from {path}: none of its backbone tensors fits this model: pass another one")
     model.load_state_dict(fits, strict=False)
     report = {
         "loaded": sorted(fits),
+        "widened": sorted(widened),
         "new": sorted(k for k in own if k not in fits),
         "skipped": sorted(k for k in state if k not in fits),
     }

@@ -3,7 +3,8 @@
 ``head="32s"`` is exactly the seed (one ConvTranspose2d(K, K, 64, stride 32, padding 16)); ``"16s"`` and ``"8s"``
 are the FCN paper's skip variants that fuse stride-16 / stride-8 features before the final upsampling; ``"4s"`` adds
 one more skip from the stride-4 features and ``"2s"`` another from the stride-2 ones (thin structures: poles and
-sign posts are 1-3 pixels wide). Three more
+sign posts are 1-3 pixels wide); ``"2s-k3"`` is the 2s head with 3x3 score convs at strides 4 and 2 (a thin line
+is a pattern in a neighbourhood, not in one pixel's features). Three more
 32s heads answer the seed's questions (docs/seed-qa.md): ``"32s-mid128"`` (1x1 conv to 128 channels, ReLU, 1x1 to
 K), ``"32s-x2"`` (five stacked x2 transposed convs instead of one x32) and ``"32s-bicubic"`` (one x32 transposed conv
 of kernel 128, padding 48, initialised as bicubic interpolation).
@@ -16,8 +17,9 @@ from torch import nn
 
 from fcnedge.errors import ConfigError
 
-HEADS = ("32s", "16s", "8s", "4s", "2s", "32s-mid128", "32s-x2", "32s-bicubic")
-SKIP_STRIDES = {"16s": 16, "8s": 8, "4s": 4, "2s": 2}  # the finest skip of each skip head
+HEADS = ("32s", "16s", "8s", "4s", "2s", "2s-k3", "32s-mid128", "32s-x2", "32s-bicubic")
+SKIP_STRIDES = {"16s": 16, "8s": 8, "4s": 4, "2s": 2, "2s-k3": 2}  # the finest skip of each skip head
+WIDE_SKIPS = {"2s-k3": (4, 2)}  # heads whose skip scores at these strides are 3x3 convs (padding 1), not 1x1
 SKIP_CHAIN = (16, 8, 4, 2)  # skips are fused coarse to fine: x2 of the running score + the stride's 1x1 score
 UPSAMPLING_INITS = ("bilinear", "random")
 
@@ -154,7 +156,8 @@ class FCN(nn.Module):
             self.upsample = bicubic_upsampler(k, 32, frozen=frozen)
             return
         for stride in skip_strides(head):  # score16, up32to16, score8, up16to8, ... (the checkpoints' names)
-            conv = nn.Conv2d(channels[stride], k, kernel_size=1)
+            size = 3 if stride in WIDE_SKIPS.get(head, ()) else 1
+            conv = nn.Conv2d(channels[stride], k, kernel_size=size, padding=size // 2)
             _zero(conv)
             setattr(self, f"score{stride}", conv)
             setattr(self, f"up{2 * stride}to{stride}", bilinear_upsampler(k, 2, frozen=frozen, init=init))

@@ -116,3 +116,24 @@ def test_warm_start_keeps_matching_tensors_and_names_the_rest(tiny8s_checkpoint:
         warm_start(build("fcn_tiny", num_classes=5, head="4s"), tiny8s_checkpoint, arch="fcn_tiny", num_classes=5)
     with pytest.raises(CheckpointError, match="does not exist"):
         warm_start(model, tmp_path / "none.pt", arch="fcn_tiny", num_classes=4)
+
+
+def test_warm_start_widens_1x1_scores_into_3x3_with_the_same_function(tmp_path: Path) -> None:
+    """2s -> 2s-k3: the 1x1 stride-4/stride-2 score weights go into the centre taps, so the model computes exactly
+    what the checkpoint did; other tensors load as they are."""
+    from fcnedge.models.checkpoint import warm_start
+
+    torch.manual_seed(0)
+    old = build("fcn_tiny", num_classes=3, head="2s", freeze_upsampling=True).eval()
+    with torch.no_grad():
+        for name, p in old.named_parameters():
+            if name.startswith("score"):
+                p.normal_(0, 0.5)
+    save_checkpoint(tmp_path / "2s.pt", old, default_meta("fcn_tiny", num_classes=3, head="2s"))
+    new = build("fcn_tiny", num_classes=3, head="2s-k3", freeze_upsampling=True).eval()
+    assert new.score2.weight.shape[2:] == (3, 3) and new.score8.weight.shape[2:] == (1, 1)
+    report = warm_start(new, tmp_path / "2s.pt", arch="fcn_tiny", num_classes=3)
+    assert report["widened"] == ["score2.weight", "score4.weight"] and report["skipped"] == [] and report["new"] == []
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), old(x), rtol=1e-5, atol=1e-5)

@@ -79,7 +79,7 @@ def test_question_heads_and_random_init() -> None:
         build("fcn_tiny", num_classes=3, upsampling_init="cubic")
 
 
-@pytest.mark.parametrize("head", ["32s", "16s", "8s", "4s", "2s", "32s-mid128", "32s-x2", "32s-bicubic"])
+@pytest.mark.parametrize("head", ["32s", "16s", "8s", "4s", "2s", "2s-k3", "32s-mid128", "32s-x2", "32s-bicubic"])
 def test_heads_keep_input_size(head: str) -> None:
     model = build("fcn_tiny", num_classes=3, head=head).eval()
     with torch.no_grad():
