@@ -61,7 +61,8 @@ class ModelMeta:
         std: per-channel std of RGB input scaled to [0, 1].
         stride: output stride of the features; input sides should be multiples of it.
         ignore_index: label id ignored in loss and metrics (``None`` if none).
-        head: head variant (``32s``, ``16s``, ``8s``, ``4s``, ``2s``, or a question head of fcnedge.models.fcn.HEADS).
+        head: head variant (``32s``, ``16s``, ``8s``, ``4s``, ``2s``, ``2s-k3``, or a question head of
+            fcnedge.models.fcn.HEADS).
         upsampling: ``trained`` or ``frozen`` bilinear transposed conv.
         input_format: pixel order the model expects (always RGB for fcnedge models).
         provenance: free-form facts: dataset, command, metrics, versions.

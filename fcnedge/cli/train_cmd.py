@@ -35,7 +35,10 @@ def train(
     arch: Annotated[str, typer.Option(help="Architecture (fcnedge models).")] = "fcn_efficientnet_lite0",
     head: Annotated[
         Optional[str],
-        typer.Option(help="FCN head: 32s (the seed; default), 16s, 8s, 4s or 2s (finer skips); fcn_* archs only."),
+        typer.Option(
+            help="FCN head: 32s (the seed; default), 16s, 8s, 4s or 2s (finer skips), 2s-k3 (3x3 scores at strides 4 "
+            "and 2); fcn_* archs only."
+        ),
     ] = None,
     freeze_upsampling: Annotated[bool, typer.Option(help="Keep the transposed convs bilinear.")] = False,
     pretrained_backbone: Annotated[bool, typer.Option(help="ImageNet backbone weights.")] = True,
