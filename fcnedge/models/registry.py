@@ -75,7 +75,7 @@ def _register_fcn(bname: str) -> None:
     @register_model(
         f"fcn_{bname}",
         backbone=bname,
-        summary=f"FCN: {bb.summary} features -> 1x1 score -> bilinear ConvTranspose (heads 32s/16s/8s/4s/2s)",
+        summary=f"FCN: {bb.summary} features -> 1x1 score -> bilinear ConvTranspose (heads 32s/16s/8s/4s/2s/2s-k3)",
         mean=bb.mean,
         std=bb.std,
         optimizer=bb.optimizer,
