@@ -73,7 +73,7 @@ def test_fit_refuses_void_ids_and_empty_input() -> None:
         fit_class_bias(s[:0], t[:0])
 
 
-@pytest.mark.parametrize("head", ["32s", "8s", "2s", "32s-mid128"])
+@pytest.mark.parametrize("head", ["32s", "8s", "2s", "2s-k3", "32s-mid128"])
 def test_folded_bias_moves_the_logits_by_the_bias_inside_the_image(head: str) -> None:
     torch = pytest.importorskip("torch")
     from fcnedge.class_bias import fold_class_bias
@@ -87,7 +87,7 @@ def test_folded_bias_moves_the_logits_by_the_bias_inside_the_image(head: str) ->
         fold_class_bias(model, [0.5, -1.0, 0.25])
         after = model(x)
     diff = (after - before)[0]
-    inner = {"32s": 32, "8s": 8, "2s": 2, "32s-mid128": 32}[head]  # the final upsampling factor: its border band
+    inner = {"32s": 32, "8s": 8, "2s": 2, "2s-k3": 2, "32s-mid128": 32}[head]  # the final upsampling: its border
     want = torch.tensor([0.5, -1.0, 0.25])[:, None, None]
     torch.testing.assert_close(diff[:, inner:-inner, inner:-inner], want.expand(3, 128 - 2 * inner, 160 - 2 * inner))
     assert float(diff.abs().max()) <= 1.0 + 1e-5  # the border gets a fraction, never more

@@ -20,7 +20,7 @@ from fcnedge.errors import ConfigError
 HEADS = ("32s", "16s", "8s", "4s", "2s", "2s-k3", "32s-mid128", "32s-x2", "32s-bicubic")
 SKIP_STRIDES = {"16s": 16, "8s": 8, "4s": 4, "2s": 2, "2s-k3": 2}  # the finest skip of each skip head
 WIDE_SKIPS = {"2s-k3": (4, 2)}  # heads whose skip scores at these strides are 3x3 convs (padding 1), not 1x1
-SKIP_CHAIN = (16, 8, 4, 2)  # skips are fused coarse to fine: x2 of the running score + the stride's 1x1 score
+SKIP_CHAIN = (16, 8, 4, 2)  # skips are fused coarse to fine: x2 of the running score + the stride's score conv
 UPSAMPLING_INITS = ("bilinear", "random")
 
 
