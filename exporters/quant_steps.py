@@ -189,16 +189,16 @@ def step_accuracy_control(
     images = calibration_images(qspec)
     ranking = rank_layers(fp32_path, q_path, images, run.meta, qspec.calib_shape)
     steps: list[dict[str, Any]] = []
-    facts_at: dict[int, dict[str, Any]] = {}
+    tried: dict[int, tuple[Path, dict[str, Any], float]] = {}  # count -> its file, quantisation facts, mIoU
 
     def within(count: int) -> bool:
-        """Quantise with the ``count`` worst layers in float into ``q_path``, score it, record the step."""
+        """Quantise with the ``count`` worst layers in float into a work file, score it, record the step."""
         floats = tuple(n for n, _ in ranking[:count])
-        facts_at[count] = quantize_int8(
-            fp32_path, q_path, run.meta, replace(qspec, float_nodes=qspec.float_nodes + floats), images
-        )
-        embed_into_file(q_path, run)
-        miou = gate_miou(run, q_path, gate, threads)
+        path = run.work / f"float-layers-{count}.onnx"
+        facts = quantize_int8(fp32_path, path, run.meta, replace(qspec, float_nodes=qspec.float_nodes + floats), images)
+        embed_into_file(path, run)
+        miou = gate_miou(run, path, gate, threads)
+        tried[count] = (path, facts, miou)
         steps.append({"float_layers": count, "miou": miou, "drop_points": 100 * (scores["fp32"] - miou)})
         log.info("accuracy control: %d layers in float, mIoU %.4f", count, miou)
         return 100 * (scores["fp32"] - miou) <= gate.max_drop
@@ -216,18 +216,18 @@ def step_accuracy_control(
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if within(mid) else (mid, hi)
         chosen = hi
-        if steps[-1]["float_layers"] != chosen:  # the last model tried was over the limit: write the chosen one
-            within(chosen)
-            steps.pop()  # the same quantisation and score as its earlier step
-    final = next(s for s in reversed(steps) if s["float_layers"] == chosen) if chosen else steps[-1] if steps else None
-    if final is not None:
-        run.report["int8"] = facts_at[final["float_layers"]]
-    miou = final["miou"] if final is not None else scores["int8"]
+    final = chosen or (steps[-1]["float_layers"] if steps else 0)  # none within the limit: the last tried
+    miou = scores["int8"]
+    if final:
+        path, run.report["int8"], miou = tried[final]
+        path.replace(q_path)
+    for path, _, _ in tried.values():
+        path.unlink(missing_ok=True)
     run.report["accuracy_control"] = {
         "plain_int8_miou": scores["int8"],
         "ranking": [{"node": n, "added_rel_error": round(e, 5)} for n, e in ranking[:16]],
         "steps": steps,
-        "kept_float": [n for n, _ in ranking[: final["float_layers"]]] if final is not None else [],
+        "kept_float": [n for n, _ in ranking[:final]],
         "why": "the convolutions whose int8 output adds the most relative error to their input's, worst first",
     }
     return miou

@@ -280,3 +280,40 @@ def test_the_gate_scores_as_eval_runs_the_model(tmp_path: Path, calib_folder: Pa
     at_export_shape = evaluate_predictor(open_predictor(spec.output, threads=2, tile=(64, 96)), ds)["miou"]
     assert as_eval != at_export_shape  # the test tells the two apart
     assert rep["accuracy"]["miou"]["int8"] == pytest.approx(as_eval, abs=1e-12)
+
+
+def test_accuracy_control_keeps_the_chosen_file_when_the_last_count_tried_fails(
+    tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bisection ends on a count over the limit (here 8 passes, 6 and 7 do not): the written file is the
+    chosen count's, taken from its trial, with no quantisation or score repeated."""
+    from fcnedge.exporters import quant_steps
+    from fcnedge.exporters.pipeline import GateSpec
+    from fcnedge.specs import Quantize
+
+    def float_convs(path: Path) -> set[str]:
+        proto = onnx.load(str(path))
+        inits = {i.name for i in proto.graph.initializer}
+        return {n.name for n in proto.graph.node if n.op_type == "Conv" and n.input[1] in inits}
+
+    seen: list[int] = []
+
+    def scripted(run_: object, path: Path, gate: object, threads: int) -> float:
+        seen.append(len(float_convs(path)))
+        return 0.6 if seen[-1] >= seen[0] + 5 else 0.5
+
+    monkeypatch.setattr(quant_steps, "gate_miou", scripted)
+    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(64, 96)] * 2)
+    model, meta = load_checkpoint(tiny8s_checkpoint)
+    q = QuantSpec(
+        calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96), reduce_range=True
+    )
+    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
+    rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=1.0, max_float_layers=16), threads=2)
+    ac = rep["accuracy_control"]
+    counts = [s["float_layers"] for s in ac["steps"]]
+    assert counts == [1, 2, 4, 8, 6, 7] and ac["steps"][-1]["drop_points"] > 1.0  # the last count tried fails
+    assert len(seen) == 2 + len(counts)  # plain int8 and fp32, then each count once: nothing scored twice
+    assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:8]]
+    assert set(ac["kept_float"]) <= float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
+    assert rep["accuracy"]["miou"]["int8"] == 0.6
