@@ -77,9 +77,10 @@ def check_providers(spec: ProviderSpec) -> None:
 
 
 def open_session(
-    path: Path, spec: ProviderSpec, *, meta: ModelMeta | None, tile: tuple[int, int], optimization: str
+    path: Path, spec: ProviderSpec, *, meta: ModelMeta | None, tile: tuple[int, int] | None, optimization: str
 ) -> Session | OpenVINOSession:
-    """The engine for ``spec``: native OpenVINO when ``openvino`` comes first, else ONNX Runtime.
+    """The engine for ``spec``: native OpenVINO when ``openvino`` comes first, else ONNX Runtime (``tile``, in
+    model-input pixels, shapes TensorRT's profile).
 
     Raises:
         ProviderUnavailableError: see :func:`engine_for` and :class:`Session`.
@@ -185,7 +186,8 @@ def open_predictor(
     spec = provider_spec(providers, allow_fallback=allow_fallback, threads=threads)
     if Provider.TENSORRT in spec.providers and tile is None and meta is None:  # its shape profile needs the tile
         meta = read_onnx_meta(path)[0]
-    session_tile = tile or default_tile or (meta.tile if meta is not None else None) or DEFAULT_TILE
+    # the tile only shapes TensorRT's profile: the predictor's own tile (resolve_tile), where the meta is known
+    session_tile = resolve_tile(meta, tile=tile, default_tile=default_tile, scale=scale) if meta else tile
     session = open_session(path, spec, meta=meta, tile=session_tile, optimization=optimization)
     check_contract(session)
     ts = TileSpec(
