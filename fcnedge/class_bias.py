@@ -262,7 +262,7 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
     from fcnedge.fsutil import check_output
     from fcnedge.models import load_checkpoint, save_checkpoint
     from fcnedge.models.infer import torch_runner
-    from fcnedge.runtime.open import predictor_for
+    from fcnedge.runtime.open import predictor_for, resolve_tile
     from fcnedge.specs import TileSpec
 
     bias_grid(spec.lo, spec.hi, spec.step)  # a bad grid fails before the model runs
@@ -284,7 +284,8 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
     ds = replace(ds, pairs=tuple(sorted(ds.pairs)))
     if spec.threads:
         torch.set_num_threads(spec.threads)
-    pred = predictor_for(torch_runner(model), meta, TileSpec(size=meta.tile or TileSpec().size))
+    tile = resolve_tile(meta)  # the tile predict uses for this model
+    pred = predictor_for(torch_runner(model), meta, TileSpec(size=tile))
     scores, truth, counts = labelled_pixels(
         ((pred.logits(img), mask) for img, mask in ds),
         meta.num_classes,
@@ -304,7 +305,7 @@ def fit_bias_run(spec: BiasFitSpec) -> dict[str, Any]:
         "split": spec.split,
         "sequences": list(spec.sequences),
         "scale": meta.scale,
-        "tile": list(meta.tile or TileSpec().size),
+        "tile": list(tile),
         "bias": {names[c]: float(fit.bias[c]) for c in range(len(names))},
         "miou_before": fit.miou_before,
         "miou_after": fit.miou_after,

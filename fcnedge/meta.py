@@ -16,14 +16,16 @@ IDS_OUTPUT = "ids"  # the optional second output: uint8 class ids from an ArgMax
 MIN_SCALE, MAX_SCALE = 0.25, 4.0  # inference scales a meta or --scale may give
 
 
-def check_scale(scale: float | None, *, what: str = "--scale") -> None:
+def check_scale(
+    scale: float | None, *, what: str = "--scale", error: type[ConfigError | ModelMetaError] = ConfigError
+) -> None:
     """Refuse an inference scale outside [0.25, 4] (NaN and infinities included); None (the meta's) passes.
 
     Raises:
-        ConfigError: naming the option ``what`` and the valid range.
+        ConfigError: (or ``error``: a meta's own check raises ModelMetaError) naming ``what`` and the valid range.
     """
     if scale is not None and not MIN_SCALE <= scale <= MAX_SCALE:
-        raise ConfigError(f"{what} {scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
+        raise error(f"{what} {scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -102,10 +104,7 @@ class ModelMeta:
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         object.__setattr__(self, "scale", float(self.scale))
-        if not MIN_SCALE <= self.scale <= MAX_SCALE:
-            raise ModelMetaError(
-                f"meta scale {self.scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]"
-            )
+        check_scale(self.scale, what="meta scale", error=ModelMetaError)
         if self.tile is not None:
             tile = tuple(int(v) for v in self.tile)
             if len(tile) != 2 or min(tile) < self.stride or any(v % self.stride for v in tile):

@@ -133,10 +133,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Whole-image evaluation through the runtime's own predictor (same tiles, same stitching as ``fcnedge eval``
     on the exported model; labels are never resized)."""
-    from fcnedge.runtime.open import predictor_for
+    from fcnedge.runtime.open import predictor_for, resolve_tile
 
     model.eval()
-    pred = predictor_for(torch_runner(model), meta, tile or TileSpec(size=meta.tile or TileSpec().size))
+    pred = predictor_for(torch_runner(model), meta, tile or TileSpec(size=resolve_tile(meta)))
     cm = ConfusionMatrix(meta.num_classes, meta.ignore_index)
     for img, mask in samples:
         cm.update(mask, pred.predict(img))

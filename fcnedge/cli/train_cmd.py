@@ -27,6 +27,11 @@ DataDir = Annotated[Path, typer.Option("--data", help="Dataset folder.")]
 Fmt = Annotated[DataFormat, typer.Option("--format", help="camvid, voc or folder.")]
 
 
+def _sequences(select_on: str | None) -> tuple[str, ...]:
+    """``--select-on A,B`` as a tuple of sequence names (empty when not given)."""
+    return tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else ()
+
+
 @cli_errors
 def train(
     data: DataDir,
@@ -162,7 +167,7 @@ def train(
         seed=seed,
         resume=resume,
         force=force,
-        select_sequences=tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else (),
+        select_sequences=_sequences(select_on),
         threads=workers,
         init_from=init_from,
         keep_last=keep_last,
@@ -298,7 +303,7 @@ def fit_bias(
         lo, hi, step = (float(v) for v in grid.split(","))
     except ValueError:
         raise ConfigError(f"--grid {grid!r} is invalid: give LO,HI,STEP, e.g. -3,3,0.1") from None
-    seqs = tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else ()
+    seqs = _sequences(select_on)
     spec = BiasFitSpec(
         checkpoint,
         data,
