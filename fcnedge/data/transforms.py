@@ -59,7 +59,9 @@ class TrainAugment:
             s = float(rng.uniform(lo, hi))
             h, w = max(1, round(image.shape[0] * s)), max(1, round(image.shape[1] * s))
             image = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
-            mask = np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+            # INTER_NEAREST_EXACT: pixel centres as INTER_LINEAR places them; INTER_NEAREST (floor(dst / s)) put the
+            # labels about a third of a pixel below and right of the image they describe
+            mask = np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST_EXACT), dtype=np.uint8)
         if self.rotate > 0:
             image, mask = rotate_pair(image, mask, float(rng.uniform(-self.rotate, self.rotate)), ignore=self.ignore)
         ch, cw = self.crop
