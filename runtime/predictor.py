@@ -209,18 +209,16 @@ class TiledPredictor:
         for y0, y1, acc, wsum in self._strips(big, grid):
             np.divide(acc, wsum[None], out=acc)  # in place: these rows are final, the tiler drops them next
             band = resize_logits(acc, (y1 - y0, w))  # across only: the row count is unchanged
-            rows = band if carry is None else np.concatenate([carry, band], axis=1)
-            first = y0 if carry is None else y0 - 1  # the scaled row index of rows[:, 0]
             end = int(np.searchsorted(bottom, y1))  # output rows whose two source rows are both finished
-            if end > done:
-                sel = slice(done, end)
-                mixed = rows[:, top[sel] - first]  # lo + (hi - lo) * frac, two temporaries
-                hi = rows[:, bottom[sel] - first]
+            for c0 in range(done, end, BACK_ROWS):  # a few output rows at a time: two small temporaries
+                sel = slice(c0, min(end, c0 + BACK_ROWS))
+                mixed = _band_rows(band, carry, top[sel] - y0)  # lo + (hi - lo) * frac
+                hi = _band_rows(band, carry, bottom[sel] - y0)
                 hi -= mixed
                 hi *= frac[:, sel]
                 mixed += hi
                 out[sel] = argmax_ids(mixed, threads=self.threads)
-                done = end
+            done = max(done, end)
             carry = band[:, -1:].copy()  # not a view: the band goes
         return out
 
@@ -297,7 +295,7 @@ class TiledPredictor:
             if y > origin:  # rows [origin, y) are final: no later window starts above y
                 n = y - origin
                 yield origin, y, acc[:, :n, :w], wsum[:n, :w]
-                acc[:, : th - n] = acc[:, n:]  # numpy buffers the overlapping copy
+                shift_up(acc, n)  # in blocks of n rows: an overlapping copy would make numpy buffer the band
                 acc[:, th - n :].fill(0.0)
                 wsum[: th - n] = wsum[n:]
                 wsum[th - n :].fill(0.0)
@@ -329,3 +327,30 @@ def fit_tile_to_model(spec: TileSpec | None, fixed_hw: tuple[int, int] | None, *
         )
     log.info("model has fixed input %dx%d: tiling to that size", *fixed_hw)
     return TileSpec(size=fixed_hw, overlap=spec.overlap, blend=spec.blend, batch=spec.batch)
+
+
+# Output rows resized back per step at a scale other than 1: the two (K, rows, W) temporaries stay a few MiB even
+# for a 10000-pixel-wide image (they were a whole band's worth, ~170 MiB each there).
+BACK_ROWS = 32
+
+
+def shift_up(acc: NDArray[np.float32], n: int) -> None:
+    """``acc[:, :rows - n] = acc[:, n:]`` in place, copied per plane in blocks of at most n rows, so that no block's
+    source and destination overlap: numpy copies an overlapping assignment through a temporary (84 MB of a 106 MB
+    band, 11 x 480 x 5000, shifted by 100 rows)."""
+    rows = acc.shape[1]
+    for plane in acc:
+        for r0 in range(0, rows - n, n):
+            r1 = min(r0 + n, rows - n)
+            plane[r0:r1] = plane[n + r0 : n + r1]
+
+
+def _band_rows(band: NDArray[np.float32], carry: NDArray[np.float32] | None, idx: NDArray[np.int64]) -> NDArray[Any]:
+    """(K, len(idx), W) copies of the scaled rows ``idx`` (relative to the band's first row; -1 is ``carry``, the row
+    just above the band, kept from the previous one)."""
+    if carry is None or idx.min() >= 0:
+        return band[:, idx]
+    rows = band[:, np.maximum(idx, 0)]
+    rows[:, idx < 0] = carry
+    return rows
+

@@ -155,3 +155,42 @@ def test_scaled_predict_streams_and_equals_the_whole_resize(scaled_onnx: Path, s
     whole = 3 * sh * sw * 4  # the scaled image's float32 logits
     if scale > 1:  # (shrunk, the whole scaled logits are smaller than the output-width bands)
         assert peak < 0.5 * whole + sh * sw * 3, (peak, whole)  # + the scaled image itself
+
+
+def test_scaled_predict_on_a_wide_image_keeps_its_temporaries_to_a_few_rows(scaled_onnx: Path) -> None:
+    """A wide image at a scale: each band of scaled logits (K x tile rows x the scaled width) is resized back a few
+    output rows at a time, so the peak stays near one band plus the images, whatever the band's height."""
+    import tracemalloc
+
+    img = _smooth(300, 2400)
+    pred = open_predictor(scaled_onnx, scale=1.5)
+    expected = pred.logits(img).argmax(0)
+    tracemalloc.start()
+    got = pred.predict(img)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert (got == expected).mean() > 0.999
+    sh, sw = scaled_size(300, 2400, 1.5)
+    th = pred.spec.size[0]  # the tile's rows: the tallest band
+    band = 3 * th * sw * 4  # one band of scaled float32 logits (the tiler's accumulator)
+    back = 3 * th * 2400 * 4  # the same band resized across to the output width
+    images = sh * sw * 3 + 300 * 2400  # the scaled image and the ids
+    # measured: two bands (the accumulator and the copy numpy makes when it shifts it up) + `back` + the images;
+    # before, the band concatenated with the row above and two temporaries of all its output rows: ~2 more `back`
+    assert peak < 2 * band + 2 * back + images, (peak, band, back, images)
+
+
+@pytest.mark.parametrize("n", [1, 7, 100, 240, 479])
+def test_the_tilers_row_shift_is_exact_and_copies_through_no_temporary(n: int) -> None:
+    import tracemalloc
+
+    from fcnedge.runtime.predictor import shift_up
+
+    acc = np.random.default_rng(n).random((11, 480, 500)).astype(np.float32)
+    want = acc[:, n:].copy()
+    tracemalloc.start()
+    shift_up(acc, n)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    np.testing.assert_array_equal(acc[:, : 480 - n], want)
+    assert peak < 100_000, peak  # the plain overlapping assignment buffers up to the whole 10.6 MB array
