@@ -353,4 +353,3 @@ def _band_rows(band: NDArray[np.float32], carry: NDArray[np.float32] | None, idx
     rows = band[:, np.maximum(idx, 0)]
     rows[:, idx < 0] = carry
     return rows
-
