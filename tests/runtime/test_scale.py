@@ -175,8 +175,9 @@ def test_scaled_predict_on_a_wide_image_keeps_its_temporaries_to_a_few_rows(scal
     band = 3 * th * sw * 4  # one band of scaled float32 logits (the tiler's accumulator)
     back = 3 * th * 2400 * 4  # the same band resized across to the output width
     images = sh * sw * 3 + 300 * 2400  # the scaled image and the ids
-    # measured: two bands (the accumulator and the copy numpy makes when it shifts it up) + `back` + the images;
-    # before, the band concatenated with the row above and two temporaries of all its output rows: ~2 more `back`
+    # measured 24.0 MB: the accumulator (`band`), its weight sums and a batch's input and output tiles (~1 more
+    # `band`), `back` and the images; before, also the band concatenated with the row above and two temporaries of
+    # all its output rows (33.5 MB)
     assert peak < 2 * band + 2 * back + images, (peak, band, back, images)
 
 
