@@ -300,8 +300,9 @@ def test_accuracy_control_keeps_the_chosen_file_when_the_last_count_tried_fails(
     seen: list[str] = []
 
     def scripted(run_: object, path: Path, gate: object, threads: int) -> float:
-        # by the count accuracy control asked for (its work file's name), not by the file's float convolutions: the
-        # ranking may name a convolution plain int8 already left in float, which made this test flaky
+        # by the count accuracy control asked for (its work file's name), not by the file's float-weight convolutions:
+        # the quantiser may quantise the upsampling convolutions' weights, float in plain int8, once neighbouring
+        # convolutions stay float, so that count is not a fixed function of the count asked for (this test was flaky)
         seen.append(path.name)
         m = re.fullmatch(r"float-layers-(\d+)\.onnx", path.name)
         if m:
