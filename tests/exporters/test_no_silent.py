@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -182,22 +183,32 @@ def test_gated_int8_on_a_saturating_cpu_measures_both_ranges(
     assert rep["accuracy"]["miou"]["int8"] == pytest.approx(max(trial["miou_7bit"], trial["miou_8bit"]))
 
 
+def _control_run(tmp_path: Path, checkpoint: Path, calib: Path, **gate: Any) -> dict[str, Any]:
+    """Export the tiny FCN-8s checkpoint as 7-bit int8 through the accuracy gate (``gate``: GateSpec's limits) on a
+    small folder dataset; the export report."""
+    from fcnedge.exporters.pipeline import GateSpec
+    from fcnedge.specs import Quantize
+
+    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(64, 96)] * 2)
+    model, meta = load_checkpoint(checkpoint)
+    q = QuantSpec(calib_data=calib, calib_format="images", calib_count=4, calib_shape=(64, 96), reduce_range=True)
+    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
+    return run(spec, model, meta, gate=GateSpec(data, "folder", **gate), threads=2)
+
+
+def _float_convs(path: Path) -> set[str]:
+    """The Conv nodes of an ONNX file whose weights are float initializers (not dequantised int8)."""
+    proto = onnx.load(str(path))
+    inits = {i.name for i in proto.graph.initializer}
+    return {n.name for n in proto.graph.node if n.op_type == "Conv" and n.input[1] in inits}
+
+
 def test_accuracy_control_returns_the_worst_layers_to_float(
     tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path
 ) -> None:
     """Over the limit, int8 is not only refused: the convolutions that add the most error go back to float, 1, 2,
     4, ... at a time, each step re-quantised and re-scored, all recorded (an unreachable limit walks every step)."""
-    from fcnedge.exporters.pipeline import GateSpec
-    from fcnedge.specs import Quantize
-
-    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(64, 96)] * 2)
-    model, meta = load_checkpoint(tiny8s_checkpoint)
-    q = QuantSpec(
-        calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96), reduce_range=True
-    )
-    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
-    gate = GateSpec(data, "folder", max_drop=-100.0, allow_drop=True, max_float_layers=4)
-    rep = run(spec, model, meta, gate=gate, threads=2)
+    rep = _control_run(tmp_path, tiny8s_checkpoint, calib_folder, max_drop=-100.0, allow_drop=True, max_float_layers=4)
     ac = rep["accuracy_control"]
     errors = [r["added_rel_error"] for r in ac["ranking"]]
     assert errors == sorted(errors, reverse=True) and len(errors) >= 4
@@ -222,35 +233,22 @@ def test_accuracy_control_bisects_for_the_fewest_float_layers(
     each file (the tiny model loses nothing to int8): within the limit once 3 more convs than plain int8's are
     float, which the 4 worst layers reach and 2 do not, so 3 is tried."""
     from fcnedge.exporters import quant_steps
-    from fcnedge.exporters.pipeline import GateSpec
-    from fcnedge.specs import Quantize
-
-    def float_convs(path: Path) -> set[str]:
-        proto = onnx.load(str(path))
-        inits = {i.name for i in proto.graph.initializer}
-        return {n.name for n in proto.graph.node if n.op_type == "Conv" and n.input[1] in inits}
 
     seen: list[int] = []  # float convs of each file scored, in order (the plain int8 file first)
 
     def scripted(run_: object, path: Path, gate: object, threads: int) -> float:
-        seen.append(len(float_convs(path)))
+        seen.append(len(_float_convs(path)))
         return 0.6 if seen[-1] >= seen[0] + 3 else 0.5  # the fp32 file (every conv float) passes too
 
     monkeypatch.setattr(quant_steps, "gate_miou", scripted)
-    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(64, 96)] * 2)
-    model, meta = load_checkpoint(tiny8s_checkpoint)
-    q = QuantSpec(
-        calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96), reduce_range=True
-    )
-    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
-    rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=1.0, max_float_layers=16), threads=2)
+    rep = _control_run(tmp_path, tiny8s_checkpoint, calib_folder, max_drop=1.0, max_float_layers=16)
     ac = rep["accuracy_control"]
     steps = {s["float_layers"]: s for s in ac["steps"]}
     assert [s["float_layers"] for s in ac["steps"]] == [1, 2, 4, 3]  # 4 passes, 2 does not: bisect to 3
     chosen = 3 if steps[3]["drop_points"] <= 1.0 else 4
     assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:chosen]]
-    assert set(ac["kept_float"]) <= float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
-    assert len(float_convs(tmp_path / "q.onnx")) == seen[0] + 3 or chosen == 4
+    assert set(ac["kept_float"]) <= _float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
+    assert len(_float_convs(tmp_path / "q.onnx")) == seen[0] + 3 or chosen == 4
     assert rep["accuracy"]["miou"]["int8"] == 0.6 and rep["accuracy"]["drop_points"] == 0.0
 
 
@@ -289,13 +287,6 @@ def test_accuracy_control_keeps_the_chosen_file_when_the_last_count_tried_fails(
     """The bisection ends on a count over the limit (here 8 passes, 6 and 7 do not): the written file is the
     chosen count's, taken from its trial, with no quantisation or score repeated."""
     from fcnedge.exporters import quant_steps
-    from fcnedge.exporters.pipeline import GateSpec
-    from fcnedge.specs import Quantize
-
-    def float_convs(path: Path) -> set[str]:
-        proto = onnx.load(str(path))
-        inits = {i.name for i in proto.graph.initializer}
-        return {n.name for n in proto.graph.node if n.op_type == "Conv" and n.input[1] in inits}
 
     seen: list[str] = []
 
@@ -311,17 +302,11 @@ def test_accuracy_control_keeps_the_chosen_file_when_the_last_count_tried_fails(
         return 0.5 if quantised else 0.6  # plain int8 / fp32
 
     monkeypatch.setattr(quant_steps, "gate_miou", scripted)
-    data = write_folder_dataset(tmp_path / "d", classes=4, shapes=[(64, 96)] * 2)
-    model, meta = load_checkpoint(tiny8s_checkpoint)
-    q = QuantSpec(
-        calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96), reduce_range=True
-    )
-    spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
-    rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=1.0, max_float_layers=16), threads=2)
+    rep = _control_run(tmp_path, tiny8s_checkpoint, calib_folder, max_drop=1.0, max_float_layers=16)
     ac = rep["accuracy_control"]
     counts = [s["float_layers"] for s in ac["steps"]]
     assert counts == [1, 2, 4, 8, 6, 7] and ac["steps"][-1]["drop_points"] > 1.0  # the last count tried fails
     assert len(seen) == 2 + len(counts)  # plain int8 and fp32, then each count once: nothing scored twice
     assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:8]]
-    assert set(ac["kept_float"]) <= float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
+    assert set(ac["kept_float"]) <= _float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
     assert rep["accuracy"]["miou"]["int8"] == 0.6
