@@ -297,7 +297,7 @@ class TiledPredictor:
                 yield origin, y, acc[:, :n, :w], wsum[:n, :w]
                 shift_up(acc, n)  # in blocks of n rows: an overlapping copy would make numpy buffer the band
                 acc[:, th - n :].fill(0.0)
-                wsum[: th - n] = wsum[n:]
+                shift_up(wsum[None], n)
                 wsum[th - n :].fill(0.0)
                 origin = y
             for x, tile_logits in self._run_row(img, y, grid):
