@@ -16,9 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.data.transforms import center_crop
 from fcnedge.meta import ModelMeta
-from fcnedge.normalize import Normalizer
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +47,8 @@ def rank_layers(
     """(Conv node name, added relative error) for every quantised convolution, worst first."""
     import onnx
 
+    from fcnedge.exporters.quantize import calibration_inputs
+
     q = onnx.load(str(int8_path))
     f_tensors = {o for n in onnx.load(str(fp32_path)).graph.node for o in n.output} | {
         i.name for i in onnx.load(str(fp32_path)).graph.input
@@ -74,10 +74,8 @@ def rank_layers(
     pairs = [(name, float_source(inp), out) for name, inp, out in convs]
     tensors = sorted({t for _, a, b in pairs for t in (a, b) if t in f_tensors})
     sf, sq = _with_outputs(fp32_path, tensors), _with_outputs(int8_path, tensors)
-    norm = Normalizer(meta.mean, meta.std)
     err: dict[str, list[float]] = {t: [] for t in tensors}
-    for img in images[:max_images]:
-        x = norm(np.ascontiguousarray(center_crop(img, *shape)))[None]
+    for x in calibration_inputs(images[:max_images], meta, shape):
         of = dict(zip([o.name for o in sf.get_outputs()], sf.run(None, {sf.get_inputs()[0].name: x}), strict=True))
         oq = dict(zip([o.name for o in sq.get_outputs()], sq.run(None, {sq.get_inputs()[0].name: x}), strict=True))
         for t in tensors:

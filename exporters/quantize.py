@@ -18,13 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.data.datasets import open_dataset, read_image_file
-from fcnedge.data.transforms import center_crop
 from fcnedge.errors import ConfigError, DatasetError, ExportError
 from fcnedge.exporters.onnx_meta import read_upsampling_nodes
 from fcnedge.fsutil import temp_dir
 from fcnedge.host import int8_reduce_range, is_x86
 from fcnedge.meta import ModelMeta
-from fcnedge.normalize import Normalizer
 from fcnedge.specs import CalibMethod, DataFormat, QuantSpec
 
 log = logging.getLogger(__name__)
@@ -70,22 +68,56 @@ def _calibration_paths(root: Path, fmt: DataFormat) -> list[Path]:
     return plain
 
 
+def calibration_inputs(
+    images: list[NDArray[np.uint8]], meta: ModelMeta, shape: tuple[int, int]
+) -> Iterator[NDArray[np.float32]]:
+    """The (1, 3, th, tw) inputs the tiled predictor feeds the model for ``images``, one tile at a time: each image
+    resized by the meta's inference scale (bilinear), cut into the meta's tiles (``shape`` when the meta has none),
+    normalised, partial tiles padded as the predictor pads them. Calibration and accuracy control then see the
+    activations users' runs produce, not centre crops at scale 1 (for a model run at 1.25 those miss the scale and
+    the padded margin of every tile).
+
+    Raises:
+        ConfigError: the tile is not a multiple of the model stride (checked here, before any image is read).
+    """
+    from fcnedge.runtime.predictor import TiledPredictor
+    from fcnedge.specs import TileSpec
+
+    tile = TileSpec(size=meta.tile or shape, batch=1)
+    try:
+        tile.validate(meta.stride)
+    except ConfigError as exc:
+        raise ConfigError(f"calibration shape: {exc}; pass --shape with multiples of {meta.stride}") from None
+    tiles: list[NDArray[np.float32]] = []
+
+    def capture(buf: NDArray[np.float32]) -> NDArray[np.float32]:
+        tiles.extend(np.array(b[None]) for b in buf)  # copies: the predictor reuses its buffer
+        return np.zeros((len(buf), meta.num_classes, *buf.shape[2:]), dtype=np.float32)
+
+    predictor = TiledPredictor(capture, meta, tile)
+
+    def inputs() -> Iterator[NDArray[np.float32]]:
+        for img in images:
+            predictor.logits(img)
+            yield from tiles
+            tiles.clear()
+
+    return inputs()
+
+
 class ImageReader:
-    """ONNX Runtime CalibrationDataReader over real images, normalised per the model's meta."""
+    """ONNX Runtime CalibrationDataReader over real images, fed as the tiled predictor feeds them."""
 
     def __init__(self, images: list[NDArray[np.uint8]], meta: ModelMeta, shape: tuple[int, int], input_name: str):
-        self.norm = Normalizer(meta.mean, meta.std)
-        self.images, self.shape, self.input_name = images, shape, input_name
-        self._it: Iterator[NDArray[np.uint8]] = iter(images)
+        self.images, self.meta, self.shape, self.input_name = images, meta, shape, input_name
+        self._it = calibration_inputs(images, meta, shape)
 
     def get_next(self) -> dict[str, NDArray[np.float32]] | None:
-        img = next(self._it, None)
-        if img is None:
-            return None
-        return {self.input_name: self.norm(center_crop(img, *self.shape))[None]}
+        x = next(self._it, None)
+        return None if x is None else {self.input_name: x}
 
     def rewind(self) -> None:
-        self._it = iter(self.images)
+        self._it = calibration_inputs(self.images, self.meta, self.shape)
 
 
 def upsampling_nodes(model: Any) -> list[str]:

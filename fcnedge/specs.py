@@ -248,7 +248,8 @@ class QuantSpec:
         calib_count: how many images to calibrate on.
         method: calibration method.
         per_channel: per-channel weight scales (per-tensor otherwise).
-        calib_shape: (height, width) calibration images are cropped/resized to.
+        calib_shape: (height, width) of the tiles calibration images are cut into when the model's meta names no
+            tile (they are fed as the tiled predictor runs them: at the meta's inference scale, in its tiles).
         keep_upsampling_float: leave the final upsampling in float.
         reduce_range: 7-bit weights for CPUs whose int8 kernels saturate (x86 without VNNI); None decides from
             the host's CPU flags, and the decision is recorded in the export report.

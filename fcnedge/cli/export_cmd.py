@@ -227,7 +227,9 @@ def quantize_cmd(
     quantize_upsampling: QuantUp = False,
     reduce_range: ReduceRange = None,
     weight_type: WeightType = "int8",
-    shape: Annotated[str, typer.Option(help="Calibration crop HxW.")] = "320x480",
+    shape: Annotated[
+        str, typer.Option(help="Calibration tile HxW (multiples of 32) for a model whose meta names none.")
+    ] = "320x480",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
     """Quantise an existing fcnedge ONNX model (int8 static QDQ or fp16)."""
