@@ -80,7 +80,7 @@ def calibration_inputs(
     Raises:
         ConfigError: the tile is not a multiple of the model stride (checked here, before any image is read).
     """
-    from fcnedge.runtime.predictor import TiledPredictor
+    from fcnedge.runtime.open import predictor_for
     from fcnedge.specs import TileSpec
 
     tile = TileSpec(size=meta.tile or shape, batch=1)
@@ -94,7 +94,7 @@ def calibration_inputs(
         tiles.extend(np.array(b[None]) for b in buf)  # copies: the predictor reuses its buffer
         return np.zeros((len(buf), meta.num_classes, *buf.shape[2:]), dtype=np.float32)
 
-    predictor = TiledPredictor(capture, meta, tile)
+    predictor = predictor_for(capture, meta, tile)
 
     def inputs() -> Iterator[NDArray[np.float32]]:
         for img in images:
