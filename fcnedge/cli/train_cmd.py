@@ -61,6 +61,14 @@ def train(
     jitter: Annotated[
         float, typer.Option(help="Colour jitter strength: brightness, contrast, saturation x[1-S,1+S] (0: off).")
     ] = 0.0,
+    copy_paste: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Copy-paste these classes (names or ids, comma-separated, e.g. Pole,SignSymbol) from another random "
+            "training frame, mirrored and shifted sideways, onto a frame before its augmentation."
+        ),
+    ] = None,
+    copy_paste_p: Annotated[float, typer.Option(help="Probability of a copy-paste per frame.")] = 0.5,
     channels_last: Annotated[
         bool, typer.Option(help="NHWC memory format (faster on CPUs; results match within float rounding).")
     ] = True,
@@ -158,6 +166,8 @@ def train(
         scale=(lo, hi),
         rotate=rotate,
         jitter=jitter,
+        copy_paste=tuple(c.strip() for c in copy_paste.split(",") if c.strip()) if copy_paste else (),
+        copy_paste_p=copy_paste_p,
         channels_last=channels_last,
         bf16=bf16,
         class_weighting=class_weighting,

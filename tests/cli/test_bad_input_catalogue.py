@@ -23,6 +23,9 @@ from fcnedge.data.synthetic import synthetic_images
 runner = CliRunner()
 
 
+SPLITS = ("train", "val")
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -220,6 +223,19 @@ CASES = [
     Case("train rotate 90", ["train", "--data", "data", "--rotate", "90", "-o", "t.pt"], "--rotate 90.0", True),
     Case("train jitter 1.5", ["train", "--data", "data", "--jitter", "1.5", "-o", "t.pt"], "--jitter 1.5", True),
     Case("train lovasz -1", ["train", "--data", "data", "--lovasz", "-1", "-o", "t.pt"], "--lovasz -1.0", True),
+    Case(
+        "train copy-paste class",
+        ["train", "--data", "cp", "--format", "folder", "--copy-paste", "Pole", "-o", "t.pt"],
+        "--copy-paste 'Pole' is not a class of this data",
+        True,
+        setup=lambda root: [write_folder_dataset(root / "cp", classes=3, shapes=[(64, 96)], split=s) for s in SPLITS],
+    ),
+    Case(
+        "train copy-paste p 0",
+        ["train", "--data", "data", "--copy-paste", "1", "--copy-paste-p", "0", "-o", "t.pt"],
+        "--copy-paste-p 0.0",
+        True,
+    ),
     Case(
         "train no loss",
         ["train", "--data", "data", "--ce-weight", "0", "--lovasz", "0", "-o", "t.pt"],

@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from fcnedge.data.datasets import VOC_CLASSES, open_dataset, voc_palette
 from fcnedge.data.transforms import TrainAugment
@@ -149,3 +150,60 @@ def test_scale_jitter_keeps_labels_aligned_with_the_image(axis: int, scale: floa
         biases.append((out_mask[inner].astype(float) - out_img[inner][..., 0].astype(float)).mean())
     # INTER_NEAREST_EXACT: within 0.15 in every case; INTER_NEAREST was -0.22 to -0.67 down the rows
     assert abs(float(np.mean(biases))) < 0.2, biases
+
+
+def _pole_frames(
+    rng: np.random.Generator,
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+    """A target frame (all class 0) and a source frame with a one-pixel pole (class 2) in column 10 and a car
+    (class 3) beside it, each pixel of the source image a distinct colour."""
+    img = np.zeros((20, 40, 3), dtype=np.uint8)
+    mask = np.zeros((20, 40), dtype=np.uint8)
+    src = rng.integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    src_mask = np.zeros((20, 40), dtype=np.uint8)
+    src_mask[3:18, 10] = 2
+    src_mask[10:15, 20:30] = 3
+    return img, mask, src, src_mask
+
+
+def test_copy_paste_moves_the_class_pixels_with_their_labels_and_nothing_else() -> None:
+    from fcnedge.data.transforms import paste_classes
+
+    rng = np.random.default_rng(0)
+    img, mask, src, src_mask = _pole_frames(rng)
+    columns = set()
+    for seed in range(40):
+        out, out_mask = paste_classes(img, mask, src, src_mask, [2], np.random.default_rng(seed), shift=0.25)
+        cols = np.flatnonzero((out_mask == 2).any(axis=0))
+        assert len(cols) == 1 and set(np.unique(out_mask)) == {0, 2}  # the car stays where it was
+        c = int(cols[0])
+        rows = np.flatnonzero(out_mask[:, c] == 2)
+        assert rows.tolist() == list(range(3, 18))  # the same rows: no vertical move
+        np.testing.assert_array_equal(out[3:18, c], src[3:18, 10])  # the pole's own pixels, not its neighbours'
+        assert not out[out_mask == 0].any()  # every other pixel untouched
+        assert min(abs(c - 10), abs(c - 29)) <= 10  # at most 0.25 x 40 columns from column 10 or its mirror, 29
+        columns.add(c)
+    assert len(columns) > 5  # it does move
+    assert not img.any() and not mask.any()  # the inputs are not modified
+
+
+def test_copy_paste_takes_the_overlap_of_frames_of_different_sizes() -> None:
+    from fcnedge.data.transforms import paste_classes
+
+    rng = np.random.default_rng(1)
+    img, mask, src, src_mask = _pole_frames(rng)
+    out, out_mask = paste_classes(img[:15, :30], mask[:15, :30], src, src_mask, [2], rng, shift=0.0)
+    assert out.shape == (15, 30, 3) and out_mask.shape == (15, 30)
+    assert (out_mask == 2).sum() == 12  # rows 3..14 of the pole, in whichever of the two columns
+
+
+def test_copy_paste_classes_are_names_or_ids() -> None:
+    from fcnedge.errors import ConfigError
+    from fcnedge.train import paste_class_ids
+
+    names = ("Sky", "Building", "Pole", "SignSymbol")
+    assert paste_class_ids(("pole", "3", "Pole"), names) == (2, 3)
+    with pytest.raises(ConfigError, match="'Poles' is not a class of this data: give names or ids of Sky, Building"):
+        paste_class_ids(("Poles",), names)
+    with pytest.raises(ConfigError, match="'4' is not a class"):
+        paste_class_ids(("4",), names)
