@@ -21,15 +21,21 @@ from fcnedge.cli.options import (
     ThreadsOpt,
     TileOpt,
 )
+from fcnedge.errors import ConfigError
 from fcnedge.specs import Blend, DataFormat, parse_hw
 
 DataDir = Annotated[Path, typer.Option("--data", help="Dataset folder.")]
 Fmt = Annotated[DataFormat, typer.Option("--format", help="camvid, voc or folder.")]
 
 
-def _sequences(select_on: str | None) -> tuple[str, ...]:
-    """``--select-on A,B`` as a tuple of sequence names (empty when not given)."""
-    return tuple(v.strip() for v in select_on.split(",") if v.strip()) if select_on else ()
+def _comma_list(text: str | None, *, option: str, example: str) -> tuple[str, ...]:
+    """``--option A,B`` as a tuple of names (empty when not given); given but naming nothing is refused."""
+    if text is None:
+        return ()
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names:
+        raise ConfigError(f"{option} {text!r} names nothing: give a comma-separated list, e.g. {example}")
+    return names
 
 
 @cli_errors
@@ -140,7 +146,6 @@ def train(
     require_torch("fcnedge train")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fcnedge.errors import ConfigError
     from fcnedge.train import TrainConfig, check_config
     from fcnedge.train import train as run_train
 
@@ -166,7 +171,7 @@ def train(
         scale=(lo, hi),
         rotate=rotate,
         jitter=jitter,
-        copy_paste=tuple(c.strip() for c in copy_paste.split(",") if c.strip()) if copy_paste else (),
+        copy_paste=_comma_list(copy_paste, option="--copy-paste", example="Pole,SignSymbol"),
         copy_paste_p=copy_paste_p,
         channels_last=channels_last,
         bf16=bf16,
@@ -177,7 +182,7 @@ def train(
         seed=seed,
         resume=resume,
         force=force,
-        select_sequences=_sequences(select_on),
+        select_sequences=_comma_list(select_on, option="--select-on", example="0006R0"),
         threads=workers,
         init_from=init_from,
         keep_last=keep_last,
@@ -307,13 +312,12 @@ def fit_bias(
 
     require_torch("fcnedge fit-bias")
     from fcnedge.class_bias import BiasFitSpec, fit_bias_run
-    from fcnedge.errors import ConfigError
 
     try:
         lo, hi, step = (float(v) for v in grid.split(","))
     except ValueError:
         raise ConfigError(f"--grid {grid!r} is invalid: give LO,HI,STEP, e.g. -3,3,0.1") from None
-    seqs = _sequences(select_on)
+    seqs = _comma_list(select_on, option="--select-on", example="0006R0")
     spec = BiasFitSpec(
         checkpoint,
         data,

@@ -231,6 +231,9 @@ CASES = [
         setup=lambda root: [write_folder_dataset(root / "cp", classes=3, shapes=[(64, 96)], split=s) for s in SPLITS],
     ),
     Case(
+        "train copy-paste none", ["train", "--data", "data", "--copy-paste", ",", "-o", "t.pt"], "names nothing", True
+    ),
+    Case(
         "train copy-paste p 0",
         ["train", "--data", "data", "--copy-paste", "1", "--copy-paste-p", "0", "-o", "t.pt"],
         "--copy-paste-p 0.0",
