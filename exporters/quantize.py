@@ -83,18 +83,16 @@ def calibration_inputs(
     from fcnedge.runtime.open import predictor_for
     from fcnedge.specs import TileSpec
 
-    tile = TileSpec(size=meta.tile or shape, batch=1)
-    try:
-        tile.validate(meta.stride)
-    except ConfigError as exc:
-        raise ConfigError(f"calibration shape: {exc}; pass --shape with multiples of {meta.stride}") from None
     tiles: list[NDArray[np.float32]] = []
 
     def capture(buf: NDArray[np.float32]) -> NDArray[np.float32]:
         tiles.extend(np.array(b[None]) for b in buf)  # copies: the predictor reuses its buffer
         return np.zeros((len(buf), meta.num_classes, *buf.shape[2:]), dtype=np.float32)
 
-    predictor = predictor_for(capture, meta, tile)
+    try:  # the predictor checks its tile against the stride; built here, before any image is read
+        predictor = predictor_for(capture, meta, TileSpec(size=meta.tile or shape, batch=1))
+    except ConfigError as exc:
+        raise ConfigError(f"calibration shape: {exc}; pass --shape with multiples of {meta.stride}") from None
 
     def inputs() -> Iterator[NDArray[np.float32]]:
         for img in images:
