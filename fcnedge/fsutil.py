@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +118,16 @@ def prepare_report_folder(folder: Path, names: tuple[str, ...], *, force: bool) 
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success rename it onto ``path``, on failure remove it."""
+def atomic_path(path: Path, *, exclusive: bool = False) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success move it onto ``path``, on failure remove it.
+
+    With ``exclusive`` the finished file is published only if ``path`` does not exist at that moment (a hard
+    link, which the file system creates or refuses atomically), so of two processes writing the same output the
+    second is refused instead of silently replacing the first one's file.
+
+    Raises:
+        OutputExistsError: ``exclusive`` and ``path`` appeared meanwhile (another writer claimed it).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path.name), suffix=".tmp", dir=path.parent or ".")
     os.close(fd)
@@ -130,10 +138,60 @@ def atomic_path(path: Path) -> Iterator[Path]:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp_path, path)
+        if exclusive:
+            publish_exclusive(tmp_path, path)
+        else:
+            os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def publish_exclusive(tmp: Path, path: Path) -> None:
+    """Move the finished ``tmp`` onto ``path`` only if ``path`` does not exist, atomically.
+
+    Raises:
+        OutputExistsError: ``path`` exists (another process wrote it since the up-front check).
+    """
+    taken = OutputExistsError(
+        f"output {path} was written by another process meanwhile: kept it; pass --force to replace it"
+    )
+    try:
+        os.link(tmp, path)  # create-exclusive with the whole content: never a half-written or empty claim
+    except FileExistsError:
+        raise taken from None
+    except OSError:  # a file system without hard links (FAT, some network mounts): claim the name, then fill it
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            raise taken from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+def check_not_inputs(targets: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """Refuse any output that is one of the inputs: the same path, a symlink or hard link to it, or an input
+    reached through a symlinked folder (``--force`` does not lift this: replacing the input loses it).
+
+    Raises:
+        ConfigError: the first output that would replace an input, named with the input.
+    """
+    by_path: dict[Path, Path] = {}
+    by_inode: dict[tuple[int, int], Path] = {}
+    for p in inputs:
+        by_path[Path(p).resolve()] = Path(p)
+        with contextlib.suppress(OSError):
+            st = os.stat(p)
+            by_inode[(st.st_dev, st.st_ino)] = Path(p)
+    for t in targets:
+        hit = by_path.get(Path(t).resolve())
+        if hit is None:
+            with contextlib.suppress(OSError):
+                st = os.stat(t)
+                hit = by_inode.get((st.st_dev, st.st_ino))
+        if hit is not None:
+            raise ConfigError(f"output {t} would replace the input {hit} (--force or not): choose another -o folder")
 
 
 def atomic_write(path: Path, writer: Callable[[Path], None]) -> None:

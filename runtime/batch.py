@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from fcnedge.errors import FcnEdgeError, InputImageError
 from fcnedge.fsutil import atomic_path, check_output
 from fcnedge.protocols import Predictor
+from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS
 
 FIELDS = ("path", "output", "status", "error", "ms", "provider", "node", "sha256")
 
@@ -59,12 +60,19 @@ def file_sha256(path: Path) -> str:
 
 
 def segment_file(
-    pred: Predictor, path: Path, spec: OutputSpec, *, provider: str = "", node: str = ""
+    pred: Predictor,
+    path: Path,
+    spec: OutputSpec,
+    *,
+    provider: str = "",
+    node: str = "",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> dict[str, Any]:
     """Segment one image file and write its outputs atomically; returns its manifest row.
 
     A bad input (unreadable, corrupt, an output that exists without ``force``) gives a ``failed`` row, never an
-    exception.
+    exception. Without ``force`` each output is published create-exclusive: of two processes writing the same
+    output, the second gets a ``failed`` row and the first one's file stays.
 
     Raises:
         OSError: writing failed (disk full, folder gone): the caller decides whether to go on.
@@ -76,24 +84,25 @@ def segment_file(
 
     t0 = time.perf_counter()
     targets = spec.targets(path)
+    claim = not spec.force
     row: dict[str, Any] = {"path": str(path), "output": str(targets[0]), "provider": provider, "node": node}
     try:
         for t in targets:
             check_output(t, force=spec.force, sweep=False)
-        image = read_image(path)
+        image = read_image(path, max_pixels=max_pixels)
         if spec.probs:  # the full K x H x W logits are needed only here
             logits = pred.logits(image)
             ids = argmax_ids(logits, threads=getattr(pred, "threads", 0))
-            with atomic_path(targets[-1]) as tmp, tmp.open("wb") as fh:
+            with atomic_path(targets[-1], exclusive=claim) as tmp, tmp.open("wb") as fh:
                 np.save(fh, softmax(logits).astype(np.float16))
             del logits
         else:
             ids = pred.predict(image)  # streams: one band of logits at a time
-        with atomic_path(targets[0]) as tmp:
+        with atomic_path(targets[0], exclusive=claim) as tmp:
             write_png(tmp, ids)
         if spec.overlay:
             bgr = np.ascontiguousarray(image[:, :, ::-1])
-            with atomic_path(targets[1]) as tmp:
+            with atomic_path(targets[1], exclusive=claim) as tmp:
                 write_png(tmp, blend(bgr, ids, palette_bgr(pred.meta.palette), 0.5))
     except FcnEdgeError as exc:
         return {**row, "status": "failed", "error": str(exc), "ms": _ms(t0), "sha256": ""}

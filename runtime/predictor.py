@@ -22,8 +22,9 @@ from fcnedge.normalize import Normalizer
 from fcnedge.protocols import Predictor, Runner
 from fcnedge.runtime.postprocess import argmax_ids
 from fcnedge.runtime.preprocess import as_rgb_uint8
+from fcnedge.runtime.scaled import ScaledImage
 from fcnedge.runtime.tiling import Grid, ceil_to, make_grid, window
-from fcnedge.runtime.upsample import resize_logits
+from fcnedge.runtime.upsample import resize_across, resize_logits
 from fcnedge.specs import Blend, TileSpec
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,17 @@ class TiledPredictor:
     def _grid(self, img: NDArray[np.uint8]) -> Grid:
         return make_grid(img.shape[0], img.shape[1], self.spec, self.meta.stride, fixed=self.fixed)
 
+    def _source(self, img: NDArray[np.uint8]) -> tuple[Rows, tuple[int, int]]:
+        """The image at the inference scale as a row source and its size: resized whole by OpenCV while that
+        copy is small (what every frame and photo gets), band by band beyond :data:`WHOLE_RESIZE_BYTES`, so a
+        huge image never exists twice (there a pixel may differ by one level from OpenCV's fixed-point resize:
+        see :mod:`fcnedge.runtime.scaled`)."""
+        size = scaled_size(img.shape[0], img.shape[1], self.scale)
+        if size[0] * size[1] * 3 <= WHOLE_RESIZE_BYTES:
+            big = self._scaled(img)
+            return (lambda y0, y1: big[y0:y1]), size
+        return ScaledImage(img, size).rows, size
+
     def _count(self, windows: int) -> None:
         with self._stats_lock:
             self.stats["runs"] += 1
@@ -167,7 +179,7 @@ class TiledPredictor:
         if grid.count == 1:
             return self._single(img, grid)
         out = np.empty((self.meta.num_classes, *img.shape[:2]), dtype=np.float32)
-        for y0, y1, acc, wsum in self._strips(img, grid):
+        for y0, y1, acc, wsum in self._strips(_rows_of(img), grid):
             np.divide(acc, wsum[None], out=out[:, y0:y1])  # straight into the output: no temporary
         return out
 
@@ -184,42 +196,35 @@ class TiledPredictor:
                 return np.ascontiguousarray(self.ids_runner(buf)[0, :h, :w])
             return argmax_ids(self._single(img, grid), threads=self.threads)
         out = np.empty(img.shape[:2], dtype=np.uint8)
-        for y0, y1, acc, _ in self._strips(img, grid):
+        for y0, y1, acc, _ in self._strips(_rows_of(img), grid):
             # the weight sum is one positive number per pixel, so argmax(acc / wsum) == argmax(acc): skip the divide
             out[y0:y1] = argmax_ids(np.ascontiguousarray(acc), threads=self.threads)
         return out
 
     def _predict_scaled(self, img: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        """Ids at an inference scale other than 1, streamed: each finished band of the scaled image's logits is
-        resized back (across, by OpenCV; down, by the two source rows of each output row, as OpenCV and torch
-        place them) and argmaxed, so memory stays one band of scaled logits plus the output."""
+        """Ids at an inference scale other than 1, streamed: the scaled image is made band by band (for a large
+        image), and each finished band of its logits is resized back (down, by the two source rows of each output
+        row, as OpenCV and torch place them; across, only those rows, by OpenCV) and argmaxed, a few output rows
+        at a time. Memory stays one band of scaled logits plus the image and the output."""
         h, w = img.shape[:2]
-        big = self._scaled(img)
-        grid = self._grid(big)
+        rows, size = self._source(img)
+        grid = make_grid(size[0], size[1], self.spec, self.meta.stride, fixed=self.fixed)
         if grid.count == 1:
-            return argmax_ids(resize_logits(self._single(big, grid), (h, w)), threads=self.threads)
-        src_h = big.shape[0]
-        ys = np.maximum((np.arange(h) + 0.5) * (src_h / h) - 0.5, 0.0)
-        top = np.minimum(ys.astype(np.int64), src_h - 1)  # ys >= 0: truncation is floor
-        bottom = np.minimum(top + 1, src_h - 1)
-        frac = (ys - top).astype(np.float32)[None, :, None]
+            return argmax_ids(resize_logits(self._single(rows(0, size[0]), grid), (h, w)), threads=self.threads)
+        top, bottom, frac = back_taps(size[0], h)
         out = np.empty((h, w), dtype=np.uint8)
         carry: NDArray[np.float32] | None = None  # the last finished scaled row, resized across
         done = 0  # output rows written
-        for y0, y1, acc, wsum in self._strips(big, grid):
+        for y0, y1, acc, wsum in self._strips(rows, grid):
             np.divide(acc, wsum[None], out=acc)  # in place: these rows are final, the tiler drops them next
-            band = resize_logits(acc, (y1 - y0, w))  # across only: the row count is unchanged
             end = int(np.searchsorted(bottom, y1))  # output rows whose two source rows are both finished
-            for c0 in range(done, end, BACK_ROWS):  # a few output rows at a time: two small temporaries
+            for c0 in range(done, end, BACK_ROWS):  # a few output rows at a time: small temporaries
                 sel = slice(c0, min(end, c0 + BACK_ROWS))
-                mixed = _band_rows(band, carry, top[sel] - y0)  # lo + (hi - lo) * frac
-                hi = _band_rows(band, carry, bottom[sel] - y0)
-                hi -= mixed
-                hi *= frac[:, sel]
-                mixed += hi
-                out[sel] = argmax_ids(mixed, threads=self.threads)
+                out[sel] = argmax_ids(
+                    _mix_back(acc, carry, top[sel] - y0, bottom[sel] - y0, frac[:, sel], w), threads=self.threads
+                )
             done = max(done, end)
-            carry = band[:, -1:].copy()  # not a view: the band goes
+            carry = resize_across(acc[:, -1:], w)  # a copy: the band goes
         return out
 
     def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -264,27 +269,27 @@ class TiledPredictor:
         both *= 0.5
         return both
 
-    def _run_row(self, img: NDArray[np.uint8], y: int, grid: Grid) -> Iterator[tuple[int, NDArray[np.float32]]]:
-        """Yield (x, logits of the window at (y, x)) for one row of windows, batched."""
+    def _run_row(self, band: NDArray[np.uint8], grid: Grid) -> Iterator[tuple[int, NDArray[np.float32]]]:
+        """Yield (x, logits of the window at x) for the row of windows over ``band`` (the image's rows under it),
+        batched."""
         th, tw = grid.tile
         xs = list(grid.xs)
         for i in range(0, len(xs), self.batch):
             chunk = xs[i : i + self.batch]
             buf = self._buffer(len(chunk), th, tw, partial=grid.padded != (grid.height, grid.width))
             for j, x in enumerate(chunk):
-                self.norm.into(img[y : y + th, x : x + tw], buf[j])
+                self.norm.into(band[:th, x : x + tw], buf[j])
             out = self._run(buf)
             self._count(len(chunk))
             yield from zip(chunk, out, strict=True)
 
-    def _strips(
-        self, img: NDArray[np.uint8], grid: Grid
-    ) -> Iterator[tuple[int, int, NDArray[np.float32], NDArray[np.float32]]]:
+    def _strips(self, rows: Rows, grid: Grid) -> Iterator[tuple[int, int, NDArray[np.float32], NDArray[np.float32]]]:
         """Yield (y0, y1, weighted logit sums (K, y1-y0, W), weight sums (y1-y0, W)) top to bottom; the views are
-        valid until the next item is requested."""
+        valid until the next item is requested. ``rows(y0, y1)`` gives the image's rows (asked once per row of
+        windows)."""
         k = self.meta.num_classes
         th, tw = grid.tile
-        h, w = img.shape[:2]
+        h, w = grid.height, grid.width
         wp = grid.padded[1]
         win = window(grid.tile, self.spec.blend)
         mean = self.spec.blend is Blend.MEAN
@@ -300,7 +305,7 @@ class TiledPredictor:
                 shift_up(wsum[None], n)
                 wsum[th - n :].fill(0.0)
                 origin = y
-            for x, tile_logits in self._run_row(img, y, grid):
+            for x, tile_logits in self._run_row(rows(y, min(y + th, h)), grid):
                 if mean:
                     acc[:, :, x : x + tw] += tile_logits
                     wsum[:, x : x + tw] += 1.0
@@ -345,11 +350,42 @@ def shift_up(acc: NDArray[np.float32], n: int) -> None:
             plane[r0:r1] = plane[n + r0 : n + r1]
 
 
-def _band_rows(band: NDArray[np.float32], carry: NDArray[np.float32] | None, idx: NDArray[np.int64]) -> NDArray[Any]:
-    """(K, len(idx), W) copies of the scaled rows ``idx`` (relative to the band's first row; -1 is ``carry``, the row
-    just above the band, kept from the previous one)."""
-    if carry is None or idx.min() >= 0:
-        return band[:, idx]
-    rows = band[:, np.maximum(idx, 0)]
-    rows[:, idx < 0] = carry
-    return rows
+# A scaled image whose copy would exceed this is made band by band (ScaledImage) instead of resized whole.
+WHOLE_RESIZE_BYTES = 64 << 20
+
+Rows = Callable[[int, int], NDArray[np.uint8]]
+
+
+def _rows_of(img: NDArray[np.uint8]) -> Rows:
+    return lambda y0, y1: img[y0:y1]
+
+
+def back_taps(src_h: int, h: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """For each of ``h`` output rows: the two scaled rows it mixes and the weight of the second, (1, h, 1)."""
+    ys = np.maximum((np.arange(h) + 0.5) * (src_h / h) - 0.5, 0.0)
+    top = np.minimum(ys.astype(np.int64), src_h - 1)  # ys >= 0: truncation is floor
+    bottom = np.minimum(top + 1, src_h - 1)
+    return top, bottom, (ys - top).astype(np.float32)[None, :, None]
+
+
+def _mix_back(
+    band: NDArray[np.float32],
+    carry: NDArray[np.float32] | None,
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    frac: NDArray[np.float32],
+    w: int,
+) -> NDArray[np.float32]:
+    """(K, len(lo), w) logits of output rows mixing the band's scaled rows ``lo`` and ``hi`` (relative to the
+    band's first row; -1 is ``carry``, the row just above the band) after resizing only those rows across."""
+    r0, r1 = max(int(lo.min()), 0), int(hi.max()) + 1
+    across = resize_across(band[:, r0:r1], w)
+    if int(lo.min()) < 0 and carry is not None:
+        across = np.concatenate([carry, across], axis=1)
+        r0 -= 1
+    mixed = across[:, lo - r0]
+    upper = across[:, hi - r0]
+    upper -= mixed
+    upper *= frac
+    mixed += upper
+    return mixed

@@ -7,12 +7,21 @@ are written atomically by the workers (the same bytes and names as the local eng
 per input and writes the manifest (JSON lines) once, so a task Ray retries leaves neither a half-written file nor
 a duplicate row. ``--resume`` skips inputs whose manifest row is ``ok`` and whose output still has the recorded
 sha256.
+
+Nothing is lost when the driver dies. Before any work the manifest lists every input, those to do as
+``pending``; each worker appends the row of every image it finishes to its own journal
+(``<folder>/.fcnedge-journal/``) right after publishing the outputs, so a driver killed by SIGKILL leaves, between
+manifest and journals, a row for every finished mask (Ray blocks reach the driver only whole, hundreds of rows
+late). Ctrl-C or SIGTERM writes the manifest merged with the journals before the process ends. ``--resume``
+merges both; an input still ``pending`` whose output exists was written by the interrupted job (the exists check
+ran before it started) and is redone.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -24,11 +33,14 @@ import numpy as np
 from fcnedge.errors import ConfigError, MissingDependencyError, OutputExistsError
 from fcnedge.fsutil import atomic_write_text
 from fcnedge.runtime.batch import FIELDS, OutputSpec, file_sha256, segment_file
+from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
 INSTALL = "pip install 'fcnedge[ray]'"
 MANIFEST = "manifest.jsonl"
+JOURNAL = ".fcnedge-journal"
+PENDING = "pending"
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class RayJob:
     gpus: float = 0.0
     batch_size: int = 4
     resume: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         if self.actors < 0 or self.threads < 1 or self.batch_size < 1:
@@ -63,25 +76,42 @@ class RayJob:
 class Segmenter:
     """The Ray Data worker: one predictor per actor, a batch of paths per call."""
 
-    def __init__(self, model: str, options: dict[str, Any], outputs: OutputSpec) -> None:
+    def __init__(self, model: str, options: dict[str, Any], outputs: OutputSpec, max_pixels: int) -> None:
+        import os
+
         import ray
 
         from fcnedge.runtime.open import open_predictor
 
         self.pred = open_predictor(model, **options)
         self.outputs = outputs
+        self.max_pixels = max_pixels
         self.node = ray.get_runtime_context().get_node_id()[:12]
+        self.journal = outputs.folder / JOURNAL / f"{self.node}-{os.getpid()}.jsonl"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = []
         for p in batch["path"]:
             try:
-                rows.append(
-                    segment_file(self.pred, Path(str(p)), self.outputs, provider=self.pred.provider, node=self.node)
-                )
+                row = segment_file(
+                    self.pred, Path(str(p)), self.outputs, provider=self.pred.provider, node=self.node,
+                    max_pixels=self.max_pixels,
+                )  # fmt: skip
             except OSError as exc:  # a worker's disk: that input fails, the job goes on
-                rows.append(_failed(str(p), self.outputs, f"could not write its outputs ({exc.strerror})", self.node))
+                row = _failed(str(p), self.outputs, f"could not write its outputs ({exc.strerror})", self.node)
+            self._record(row)
+            rows.append(row)
         return {k: np.array([r[k] for r in rows], dtype=object) for k in FIELDS}
+
+    def _record(self, row: dict[str, Any]) -> None:
+        """Append ``row`` to this worker's journal, flushed: it survives the driver (a lost journal line only
+        means that image is redone on --resume)."""
+        try:
+            self.journal.parent.mkdir(exist_ok=True)
+            with self.journal.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+        except OSError as exc:
+            log.warning("could not journal %s (%s): --resume would redo it", row["path"], exc.strerror)
 
 
 def _failed(path: str, outputs: OutputSpec, error: str, node: str = "") -> dict[str, Any]:
@@ -102,6 +132,19 @@ def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
             if isinstance(row, dict) and "path" in row:
                 rows[row["path"]] = row
     return rows
+
+
+def read_journals(folder: Path) -> dict[str, dict[str, Any]]:
+    """The rows the workers journalled in ``folder`` (the output folder), by input path."""
+    rows: dict[str, dict[str, Any]] = {}
+    for journal in sorted((folder / JOURNAL).glob("*.jsonl")):
+        rows.update(read_manifest(journal))
+    return rows
+
+
+def write_manifest(manifest: Path, paths: Sequence[Path], rows: dict[str, dict[str, Any]]) -> None:
+    """The manifest, atomically: one row per input in input order."""
+    atomic_write_text(manifest, "".join(json.dumps(rows[str(p)]) + "\n" for p in paths if str(p) in rows))
 
 
 def still_done(row: dict[str, Any]) -> bool:
@@ -129,51 +172,80 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
         import ray.data
     except ImportError:
         raise MissingDependencyError(f"--engine ray needs Ray Data: {INSTALL}") from None
-    manifest = job.outputs.folder / MANIFEST
+    folder = job.outputs.folder
+    manifest = folder / MANIFEST
     if manifest.exists() and not (job.resume or job.outputs.force):
         raise OutputExistsError(f"{manifest} exists: pass --resume to continue that job or --force to start anew")
-    previous = read_manifest(manifest) if job.resume else {}
-    skipped, blocked, todo = [], [], []
-    for p in map(str, paths):
-        if p in previous and still_done(previous[p]):
-            skipped.append(p)
-        # outputs that exist before the job are refused here (without --force); so whatever a worker finds later
-        # was written by this job, by a task that Ray retried after its worker died: the workers may replace it
-        elif not job.outputs.force and any(t.exists() for t in job.outputs.targets(Path(p))):
-            blocked.append(p)
-        else:
-            todo.append(p)
-    exists = "output exists: pass --force to replace it (or --resume to skip what the manifest has done)"
-    pre = [_failed(p, job.outputs, exists) for p in blocked]
+    if job.resume:
+        previous = {**read_manifest(manifest), **read_journals(folder)}
+    else:
+        previous = {}
+        shutil.rmtree(folder / JOURNAL, ignore_errors=True)  # an earlier job's, replaced with --force
+    rows, todo, blocked = plan_rows(job, paths, previous)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_manifest(manifest, paths, rows)  # every input listed before any work: the to-do ones as pending
     started = not ray.is_initialized()
-    if started:
-        ray.init(address=job.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     t0 = time.perf_counter()
-    job.outputs.folder.mkdir(parents=True, exist_ok=True)
-    # rows are appended as they arrive, so a driver killed mid-job leaves a manifest that --resume can use;
-    # the complete manifest, in input order, replaces it atomically at the end
-    with manifest.open("a" if job.resume else "w") as sink:
-        try:
-            rows = pre + (_map(job, todo, sink) if todo else [])
-        finally:
-            if started:
-                ray.shutdown()
+    done: list[dict[str, Any]] = []
+    try:
+        if started:
+            ray.init(address=job.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if todo:
+            _map(job, todo, done)
+    finally:  # finished, failed or interrupted: what the workers finished is recorded either way
+        rows.update(read_journals(folder))
+        rows.update({r["path"]: r for r in done})
+        write_manifest(manifest, paths, rows)
+        if started:
+            ray.shutdown()
+    if not any(r.get("status") == PENDING for r in rows.values()):
+        shutil.rmtree(folder / JOURNAL, ignore_errors=True)
     wall = time.perf_counter() - t0
-    merged = {**{p: previous[p] for p in skipped}, **{r["path"]: r for r in rows}}
-    ordered = [merged[str(p)] for p in paths if str(p) in merged]
-    atomic_write_text(manifest, "".join(json.dumps(r) + "\n" for r in ordered))
-    failed = [r for r in rows if r["status"] != "ok"]
+    ran = [rows[p] for p in todo + blocked]
+    failed = [r for r in ran if r["status"] != "ok"]
     return {
-        "done": len(rows) - len(failed),
+        "done": len(ran) - len(failed),
         "failed": len(failed),
-        "skipped": len(skipped),
-        "images_per_s": len(rows) / wall if wall > 0 and rows else 0.0,
+        "skipped": len(rows) - len(ran),
+        "images_per_s": len(todo) / wall if wall > 0 and todo else 0.0,
         "manifest": str(manifest),
         "failures": [(r["path"], r["error"]) for r in failed],
     }
 
 
-def _map(job: RayJob, todo: list[str], sink: Any) -> list[dict[str, Any]]:
+def plan_rows(
+    job: RayJob, paths: Sequence[Path], previous: dict[str, dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    """Each input's starting row, the inputs to run and those blocked: done ones keep their row, outputs that
+    exist before the job fail their row (without --force), the rest are ``pending``.
+
+    Outputs that exist before the job are refused here (without --force); so whatever a worker finds later was
+    written by this job (by a task Ray retried after its worker died, or by the interrupted job a --resume
+    continues: its row is still pending): the workers may replace it.
+    """
+    exists = "output exists: pass --force to replace it (or --resume to skip what the manifest has done)"
+    rows: dict[str, dict[str, Any]] = {}
+    todo: list[str] = []
+    blocked: list[str] = []
+    for p in map(str, paths):
+        before = previous.get(p, {})
+        if before and still_done(before):
+            rows[p] = before
+        elif (
+            not job.outputs.force
+            and before.get("status") != PENDING
+            and any(t.exists() for t in job.outputs.targets(Path(p)))
+        ):
+            rows[p] = _failed(p, job.outputs, exists)
+            blocked.append(p)
+        else:
+            rows[p] = {**_failed(p, job.outputs, "not run yet"), "status": PENDING}
+            todo.append(p)
+    return rows, todo, blocked
+
+
+def _map(job: RayJob, todo: list[str], done: list[dict[str, Any]]) -> None:
+    """Run ``todo`` on the actor pool; each row, as it reaches the driver, is appended to ``done``."""
     import ray
     import ray.data
 
@@ -181,21 +253,21 @@ def _map(job: RayJob, todo: list[str], sink: Any) -> list[dict[str, Any]]:
     ds = ray.data.from_items([{"path": p} for p in todo], override_num_blocks=max(1, min(len(todo), 4 * actors)))
     out = ds.map_batches(
         Segmenter,
-        fn_constructor_kwargs={"model": job.model, "options": job.options, "outputs": replace(job.outputs, force=True)},
+        fn_constructor_kwargs={
+            "model": job.model,
+            "options": job.options,
+            "outputs": replace(job.outputs, force=True),
+            "max_pixels": job.max_pixels,
+        },
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=job.threads,
         num_gpus=job.gpus or None,
         batch_size=job.batch_size,
         batch_format="numpy",
     )
-    rows = []
     for r in out.iter_rows():
-        row = {k: _plain(r[k]) for k in FIELDS}
-        rows.append(row)
-        sink.write(json.dumps(row) + "\n")
-        sink.flush()
-    log.info("ray: %d inputs on %d actors of %d threads", len(rows), actors, job.threads)
-    return rows
+        done.append({k: _plain(r[k]) for k in FIELDS})
+    log.info("ray: %d inputs on %d actors of %d threads", len(done), actors, job.threads)
 
 
 def _plain(v: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from fcnedge.cli.common import cli_errors, console, out
+from fcnedge.cli.common import cli_errors, console, fail, out
 from fcnedge.cli.options import (
     AllowFallbackOpt,
     BlendOpt,
@@ -25,7 +25,9 @@ from fcnedge.cli.options import (
 )
 from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, InputImageError, OutputError
-from fcnedge.fsutil import check_folder_writable
+from fcnedge.fsutil import check_folder_writable, check_not_inputs
+from fcnedge.runtime.batch import OutputSpec
+from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.specs import Blend, Engine
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,20 @@ def check_distinct_stems(paths: list[Path]) -> None:
         seen[p.stem] = p
 
 
+def check_outputs_spare_inputs(paths: list[Path], output: Path, *, overlay: bool, probs: bool) -> None:
+    """Refuse, before any work, an output that would replace one of the inputs (``predict photos -o photos``
+    with PNG inputs, or a symlink to an input), whatever ``--force`` says.
+
+    Raises:
+        ConfigError: the output and the input it would replace.
+    """
+    from fcnedge.runtime.ray_engine import MANIFEST
+
+    spec = OutputSpec(output, overlay=overlay, probs=probs)
+    targets = [t for p in paths for t in spec.targets(p)]
+    check_not_inputs([*targets, output / MANIFEST], paths)
+
+
 def looks_like_input(item: str) -> bool:
     """True for what can only be an input, never a model: an image file, a folder or a glob."""
     p = Path(item)
@@ -143,6 +159,10 @@ def predict(
     threads_per_actor: Annotated[int, typer.Option(help="With --engine ray: ORT threads (and CPUs) per worker.")] = 1,
     batch_size: Annotated[int, typer.Option(help="With --engine ray: images per worker call.")] = 4,
     resume: Annotated[bool, typer.Option(help="With --engine ray: skip inputs the manifest has done.")] = False,
+    max_pixels: Annotated[
+        int,
+        typer.Option(help="Refuse images of more pixels than this (read from the header, before decoding).", min=1),
+    ] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Segment images: writes class-id PNGs named like the inputs (and, with --engine ray, a manifest)."""
     if model is not None and looks_like_input(model):
@@ -153,19 +173,21 @@ def predict(
     paths = expand_inputs(inputs)
     check_distinct_stems(paths)
     check_folder_writable(output, what="-o")
+    check_outputs_spare_inputs(paths, output, overlay=save_overlay, probs=save_probs)
     if engine is Engine.LOCAL and (resume or address or actors):
         raise ConfigError("--resume, --address and --actors are for --engine ray: add --engine ray or drop them")
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
     meta = _meta_override(num_classes, mean, std)
     if engine is Engine.RAY:
         _run_ray(rt, model, meta, paths, output, save_overlay, save_probs, force, address, actors,
-                 threads_per_actor, batch_size, resume)  # fmt: skip
+                 threads_per_actor, batch_size, resume, max_pixels)  # fmt: skip
         return
     pred = rt.open(model, meta=meta)
     tuned = f" (tuned: {pred.tuned.path})" if pred.tuned is not None else ""
     out.print(f"model {pred.session.path} on {pred.provider}{tuned}")
     output.mkdir(parents=True, exist_ok=True)
-    failures = _run_all(pred, paths, output, save_overlay=save_overlay, save_probs=save_probs, force=force)
+    spec = OutputSpec(output, overlay=save_overlay, probs=save_probs, force=force)
+    failures = _run_all(pred, paths, spec, max_pixels=max_pixels)
     out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({pred.provider})")
     if failures:
         for p, msg in failures:
@@ -174,11 +196,23 @@ def predict(
 
 
 def _run_ray(  # type: ignore[no-untyped-def]
-    rt, model, meta, paths, output, save_overlay, save_probs, force, address, actors, threads, batch_size, resume
+    rt,
+    model,
+    meta,
+    paths,
+    output,
+    save_overlay,
+    save_probs,
+    force,
+    address,
+    actors,
+    threads,
+    batch_size,
+    resume,
+    max_pixels,
 ) -> None:
     """The Ray engine: the model is opened here first (a bad model or option fails before Ray starts), then by
     every worker through the same seam with the same options."""
-    from fcnedge.runtime.batch import OutputSpec
     from fcnedge.runtime.ray_engine import RayJob, run_job
     from fcnedge.specs import Provider
 
@@ -201,9 +235,16 @@ def _run_ray(  # type: ignore[no-untyped-def]
         gpus=gpus,
         batch_size=batch_size,
         resume=resume,
+        max_pixels=max_pixels,
     )
     del pred
-    summary = run_job(job, paths)
+    try:
+        summary = run_job(job, paths)
+    except KeyboardInterrupt:
+        raise fail(
+            f"interrupted: the manifest {output / 'manifest.jsonl'} records what was done; run the same command "
+            "with --resume to finish the rest"
+        ) from None
     out.print(
         f"ray: {summary['done']} done, {summary['failed']} failed, {summary['skipped']} skipped "
         f"({summary['images_per_s']:.1f} images/s); manifest {summary['manifest']}"
@@ -232,22 +273,21 @@ def _meta_override(num_classes: Optional[int], mean: str, std: str):  # type: ig
     )
 
 
-def _run_all(pred, paths: list[Path], output: Path, *, save_overlay: bool, save_probs: bool, force: bool):  # type: ignore[no-untyped-def]
+def _run_all(pred, paths: list[Path], spec: OutputSpec, *, max_pixels: int):  # type: ignore[no-untyped-def]
     from rich.progress import Progress
 
-    from fcnedge.runtime.batch import OutputSpec, segment_file
+    from fcnedge.runtime.batch import segment_file
 
-    spec = OutputSpec(output, overlay=save_overlay, probs=save_probs, force=force)
     failures: list[tuple[Path, str]] = []
     with Progress(console=console, transient=True, disable=len(paths) < 2) as bar:
         task = bar.add_task("predicting", total=len(paths))
         for i, p in enumerate(paths):
             try:
-                row = segment_file(pred, p, spec, provider=pred.provider)
+                row = segment_file(pred, p, spec, provider=pred.provider, max_pixels=max_pixels)
             except OSError as exc:  # the output side (disk full, folder removed): no point going on
                 raise OutputError(
-                    f"could not write the outputs for {p} into {output} ({exc.strerror}): free space or choose "
-                    f"another -o ({i - len(failures)} of {len(paths)} were written before it)"
+                    f"could not write the outputs for {p} into {spec.folder} ({exc.strerror}): free space or "
+                    f"choose another -o ({i - len(failures)} of {len(paths)} were written before it)"
                 ) from None
             if row["status"] != "ok":
                 failures.append((p, row["error"]))
