@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from fcnedge.errors import ConfigError, MissingDependencyError, OutputExistsErro
 from fcnedge.fsutil import atomic_write_text
 from fcnedge.runtime.batch import FIELDS, OutputSpec, file_sha256, segment_file
 from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS
+from fcnedge.runtime.ray_reaper import start_reaper, stop_reaper
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +187,7 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     write_manifest(manifest, paths, rows)  # every input listed before any work: the to-do ones as pending
     started = not ray.is_initialized()
+    reaper = start_reaper(os.getpid()) if started else None  # it ends only this process's descendants
     t0 = time.perf_counter()
     done: list[dict[str, Any]] = []
     try:
@@ -198,6 +201,8 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
         write_manifest(manifest, paths, rows)
         if started:
             ray.shutdown()
+        if reaper is not None:  # Ray is down: the watcher has nothing to end
+            stop_reaper(reaper)
     if not any(r.get("status") == PENDING for r in rows.values()):
         shutil.rmtree(folder / JOURNAL, ignore_errors=True)
     wall = time.perf_counter() - t0

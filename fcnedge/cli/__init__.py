@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from fcnedge._version import __version__
 from fcnedge.cli import bench_cmd, demo_cmd, export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd, tune_cmd
+from fcnedge.cli.common import restore_native_stderr
 
 
 class OneLineErrors(TyperGroup):
@@ -26,18 +27,21 @@ class OneLineErrors(TyperGroup):
         **extra: Any,
     ) -> Any:
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except Exception as exc:  # the CLI parser's own exceptions carry exit_code and format_message
-            if not (standalone_mode and hasattr(exc, "exit_code") and hasattr(exc, "format_message")):
-                raise
-            if type(exc).__name__ == "NoArgsIsHelpError":  # `fcnedge` alone: the help, as asked
-                sys.stderr.write(exc.format_message() + "\n")
-                sys.exit(0)
-            ctx = getattr(exc, "ctx", None)
-            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            text = " ".join(exc.format_message().split())
-            sys.stderr.write(f"error: {text}{where}\n")
-            sys.exit(exc.exit_code)
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except Exception as exc:  # the CLI parser's own exceptions carry exit_code and format_message
+                if not (standalone_mode and hasattr(exc, "exit_code") and hasattr(exc, "format_message")):
+                    raise
+                if type(exc).__name__ == "NoArgsIsHelpError":  # `fcnedge` alone: the help, as asked
+                    sys.stderr.write(exc.format_message() + "\n")
+                    sys.exit(0)
+                ctx = getattr(exc, "ctx", None)
+                where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+                text = " ".join(exc.format_message().split())
+                sys.stderr.write(f"error: {text}{where}\n")
+                sys.exit(exc.exit_code)
+        finally:
+            restore_native_stderr()  # what setup_logging quieted, for a caller that goes on in this process
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -41,7 +44,14 @@ def cli_errors(func: F) -> F:
 def setup_logging(verbose: bool) -> None:
     """INFO logs to stderr with -v, warnings otherwise. The native libraries' own loggers (OpenCV, ONNX Runtime)
     print only errors unless -v: their warnings would add lines before fcnedge's one-line error (the CLI owns
-    the process; the library never touches these settings)."""
+    the process; the library never touches these settings). Without -v, what native code and child processes
+    write straight to the process's stderr (libpng's CRC lines, FFmpeg's "moov atom not found", Ray's banners and
+    C++ logs) is dropped (:func:`quiet_native_stderr`), and Python warnings (numpy's, say) become log records
+    shown only with -v."""
+    if not verbose:
+        quiet_native_stderr()
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.INFO if verbose else logging.ERROR)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -61,6 +71,48 @@ def setup_logging(verbose: bool) -> None:
         ort.set_default_logger_severity(3)  # errors only
     except ImportError:
         pass
+
+
+_SAVED_STDERR: list[int] = []
+
+
+def quiet_native_stderr() -> None:
+    """Point file descriptor 2 at /dev/null for native code and child processes, while Python's ``sys.stderr``
+    (fcnedge's lines, its logging, the parser's errors, tracebacks) keeps writing to the real stderr through a
+    duplicate. Only in a real process whose ``sys.stderr`` is descriptor 2 (not under a test runner's capture);
+    :func:`restore_native_stderr` undoes it."""
+    try:
+        if _SAVED_STDERR or sys.stderr.fileno() != 2:
+            return
+    except (AttributeError, OSError, ValueError):  # a captured stream has no file descriptor
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    _SAVED_STDERR.append(saved)
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    atexit.register(restore_native_stderr)
+
+
+def restore_native_stderr() -> None:
+    """Undo :func:`quiet_native_stderr` (a no-op when it did nothing)."""
+    if not _SAVED_STDERR:
+        return
+    saved = _SAVED_STDERR.pop()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+    sys.stderr = sys.__stderr__
+
+
+def quiet_loggers(*names: str) -> None:
+    """Third-party Python loggers (Ray Data's progress and banners) at ERROR unless -v set the root to INFO."""
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        for name in names:
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def handle_sigterm() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 from dataclasses import replace
@@ -10,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from fcnedge.cli.common import cli_errors, console, fail, out
+from fcnedge.cli.common import cli_errors, console, fail, out, quiet_loggers
 from fcnedge.cli.options import (
     AllowFallbackOpt,
     BlendOpt,
@@ -215,6 +216,10 @@ def _run_ray(  # type: ignore[no-untyped-def]
     every worker through the same seam with the same options."""
     from fcnedge.runtime.ray_engine import RayJob, run_job
     from fcnedge.specs import Provider
+
+    with contextlib.suppress(ImportError):  # without Ray, run_job says what to install
+        import ray.data  # noqa: F401  (configures Ray's loggers, which are quieted next)
+    quiet_loggers("ray", "ray.data")
 
     probe = replace(rt, threads=threads)
     pred = probe.open(model, meta=meta)
