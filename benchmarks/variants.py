@@ -69,6 +69,8 @@ def parse_variants(text: str) -> list[Variant]:
     """
     out = [v.strip() for v in text.split(",") if v.strip()]
     valid = [v.value for v in ALL_VARIANTS]
+    if not out:
+        raise ConfigError(f"--variants {text!r} names nothing: give a comma-separated list, e.g. torch,fp32,int8")
     bad = [v for v in out if v not in valid]
     if bad or not out:
         raise ConfigError(f"variant(s) {bad or text!r} unknown: choose from {', '.join(valid)}")
@@ -194,8 +196,10 @@ def build_ort(path: Path, variant: Variant, spec: ProviderSpec, tile: TileSpec, 
     Raises:
         ConfigError: a fixed-size model that cannot take the benchmark shape.
     """
-    from fcnedge.runtime.open import check_model_input, open_predictor
+    from fcnedge.runtime.open import check_fixed_size, check_model_input, open_predictor
+    from fcnedge.runtime.session import read_onnx_meta
 
+    check_fixed_size(read_onnx_meta(path)[1]["fixed_hw"], tile.size)  # names --shape, before the tile is fitted
     pred = open_predictor(
         path, providers=spec, tile=tile.size, overlap=tile.overlap, blend=tile.blend, batch=tile.batch, scale=scale
     )

@@ -47,12 +47,11 @@ def rank_layers(
     """(Conv node name, added relative error) for every quantised convolution, worst first."""
     import onnx
 
-    from fcnedge.exporters.quantize import calibration_inputs
+    from fcnedge.exporters.quantize import calibration_inputs, graph_fixed_hw
 
     q = onnx.load(str(int8_path))
-    f_tensors = {o for n in onnx.load(str(fp32_path)).graph.node for o in n.output} | {
-        i.name for i in onnx.load(str(fp32_path)).graph.input
-    }
+    fp32 = onnx.load(str(fp32_path))
+    f_tensors = {o for n in fp32.graph.node for o in n.output} | {i.name for i in fp32.graph.input}
     convs = [
         (n.name, n.input[0], n.output[0])
         for n in q.graph.node
@@ -75,7 +74,7 @@ def rank_layers(
     tensors = sorted({t for _, a, b in pairs for t in (a, b) if t in f_tensors})
     sf, sq = _with_outputs(fp32_path, tensors), _with_outputs(int8_path, tensors)
     err: dict[str, list[float]] = {t: [] for t in tensors}
-    for x in calibration_inputs(images[:max_images], meta, shape):
+    for x in calibration_inputs(images[:max_images], meta, shape, fixed_hw=graph_fixed_hw(fp32)):
         of = dict(zip([o.name for o in sf.get_outputs()], sf.run(None, {sf.get_inputs()[0].name: x}), strict=True))
         oq = dict(zip([o.name for o in sq.get_outputs()], sq.run(None, {sq.get_inputs()[0].name: x}), strict=True))
         for t in tensors:

@@ -18,9 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.data.datasets import open_dataset, read_image_file
-from fcnedge.errors import ConfigError, DatasetError, ExportError
+from fcnedge.errors import ConfigError, DatasetError, ExportError, OutputError
 from fcnedge.exporters.onnx_meta import read_upsampling_nodes
-from fcnedge.fsutil import temp_dir
+from fcnedge.fsutil import TMP_MARK, temp_dir
 from fcnedge.host import int8_reduce_range, is_x86
 from fcnedge.meta import ModelMeta
 from fcnedge.specs import CalibMethod, DataFormat, QuantSpec
@@ -68,14 +68,26 @@ def _calibration_paths(root: Path, fmt: DataFormat) -> list[Path]:
     return plain
 
 
+def graph_fixed_hw(model: Any) -> tuple[int, int] | None:
+    """The (H, W) a model's graph input fixes, or None when either is dynamic."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim[2:4]
+    sizes = tuple(d.dim_value if d.HasField("dim_value") else 0 for d in dims)
+    return (sizes[0], sizes[1]) if len(sizes) == 2 and all(sizes) else None
+
+
 def calibration_inputs(
-    images: list[NDArray[np.uint8]], meta: ModelMeta, shape: tuple[int, int]
+    images: list[NDArray[np.uint8]],
+    meta: ModelMeta,
+    shape: tuple[int, int],
+    *,
+    fixed_hw: tuple[int, int] | None = None,
 ) -> Iterator[NDArray[np.float32]]:
     """The (1, 3, th, tw) inputs the tiled predictor feeds the model for ``images``, one tile at a time: each image
     resized by the meta's inference scale (bilinear), cut into the meta's tiles (``shape`` when the meta has none),
     normalised, partial tiles padded as the predictor pads them. Calibration and accuracy control then see the
     activations users' runs produce, not centre crops at scale 1 (for a model run at 1.25 those miss the scale and
-    the padded margin of every tile).
+    the padded margin of every tile). A fixed-size model (``fixed_hw``) gets its only size, as the predictor
+    feeds it (a smaller image padded up).
 
     Raises:
         ConfigError: the tile is not a multiple of the model stride (checked here, before any image is read).
@@ -90,7 +102,8 @@ def calibration_inputs(
         return np.zeros((len(buf), meta.num_classes, *buf.shape[2:]), dtype=np.float32)
 
     try:  # the predictor checks its tile against the stride; built here, before any image is read
-        predictor = predictor_for(capture, meta, TileSpec(size=meta.tile or shape, batch=1))
+        size = fixed_hw or meta.tile or shape
+        predictor = predictor_for(capture, meta, TileSpec(size=size, batch=1), fixed_hw=fixed_hw, tile_explicit=False)
     except ConfigError as exc:
         raise ConfigError(f"calibration shape: {exc}; pass --shape with multiples of {meta.stride}") from None
 
@@ -103,19 +116,40 @@ def calibration_inputs(
     return inputs()
 
 
+def _work_files_error(exc: OSError, out_path: Path) -> OutputError:
+    """A write failure while quantising (the work files live beside the output), as one line with the fix."""
+    reason = exc.strerror or type(exc).__name__
+    folder = out_path.parent
+    while TMP_MARK in folder.name:  # the pipeline's work folder inside the output folder: name the latter
+        folder = folder.parent
+    return OutputError(
+        f"could not write the int8 model or its work files in {folder} ({reason}): free space or choose another "
+        "-o folder"
+    )
+
+
 class ImageReader:
     """ONNX Runtime CalibrationDataReader over real images, fed as the tiled predictor feeds them."""
 
-    def __init__(self, images: list[NDArray[np.uint8]], meta: ModelMeta, shape: tuple[int, int], input_name: str):
+    def __init__(
+        self,
+        images: list[NDArray[np.uint8]],
+        meta: ModelMeta,
+        shape: tuple[int, int],
+        input_name: str,
+        *,
+        fixed_hw: tuple[int, int] | None = None,
+    ):
         self.images, self.meta, self.shape, self.input_name = images, meta, shape, input_name
-        self._it = calibration_inputs(images, meta, shape)
+        self.fixed_hw = fixed_hw
+        self._it = calibration_inputs(images, meta, shape, fixed_hw=fixed_hw)
 
     def get_next(self) -> dict[str, NDArray[np.float32]] | None:
         x = next(self._it, None)
         return None if x is None else {self.input_name: x}
 
     def rewind(self) -> None:
-        self._it = calibration_inputs(self.images, self.meta, self.shape)
+        self._it = calibration_inputs(self.images, self.meta, self.shape, fixed_hw=self.fixed_hw)
 
 
 def upsampling_nodes(model: Any) -> list[str]:
@@ -184,6 +218,8 @@ def quantize_int8(
             # ONNX shape inference is enough for conv nets; ORT's symbolic pass fails on DepthToSpace with symbolic
             # H/W and, when it fails, leaves a stray <uuid>.data file in the working directory
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        except OSError as exc:  # the disk, not the model: no point quantising without pre-processing
+            raise _work_files_error(exc, out_path) from None
         except Exception as exc:
             preprocess_failure = f"{type(exc).__name__}: {str(exc)[:200]}"
             log.warning("int8 pre-processing failed (%s): quantising the unprocessed model", preprocess_failure)
@@ -192,7 +228,7 @@ def quantize_int8(
         exclude = (upsampling_nodes(model) if spec.keep_upsampling_float else []) + list(spec.float_nodes)
         reduce_range, why = _reduce_range(spec)
         input_name = model.graph.input[0].name
-        reader = ImageReader(images, meta, spec.calib_shape, input_name)
+        reader = ImageReader(images, meta, spec.calib_shape, input_name, fixed_hw=graph_fixed_hw(model))
         try:
             quantize_static(
                 str(pre),
@@ -207,6 +243,8 @@ def quantize_int8(
                 reduce_range=reduce_range,
                 extra_options={"CalibMovingAverage": False},
             )
+        except OSError as exc:
+            raise _work_files_error(exc, out_path) from None
         except Exception as exc:
             raise ExportError(f"int8 quantisation failed ({type(exc).__name__}: {str(exc)[:300]})") from exc
     warnings = []

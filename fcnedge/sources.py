@@ -57,7 +57,7 @@ def identify(source: str | Path | None) -> ModelSource:
     """Recognise a MODEL argument.
 
     Raises:
-        ModelMetaError: a path that does not exist or is a folder.
+        ModelMetaError: a path that does not exist, is a folder, or is a pipe, device, socket or broken link.
     """
     text = "default" if source is None or str(source) == "" else str(source)
     weights = find_weights(text)
@@ -68,11 +68,29 @@ def identify(source: str | Path | None) -> ModelSource:
         raise ModelMetaError(f"model {path} is a folder, not a model file: pass an .onnx model or a .pt checkpoint")
     if path.is_file():
         return ModelSource(_sniff(path), text, path)
+    if path.exists() or path.is_symlink():
+        raise ModelMetaError(
+            f"model {path} is {_special_kind(path)}, not a model file: pass an .onnx model or a .pt checkpoint"
+        )
     if path.suffix or os.sep in text or "/" in text:
         raise ModelMetaError(
             f"model {path} does not exist: check the path (or pass an architecture name; fcnedge models lists them)"
         )
     return ModelSource(SourceKind.ARCH, text)
+
+
+def _special_kind(path: Path) -> str:
+    """What a path that exists but is neither a file nor a folder is, in words."""
+    import stat
+
+    if not path.exists():
+        return "a broken symbolic link"
+    mode = path.stat().st_mode
+    for test, words in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(mode):
+            return words
+    return "not a regular file"
 
 
 def _sniff(path: Path) -> SourceKind:

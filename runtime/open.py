@@ -265,6 +265,15 @@ def check_model_input(pred: TiledPredictor, shape: tuple[int, int]) -> None:
     Raises:
         ConfigError: the model's fixed size differs from ``shape``.
     """
-    if pred.fixed and pred.spec.size != shape:
-        h, w = pred.spec.size
+    check_fixed_size(pred.spec.size if pred.fixed else None, shape)
+
+
+def check_fixed_size(fixed_hw: tuple[int, int] | None, shape: tuple[int, int]) -> None:
+    """Raise unless a model of fixed input ``fixed_hw`` (None: dynamic) takes ``shape`` (the bench's --shape).
+
+    Raises:
+        ConfigError: the model's fixed size differs from ``shape``.
+    """
+    if fixed_hw is not None and tuple(fixed_hw) != tuple(shape):
+        h, w = fixed_hw
         raise ConfigError(f"the model accepts only {h}x{w} inputs, not {shape[0]}x{shape[1]}: pass --shape {h}x{w}")

@@ -184,21 +184,23 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
         previous = {}
         shutil.rmtree(folder / JOURNAL, ignore_errors=True)  # an earlier job's, replaced with --force
     rows, todo, blocked = plan_rows(job, paths, previous)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_manifest(manifest, paths, rows)  # every input listed before any work: the to-do ones as pending
     started = not ray.is_initialized()
     reaper = start_reaper(os.getpid()) if started else None  # it ends only this process's descendants
     t0 = time.perf_counter()
     done: list[dict[str, Any]] = []
     try:
         if started:
-            ray.init(address=job.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        if todo:
-            _map(job, todo, done)
-    finally:  # finished, failed or interrupted: what the workers finished is recorded either way
-        rows.update(read_journals(folder))
-        rows.update({r["path"]: r for r in done})
-        write_manifest(manifest, paths, rows)
+            connect(job.address)  # an unreachable cluster fails here, before anything is written
+        folder.mkdir(parents=True, exist_ok=True)
+        write_manifest(manifest, paths, rows)  # every input listed before any work: the to-do ones as pending
+        try:
+            if todo:
+                _map(job, todo, done)
+        finally:  # finished, failed or interrupted: what the workers finished is recorded either way
+            rows.update(read_journals(folder))
+            rows.update({r["path"]: r for r in done})
+            write_manifest(manifest, paths, rows)
+    finally:
         if started:
             ray.shutdown()
         if reaper is not None:  # Ray is down: the watcher has nothing to end
@@ -216,6 +218,48 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
         "manifest": str(manifest),
         "failures": [(r["path"], r["error"]) for r in failed],
     }
+
+
+def check_reachable(address: str | None, *, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when a cluster address (``ray://host:port`` or ``host:port``) does not answer:
+    Ray itself retries for tens of seconds and then raises a traceback.
+
+    Raises:
+        ConfigError: the address does not accept a connection within ``timeout`` seconds.
+    """
+    import socket
+
+    if not address or address in ("auto", "local", "none"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address!r} is invalid: give auto, ray://HOST:PORT or HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"the Ray cluster at {address} is unreachable ({exc.strerror or type(exc).__name__}): check that it "
+            "runs (ray start --head) and the address, or drop --address to run on a local Ray"
+        ) from None
+
+
+def connect(address: str | None) -> None:
+    """Start a local Ray (address None) or join a cluster.
+
+    Raises:
+        ConfigError: the cluster cannot be reached.
+    """
+    import ray
+
+    check_reachable(address)
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, TimeoutError) as exc:
+        raise ConfigError(
+            f"could not join the Ray cluster at {address or 'auto'} ({type(exc).__name__}: {str(exc)[:120]}): "
+            "start it (ray start --head) or drop --address to run on a local Ray"
+        ) from None
 
 
 def plan_rows(

@@ -53,6 +53,7 @@ def read_onnx_meta(path: Path) -> tuple[ModelMeta | None, dict[str, Any]]:
     path = Path(path)
     _check_file(path)
     sess = _inspect(path)
+    check_one_input(path, sess.get_inputs())
     custom = sess.get_modelmeta().custom_metadata_map
     meta = ModelMeta.from_json(custom[META_KEY]) if META_KEY in custom else None
     inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
@@ -60,10 +61,25 @@ def read_onnx_meta(path: Path) -> tuple[ModelMeta | None, dict[str, Any]]:
         "kind": "onnx",
         "file_bytes": path.stat().st_size,
         "input": f"{inp.name} {inp.shape} {inp.type}",
+        "fixed_hw": tuple(inp.shape[2:4]) if all(isinstance(d, int) for d in inp.shape[2:4]) else None,
         "output": f"{out.name} {out.shape} {out.type}",
         **{k: v for k, v in custom.items() if k != META_KEY},
     }
     return meta, extra
+
+
+def check_one_input(path: Path, inputs: list[Any]) -> None:
+    """Refuse a graph with more than one input: fcnedge feeds one image batch.
+
+    Raises:
+        ModelMetaError: the inputs, named.
+    """
+    if len(inputs) != 1:
+        names = ", ".join(f"{i.name} {i.shape}" for i in inputs)
+        raise ModelMetaError(
+            f"model {path} has {len(inputs)} inputs ({names}): fcnedge runs models with one image input "
+            "(N, 3, H, W); export it with only the image as input"
+        )
 
 
 class ModelIO(ABC):
@@ -78,8 +94,10 @@ class ModelIO(ABC):
         """Fill the facts from ``sess`` (an onnxruntime.InferenceSession of ``self.path``).
 
         Raises:
-            ModelMetaError: an input that is not (N, 3, H, W), no meta and none given, or invalid fcnedge entries.
+            ModelMetaError: more than one input, an input that is not (N, 3, H, W), no meta and none given, or
+                invalid fcnedge entries.
         """
+        check_one_input(self.path, sess.get_inputs())
         inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
         self.input_name, self.output_name = inp.name, out.name
         if inp.type not in ("tensor(float)", "tensor(uint8)"):

@@ -94,7 +94,7 @@ def read_tuned(model: Path) -> Tuned | None:
             if doc.get("host") != host_fingerprint():
                 log.warning("%s was tuned on another machine: ignored (run fcnedge tune on this one)", path)
                 continue
-            return Tuned(
+            tuned = Tuned(
                 str(pick["provider"]),
                 int(pick["threads"]),
                 int(pick["batch"]),
@@ -102,9 +102,33 @@ def read_tuned(model: Path) -> Tuned | None:
                 path,
                 _tuned_file(pick, path),
             )
+            check_pick(tuned)
+            return tuned
+        except ConfigError as exc:
+            log.warning("%s holds an invalid pick (%s): ignored (run fcnedge tune again)", path, exc)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("%s is unreadable (%s): ignored (run fcnedge tune again)", path, type(exc).__name__)
     return None
+
+
+def check_pick(tuned: Tuned) -> None:
+    """Validate a tune file's pick as the options it stands for are validated, so a bad value is blamed on
+    the file, never on a --threads or --provider the user did not give.
+
+    Raises:
+        ConfigError: an unknown provider, a thread count out of range, or a batch under 1.
+    """
+    from fcnedge.runtime.providers import parse_providers
+    from fcnedge.specs import max_threads
+
+    if tuned.batch < 1:
+        raise ConfigError(f"batch {tuned.batch} is under 1")
+    if not 0 <= tuned.threads <= max_threads():
+        raise ConfigError(f"threads {tuned.threads} is outside 0..{max_threads()}")
+    try:
+        parse_providers(tuned.provider)
+    except ConfigError:
+        raise ConfigError(f"provider {tuned.provider!r} is unknown") from None
 
 
 def _tuned_file(pick: dict[str, Any], path: Path) -> Path | None:

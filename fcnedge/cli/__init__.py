@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +12,7 @@ from typer.core import TyperGroup
 
 from fcnedge._version import __version__
 from fcnedge.cli import bench_cmd, demo_cmd, export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd, tune_cmd
-from fcnedge.cli.common import restore_native_stderr
+from fcnedge.cli.common import StdoutError, os_error_line, restore_native_stderr
 
 
 class OneLineErrors(TyperGroup):
@@ -29,6 +30,17 @@ class OneLineErrors(TyperGroup):
         try:
             try:
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                if standalone_mode:
+                    _flush_stdout()  # a full or closed stdout fails here, inside the one-line boundary
+            except OSError as exc:  # the environment: a full disk, a name too long, a read-only folder
+                if exc.filename is None and _from_stdout(exc):
+                    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the interpreter's last flush would fail)
+                    exc = StdoutError(exc.errno, exc.strerror)
+                line = os_error_line(exc)
+                if line is None or not standalone_mode:
+                    raise
+                sys.stderr.write(f"error: {line}\n")
+                sys.exit(2)
             except Exception as exc:  # the CLI parser's own exceptions carry exit_code and format_message
                 if not (standalone_mode and hasattr(exc, "exit_code") and hasattr(exc, "format_message")):
                     raise
@@ -45,6 +57,32 @@ class OneLineErrors(TyperGroup):
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _from_stdout(exc: OSError) -> bool:
+    """Whether ``exc`` was raised writing to stdout: a frame of its traceback holds stdout (or a console
+    writing to it) as a local."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if value is sys.stdout or getattr(value, "file", None) is sys.stdout:
+                return True
+        tb = tb.tb_next
+    return False
+
+
+def _flush_stdout() -> None:
+    """Flush stdout; when that fails, point it at /dev/null (so the interpreter's last flush does not fail
+    again) and raise the failure as a write to standard output.
+
+    Raises:
+        StdoutError: stdout could not be written.
+    """
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (open until the process ends)
+        raise StdoutError(exc.errno, exc.strerror) from None
 
 
 app = typer.Typer(

@@ -13,6 +13,14 @@ from fcnedge.errors import ConfigError
 from fcnedge.specs import Blend, CalibMethod, DataFormat, ProviderSpec, QuantSpec, parse_hw
 
 
+def _default_shapes(sources: list[Any]) -> tuple[tuple[int, int], ...]:
+    """Without --shape: the size fixed-size .onnx models take when they all take one, else 320x480."""
+    from fcnedge.runtime.session import read_onnx_meta
+
+    fixed = {read_onnx_meta(s.onnx_path)[1]["fixed_hw"] for s in sources if s.onnx_path is not None}
+    return (fixed.pop(),) if len(fixed) == 1 and None not in fixed else ((320, 480),)
+
+
 def _sources(models: list[str], num_classes: Optional[int], *, explicit_variants: bool) -> list[Any]:
     """What to benchmark, each model recognised through fcnedge.sources: .onnx files are timed as they are;
     checkpoints, architectures and the bundled model as torch sources (the bundled model's shipped int8 file
@@ -58,9 +66,12 @@ def bench(
         ),
     ] = None,
     shape: Annotated[
-        list[str],
-        typer.Option(help="Image HxW (repeatable); a model with an inference scale takes it scaled, padded to 32."),
-    ] = ["320x480"],  # noqa: B006
+        Optional[list[str]],
+        typer.Option(
+            help="Image HxW (repeatable); a model with an inference scale takes it scaled, padded to 32 (default "
+            "320x480, or the size a fixed-size .onnx model takes)."
+        ),
+    ] = None,
     scale: Annotated[
         Optional[float],
         typer.Option(help="Inference scale for every model (default: each model's own; 1: images as given)."),
@@ -117,10 +128,12 @@ def bench(
     calib_src = calib_data or (data if data is not None else None)
     if calib_data is not None and calib_count < 1:
         raise ConfigError(f"--calib-count {calib_count} is invalid: use 1 or more")
+    chosen = tuple(parse_variants("torch,fp32,int8" if variants is None else variants))
+    sources = _sources(models or [], num_classes, explicit_variants=variants is not None)
     cfg = BenchConfig(
-        variants=tuple(parse_variants(variants or "torch,fp32,int8")),
+        variants=chosen,
         providers=pspec,
-        shapes=tuple(parse_hw(s, what="--shape") for s in shape),
+        shapes=tuple(parse_hw(s, what="--shape") for s in shape) if shape else _default_shapes(sources),
         batch=batch,
         threads=threads,
         warmup=warmup,
@@ -141,7 +154,6 @@ def bench(
         if calib_src
         else None,
     )
-    sources = _sources(models or [], num_classes, explicit_variants=variants is not None)
     with console.status("benchmarking..."):
         report = run_bench(sources, cfg)
     table = Table(title=f"fcnedge bench on {report['machine']['cpu']} ({threads} threads)")

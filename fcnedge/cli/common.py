@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -41,6 +42,13 @@ def cli_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class OwnRecords(logging.Filter):
+    """Passes fcnedge's own log records only (the default level: other libraries' lines only with -v)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name == "fcnedge" or record.name.startswith("fcnedge.")
+
+
 def setup_logging(verbose: bool) -> None:
     """INFO logs to stderr with -v, warnings otherwise. The native libraries' own loggers (OpenCV, ONNX Runtime)
     print only errors unless -v: their warnings would add lines before fcnedge's one-line error (the CLI owns
@@ -59,6 +67,9 @@ def setup_logging(verbose: bool) -> None:
     )
     if verbose:
         return
+    for handler in logging.getLogger().handlers:  # other libraries' records (ONNX Runtime's quantiser, Ray) need -v
+        if not any(isinstance(f, OwnRecords) for f in handler.filters):
+            handler.addFilter(OwnRecords())
     try:
         import cv2
 
@@ -71,6 +82,37 @@ def setup_logging(verbose: bool) -> None:
         ort.set_default_logger_severity(3)  # errors only
     except ImportError:
         pass
+
+
+# What the environment, not fcnedge, gets wrong when a file is written: each errno with its fix.
+_ENV_ERRNOS = {
+    errno.ENOSPC: "free space or choose another output folder",
+    errno.EDQUOT: "free space (the disk quota is full) or choose another output folder",
+    errno.EFBIG: "choose an output on a file system that allows larger files",
+    errno.ENAMETOOLONG: "choose a shorter output name (most file systems allow 255 bytes a name)",
+    errno.EROFS: "choose an output folder on a writable file system",
+    errno.EACCES: "choose a folder you may write to, or fix its permissions",
+    errno.EPERM: "choose a folder you may write to, or fix its permissions",
+    errno.EPIPE: "the reader of the output went away; rerun with the output going to a file",
+    errno.EIO: "the device failed: check the disk or choose another output folder",
+}
+
+
+def os_error_line(exc: OSError) -> str | None:
+    """One line for an OSError the environment caused (a full disk, a name too long, a read-only or closed
+    output, standard output included), with the fix; None for any other OSError (a bug keeps its traceback)."""
+    fix = _ENV_ERRNOS.get(exc.errno or -1)
+    if fix is None:
+        return None
+    reason = exc.strerror or os.strerror(exc.errno or 0)
+    if isinstance(exc, StdoutError):
+        return f"could not write to standard output ({reason}): send it to a file or a device with space"
+    what = exc.filename if exc.filename is not None else "an output"
+    return f"could not write {what} ({reason}): {fix}"
+
+
+class StdoutError(OSError):
+    """Standard output could not be written (full, closed, a device error)."""
 
 
 _SAVED_STDERR: list[int] = []

@@ -19,6 +19,7 @@ from fcnedge.cli.options import (
     TunedBatchOpt,
     TunedProviderOpt,
     TunedThreadsOpt,
+    model_line,
 )
 from fcnedge.specs import Blend, parse_hw
 
@@ -66,6 +67,7 @@ def demo(
     # frames resized to --input-size run as one tile of that size unless --tile says otherwise
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
     pred = rt.open(model, default_tile=size)
+    out.print(model_line(pred))
     cfg = DemoConfig(
         source=source,
         input_size=size,
@@ -76,6 +78,7 @@ def demo(
         max_frames=max_frames,
         live=live,
         provider=pred.provider,
+        model_file=str(pred.session.path),
     )
     result = run_demo(pred, cfg)
     med = result["median_ms"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -113,3 +113,15 @@ class RuntimeArgs:
             flip=self.flip,
             scale=self.scale,
         )
+
+
+def model_line(pred: Any) -> str:
+    """The one line that says which file runs, on which provider, and why when ``fcnedge tune`` chose it (its
+    exact fast form replaces the file the user named)."""
+    line = f"model {pred.session.path} on {pred.provider}"
+    tuned = getattr(pred, "tuned", None)
+    if tuned is None:
+        return line
+    if tuned.file is not None:
+        return f"{line}: the exact fast form that fcnedge tune picked for this model (tuned: {tuned.path})"
+    return f"{line} (tuned: {tuned.path})"

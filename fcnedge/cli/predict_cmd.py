@@ -23,6 +23,7 @@ from fcnedge.cli.options import (
     TunedBatchOpt,
     TunedProviderOpt,
     TunedThreadsOpt,
+    model_line,
 )
 from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, InputImageError, OutputError
@@ -32,6 +33,8 @@ from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.specs import Blend, Engine
 
 log = logging.getLogger(__name__)
+
+MODEL_SUFFIXES = (".onnx", ".pt", ".pth", ".ort", ".xml")
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
@@ -48,6 +51,11 @@ def expand_inputs(items: list[str]) -> list[Path]:
                 "worker mounts (for --engine ray) and pass that path"
             )
         p = Path(item)
+        if p.is_dir() and p.suffix.lower() in MODEL_SUFFIXES:
+            raise InputImageError(
+                f"{p} is a folder named like a model: pass the model file itself (an .onnx or .pt file), or "
+                "rename the folder if it holds images"
+            )
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS and q.is_file())
             if not found:
@@ -73,7 +81,7 @@ def read_path_list(path: Path) -> list[Path]:
     column; relative paths are relative to the list's folder.
 
     Raises:
-        InputImageError: a Parquet list without pyarrow, or without a ``path`` column.
+        InputImageError: a Parquet list without pyarrow, or without a ``path`` column; a list naming nothing.
     """
     if path.suffix.lower() == ".parquet":
         try:
@@ -86,6 +94,8 @@ def read_path_list(path: Path) -> list[Path]:
         listed = [str(v) for v in table.column("path").to_pylist()]
     else:
         listed = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    if not listed:
+        raise InputImageError(f"list {path} names no images: write one image path a line (or pass the images)")
     return [q if q.is_absolute() else path.parent / q for q in map(Path, listed)]
 
 
@@ -184,8 +194,7 @@ def predict(
                  threads_per_actor, batch_size, resume, max_pixels)  # fmt: skip
         return
     pred = rt.open(model, meta=meta)
-    tuned = f" (tuned: {pred.tuned.path})" if pred.tuned is not None else ""
-    out.print(f"model {pred.session.path} on {pred.provider}{tuned}")
+    out.print(model_line(pred))
     output.mkdir(parents=True, exist_ok=True)
     spec = OutputSpec(output, overlay=save_overlay, probs=save_probs, force=force)
     failures = _run_all(pred, paths, spec, max_pixels=max_pixels)
@@ -227,7 +236,6 @@ def _run_ray(  # type: ignore[no-untyped-def]
     options = {"providers": pred.session.spec, "tile": rt.tile_hw(), "overlap": rt.overlap, "blend": rt.blend,
                "batch": pred.spec.batch, "meta": meta, "flip": rt.flip, "scale": rt.scale}  # fmt: skip
     output = output.resolve()  # workers (other processes, other nodes on a shared file system) need absolute paths
-    output.mkdir(parents=True, exist_ok=True)
     paths = [p.resolve() for p in paths]
     outputs = OutputSpec(output, overlay=save_overlay, probs=save_probs, force=force)
     job = RayJob(

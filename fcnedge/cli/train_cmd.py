@@ -308,10 +308,16 @@ def fit_bias(
 ) -> None:
     """Fit one logit bias per class on held-out frames (mIoU by coordinate ascent) and fold it into the model's last
     score conv: moves thin-class decision boundaries at no latency cost."""
-    from fcnedge.sources import require_torch
+    from fcnedge.sources import SourceKind, identify, require_torch
 
     require_torch("fcnedge fit-bias")
     from fcnedge.class_bias import BiasFitSpec, fit_bias_run
+
+    if identify(str(checkpoint)).kind is SourceKind.ONNX:
+        raise ConfigError(
+            f"{checkpoint} is an ONNX model: fit-bias folds the biases into a .pt checkpoint's weights; pass the "
+            ".pt it was exported from (then export the result)"
+        )
 
     try:
         lo, hi, step = (float(v) for v in grid.split(","))

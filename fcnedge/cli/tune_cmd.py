@@ -9,16 +9,18 @@ from typing import Annotated, Optional
 import typer
 
 from fcnedge.cli.common import cli_errors, out
+from fcnedge.errors import ConfigError
 from fcnedge.specs import parse_hw
 
 
 def _ints(text: str, what: str) -> list[int]:
-    from fcnedge.errors import ConfigError
-
     try:
-        return sorted({int(v) for v in text.split(",") if v.strip()})
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
     except ValueError:
-        raise ConfigError(f"{what} {text!r} is invalid: write comma-separated whole numbers, e.g. 1,2") from None
+        values = []
+    if not values:
+        raise ConfigError(f"{what} {text!r} is invalid: write comma-separated whole numbers, e.g. 1,2")
+    return values
 
 
 @cli_errors
@@ -72,7 +74,9 @@ def tune(
     from fcnedge.specs import TileSpec
 
     names = [p.strip() for p in providers.split(",") if p.strip()]
-    threads = _ints(threads_list, "--threads-list") if threads_list else default_threads_list()
+    if not names:
+        raise ConfigError(f"--providers {providers!r} names nothing: give cpu, openvino or cpu,openvino")
+    threads = _ints(threads_list, "--threads-list") if threads_list is not None else default_threads_list()
     check_tune_args(names, threads, runs, rounds)
     tile_hw = parse_hw(tile, what="--tile") if tile else None
     img = read_image(image) if image is not None else synthetic_images([parse_hw(shape, what="--shape")])[0]

@@ -35,6 +35,7 @@ class DemoConfig:
     max_frames: int | None = None
     live: bool | None = None
     provider: str = "CPUExecutionProvider"
+    model_file: str = ""  # the file that ran (tune may have picked the model's fast form)
     snapshot_dir: Path = Path(".")
 
 
@@ -220,6 +221,7 @@ def _finish(frames: list[dict[str, Any]], src: FrameSource, t_first: float | Non
         or ("max-frames" if cfg.max_frames and len(frames) >= cfg.max_frames else "end of stream"),
         "record": str(cfg.record) if cfg.record else None,
         "provider": cfg.provider,
+        "model_file": cfg.model_file,
         "input_size": list(cfg.input_size) if cfg.input_size else None,
         "per_frame": frames,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from fcnedge.errors import CheckpointError, ModelMetaError
-from fcnedge.fsutil import atomic_write, check_output
+from fcnedge.fsutil import atomic_write, check_output, writing
 from fcnedge.meta import ModelMeta
 from fcnedge.models.registry import build_from_meta
 
@@ -52,6 +53,7 @@ def save_checkpoint(
     Raises:
         OutputExistsError: ``path`` exists and ``force`` is false.
         ConfigError: the folder is missing or not writable.
+        OutputError: the write failed (a full disk, say).
     """
     path = Path(path)
     check_output(path, force=force)
@@ -69,7 +71,10 @@ def save_checkpoint(
     }
     if extra:
         payload["extra"] = extra
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    buf = io.BytesIO()  # torch's own file writer reports a full disk as a RuntimeError with no reason: write here
+    torch.save(payload, buf)
+    with writing(path):
+        atomic_write(path, lambda tmp: _write_bytes(tmp, buf))
     log.info("saved checkpoint %s (%s)", path, meta.arch)
 
 
@@ -275,3 +280,7 @@ def warm_start(model: nn.Module, path: Path, *, arch: str, num_classes: int) -> 
         report["skipped"],
     )
     return report
+
+
+def _write_bytes(path: Path, buf: io.BytesIO) -> None:
+    path.write_bytes(buf.getbuffer())

@@ -91,6 +91,35 @@ def _existing(name: str) -> Callable[[Path], None]:
     return make
 
 
+def _fifo(root: Path) -> None:
+    if not (root / "pipe").exists():
+        os.mkfifo(root / "pipe")
+
+
+def _model_named_folder(root: Path) -> None:
+    (root / "x.onnx").mkdir(exist_ok=True)
+
+
+def _empty_list(root: Path) -> None:
+    (root / "empty.txt").write_text("# nothing yet\n")
+
+
+def _two_inputs(root: Path) -> None:
+    import onnx
+
+    m = onnx.load(str(root / "id.onnx"))
+    m.graph.input.append(onnx.helper.make_tensor_value_info("extra", onnx.TensorProto.FLOAT, ["N", 3, "H", "W"]))
+    onnx.save(m, str(root / "two_in.onnx"))
+
+
+def _fixed(root: Path) -> None:
+    if not (root / "fixed.onnx").exists():
+        make_identity_onnx(root / "fixed.onnx", fixed_hw=(128, 128))
+
+
+LONG = "n" * 300
+
+
 CASES = [
     # predict
     Case("predict -o is a file", ["predict", "id.onnx", "img0.png", "-o", "afile"], "is a file, not a folder"),
@@ -288,6 +317,47 @@ CASES = [
     Case("train init-from missing", ["train", "--data", "data", "--init-from", "no.pt", "-o", "t.pt"], "no.pt", True),
     Case("train out folder missing", ["train", "--data", "data", "-o", "missing/x.pt"], "does not exist", True),
     Case("train format choice", ["train", "--data", "data", "--format", "wrong"], "'wrong' is not one", True),
+    # issue 24: the classes that still escaped the one-line rule
+    Case(
+        "predict empty list file", ["predict", "id.onnx", "empty.txt", "-o", "o"], "names no images", setup=_empty_list
+    ),
+    Case("bench empty variants", ["bench", "--variants", "", "--out", "b"], "--variants '' names nothing"),
+    Case("tune empty threads list", ["tune", "id.onnx", "--threads-list", ""], "--threads-list '' is invalid"),
+    Case("tune empty providers", ["tune", "id.onnx", "--providers", ""], "--providers '' names nothing"),
+    Case(
+        "predict FIFO as model",
+        ["predict", "pipe", "img0.png", "-o", "o"],
+        "is a named pipe (FIFO), not a model",
+        setup=_fifo,
+    ),
+    Case("predict device as model", ["predict", "/dev/null", "img0.png", "-o", "o"], "is a character device"),
+    Case(
+        "predict folder named x.onnx",
+        ["predict", "x.onnx", "img0.png", "-o", "o"],
+        "folder named like a model",
+        setup=_model_named_folder,
+    ),
+    Case(
+        "predict two-input model", ["predict", "two_in.onnx", "img0.png", "-o", "o"], "has 2 inputs", setup=_two_inputs
+    ),
+    Case(
+        "bench fixed model, other shape",
+        ["bench", "fixed.onnx", "--shape", "64x64", "--out", "b"],
+        "pass --shape 128x128",
+        setup=_fixed,
+    ),
+    Case(
+        "fit-bias given an .onnx",
+        ["fit-bias", "id.onnx", "--data", "data", "--format", "folder", "-o", "b.pt"],
+        "is an ONNX model: fit-bias folds",
+        True,
+    ),
+    Case("predict output name too long", ["predict", "id.onnx", "img0.png", "-o", LONG], "File name too long"),
+    Case(
+        "predict unreachable ray address",
+        ["predict", "id.onnx", "img0.png", "-o", "o", "--engine", "ray", "--address", "ray://127.0.0.1:1"],
+        "is unreachable",
+    ),
 ]
 
 

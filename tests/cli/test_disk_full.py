@@ -65,3 +65,28 @@ def test_demo_recording_on_a_full_disk(full_disk: Path, identity_onnx: Path, tmp
     assert res.exit_code == 2, res.output
     assert len(res.stderr.strip().splitlines()) == 1 and "write" in res.stderr and "video" in res.stderr
     assert list(full_disk.iterdir()) == []  # never an unplayable .mp4 at the final name
+
+
+def test_quantize_on_a_full_disk(full_disk: Path, identity_onnx: Path, tmp_path: Path) -> None:
+    """ONNX Runtime's quantiser fails inside its own pre-processing: one line naming the folder, no fallback
+    warning, no traceback from its logger, nothing left."""
+    imgs = tmp_path / "calib"
+    imgs.mkdir()
+    cv2.imwrite(str(imgs / "a.png"), np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    calib = ["--calib-data", str(imgs), "--calib-format", "images", "--calib-count", "1", "--quantize-upsampling"]
+    res = runner.invoke(app, ["quantize", str(identity_onnx), "-o", str(full_disk / "q.onnx"), *calib])
+    _check(res, full_disk)
+    assert f"in {full_disk} (" in res.stderr
+
+
+def test_a_training_checkpoint_on_a_full_disk(full_disk: Path, tmp_path: Path) -> None:
+    """torch's own writer reports a full disk as a RuntimeError without a reason; the checkpoint is written by
+    fcnedge, so it is one line naming the file."""
+    pytest.importorskip("torch")
+    from helpers import write_folder_dataset
+
+    data = write_folder_dataset(tmp_path / "d", classes=3, shapes=[(64, 96)], split="train")
+    write_folder_dataset(tmp_path / "d", classes=3, shapes=[(64, 96)], split="val")
+    args = ["--arch", "fcn_tiny", "--epochs", "1", "--num-classes", "3", "--no-pretrained-backbone"]
+    res = runner.invoke(app, ["train", "--data", str(data), "--format", "folder", *args, "-o", str(full_disk / "t.pt")])
+    _check(res, full_disk)

@@ -216,3 +216,55 @@ def test_banded_scaling_gives_the_streamed_answer(tmp_path: Path, monkeypatch: p
     mean, std = np.array(pred.meta.mean), np.array(pred.meta.std)
     planes = ((whole / 255.0 - mean) / std).transpose(2, 0, 1).astype(np.float32)
     np.testing.assert_array_equal(pred.predict(img), resize_logits(planes, (150, 230)).argmax(0))
+
+
+# -- third-party noise and standard output, in a real process (a test runner's capture hides file descriptor 2) --
+def _cli(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "fcnedge", *args], cwd=cwd, env=env, text=True, timeout=300,
+                          check=False, **{"capture_output": True, **kw})  # fmt: skip
+
+
+def test_native_library_noise_stays_off_stderr_unless_verbose(tmp_path: Path, identity_onnx: Path) -> None:
+    png = cv2.imencode(".png", synthetic_images([(64, 96)], seed=3)[0])[1].tobytes()
+    broken = bytearray(png)
+    broken[45] ^= 0xFF  # inside IHDR/IDAT: libpng prints a CRC error line of its own
+    (tmp_path / "crc.png").write_bytes(bytes(broken))
+    (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200)  # FFmpeg: moov atom not found
+    res = _cli(["predict", str(identity_onnx), "crc.png", "-o", "o"], tmp_path)
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [res.stderr.strip()], res.stderr
+    assert "crc.png" in res.stderr and "cannot be decoded" in res.stderr
+    res = _cli(["demo", str(identity_onnx), "--source", "bad.mp4", "--headless", "--max-frames", "2"], tmp_path)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "bad.mp4" in res.stderr
+    loud = _cli(["-v", "predict", str(identity_onnx), "crc.png", "-o", "o2"], tmp_path)
+    assert loud.returncode == 2 and len(loud.stderr.strip().splitlines()) > 1  # -v shows the rest
+
+
+def test_standard_output_that_cannot_be_written(tmp_path: Path, identity_onnx: Path) -> None:
+    for args in (["info", str(identity_onnx)], ["models"]):
+        with open("/dev/full", "w") as full:
+            res = _cli(args, tmp_path, stdout=full, capture_output=False, stderr=subprocess.PIPE)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.strip().splitlines() == ["error: could not write to standard output (No space left on "
+                                                   "device): send it to a file or a device with space"]  # fmt: skip
+
+
+def test_a_fixed_size_model_is_benched_and_quantised_at_its_size(tmp_path: Path) -> None:
+    """bench without --shape times a fixed-size model at its only size (it blamed a --tile nobody gave);
+    quantisation calibrates it at that size (a smaller image padded up, as predict feeds it)."""
+    fixed = make_identity_onnx(tmp_path / "fixed.onnx", fixed_hw=(128, 128))
+    res = runner.invoke(app, ["bench", str(fixed), "--runs", "2", "--no-roofline", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    import json
+
+    rows = json.loads((tmp_path / "b" / "report.json").read_text())["rows"]
+    assert rows and all(r["shape"] == "128x128" for r in rows)
+    imgs = tmp_path / "calib"
+    imgs.mkdir()
+    cv2.imwrite(str(imgs / "a.png"), synthetic_images([(64, 96)], seed=1)[0])
+    res = runner.invoke(app, ["quantize", str(fixed), "-o", str(tmp_path / "q.onnx"), "--calib-data", str(imgs),
+                              "--calib-format", "images", "--calib-count", "1", "--quantize-upsampling"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    pred = open_predictor(tmp_path / "q.onnx", threads=1)
+    assert pred.predict(synthetic_images([(64, 96)], seed=2)[0]).shape == (64, 96)

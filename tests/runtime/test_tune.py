@@ -116,6 +116,12 @@ def test_a_fast_form_pick_opens_the_fast_file_while_it_is_unchanged(
     pred = open_predictor(model, providers=None, threads=None, batch=None)
     assert pred.session.path == fast and pred.session.input_dtype is np.uint8
     assert np.mean(pred.predict(img) == open_predictor(model).predict(img)) >= 0.999
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "i.png"), img)
+    res = runner.invoke(app, ["predict", str(model), str(tmp_path / "i.png"), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert f"model {fast} on CPUExecutionProvider: the exact fast form that fcnedge tune picked" in res.stdout
     fast.write_bytes(fast.read_bytes() + b"\0")  # changed after tuning: not trusted
     pred = open_predictor(model, providers=None, threads=None, batch=None)
     assert pred.session.path == model and pred.tuned is not None and pred.session.spec.threads == 1
@@ -136,3 +142,20 @@ def test_tune_bad_options_are_one_line_exit_2(model: Path, tmp_path: Path, args:
     assert res.exit_code == 2
     assert message in res.output and len(res.output.strip().splitlines()) == 1
     assert not (tmp_path / "m.onnx.tune.json").exists()
+
+
+@pytest.mark.parametrize(("key", "value", "said"), [("threads", -1, "threads -1 is outside"),
+                                                    ("provider", "warp", "provider 'warp' is unknown"),
+                                                    ("batch", 0, "batch 0 is under 1")])  # fmt: skip
+def test_a_bad_value_in_a_tune_file_is_blamed_on_the_file(
+    model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, key: str, value: object, said: str
+) -> None:
+    """Never reported as a --threads or --provider the user did not give: the file is named, and ignored."""
+    report = _report(model)
+    report["pick"][key] = value
+    beside, _ = tune_locations(model)
+    write_tuned(beside, report)
+    assert read_tuned(model) is None
+    assert f"{beside.name} holds an invalid pick ({said}" in caplog.text
+    pred = open_predictor(model, providers=None, threads=None, batch=None)
+    assert pred.tuned is None and pred.session.spec.threads == 0
