@@ -29,8 +29,10 @@ _TMP_RE = re.compile(re.escape(TMP_MARK) + r"(\d+)-")
 
 
 def tmp_prefix(name: str = "") -> str:
-    """The recognisable prefix of this process's temporary files and folders."""
-    return f".{name + '.' if name else ''}{TMP_MARK}{os.getpid()}-"
+    """The recognisable prefix of this process's temporary files and folders; the final name is cut to 64
+    characters in it, so a final name that fits the file system (255 bytes) never gets a temporary one that
+    does not."""
+    return f".{name[:64] + '.' if name else ''}{TMP_MARK}{os.getpid()}-"
 
 
 def _alive(pid: int) -> bool:

@@ -1,10 +1,12 @@
 """A watcher for the local Ray cluster a ``predict --engine ray`` driver starts: when the driver dies without
 shutting Ray down (SIGKILL, out of memory), Ray's node agents (~170 MB) lived on for about a minute and its
 workers kept running. The watcher learns the driver's process tree while the driver lives and, once the pipe from
-the driver closes, ends whatever of that tree is left.
+the driver closes without a word, ends whatever of that tree is left.
 
-Run as ``python -m fcnedge.runtime.ray_reaper PID`` with a pipe from the driver on standard input; the driver
-closes its end when it shuts Ray down itself, and the watcher then exits without touching anything.
+Run as ``python ray_reaper.py PID`` (this file as a script: it imports nothing but the standard library, so it
+watches within milliseconds) with a pipe from the driver on standard input; the driver writes a word on it when it shuts
+Ray down itself, and the watcher then exits without touching anything; a pipe that closes without that word means
+the driver died.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def start_reaper(driver: int) -> subprocess.Popen[bytes] | None:
     returned process's stdin after a clean ``ray.shutdown()``; its exit status is then 0 without killing."""
     if not Path("/proc/self/stat").exists():
         return None
-    return subprocess.Popen(
-        [sys.executable, "-m", "fcnedge.runtime.ray_reaper", str(driver)],
+    return subprocess.Popen(  # this file as a script: no fcnedge import (seconds on a busy machine) before it watches
+        [sys.executable, str(Path(__file__).resolve()), str(driver)],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -64,32 +66,38 @@ def start_reaper(driver: int) -> subprocess.Popen[bytes] | None:
 
 
 def stop_reaper(reaper: subprocess.Popen[bytes]) -> None:
-    """Tell the watcher the driver shut Ray down itself (close the pipe) and wait for it to exit."""
+    """Tell the watcher the driver shut Ray down itself and wait for it to exit."""
     try:
-        reaper.communicate(timeout=10)
+        reaper.communicate(b"done", timeout=10)
     except subprocess.TimeoutExpired:
         reaper.kill()
         reaper.wait()
 
 
 def watch(driver: int, *, every: float = 0.5) -> int:
-    """Learn ``driver``'s tree until standard input closes; then end what is left of it if the driver is gone.
-    Returns how many processes it signalled."""
+    """Learn ``driver``'s tree until standard input says "done" (return at once) or closes (the driver died: end
+    what is left of its tree). Returns how many processes it signalled."""
     known: dict[int, str] = {}  # pid -> its start time: a pid the kernel reuses later is not ours
     while True:
         ready, _, _ = select.select([sys.stdin], [], [], every)
-        if ready and not os.read(sys.stdin.fileno(), 4096):
-            break  # the driver closed the pipe, or died
+        if ready:
+            said = os.read(sys.stdin.fileno(), 4096)
+            if said:  # the driver's word that it shut Ray down itself (a dying process closes the pipe first)
+                return 0
+            break  # the pipe closed without that word: the driver died
         for p in descendants(driver) - {os.getpid()} - set(known):
-            known[p] = _started(p)
-    if _alive(driver):  # a clean shutdown: Ray stopped its own processes
-        return 0
-    time.sleep(every)  # let Ray's own fate-sharing go first
-    left = [p for p, t in known.items() if _alive(p) and _started(p) == t]
-    for p in left:
-        with contextlib.suppress(OSError):
-            os.kill(p, signal.SIGKILL)
-    return len(left)
+            started = _started(p)
+            if started:  # '' : gone already
+                known[p] = started
+    ended: set[int] = set()
+    for _ in range(3):  # a few passes: a process mid-exit or mid-fork when the first pass ran is met again
+        time.sleep(every)  # let Ray's own fate-sharing go first
+        for p, t in known.items():
+            if _alive(p) and _started(p) == t:
+                with contextlib.suppress(OSError):
+                    os.kill(p, signal.SIGKILL)
+                    ended.add(p)
+    return len(ended)
 
 
 def _started(pid: int) -> str:

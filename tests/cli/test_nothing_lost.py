@@ -268,3 +268,12 @@ def test_a_fixed_size_model_is_benched_and_quantised_at_its_size(tmp_path: Path)
     assert res.exit_code == 0, res.output
     pred = open_predictor(tmp_path / "q.onnx", threads=1)
     assert pred.predict(synthetic_images([(64, 96)], seed=2)[0]).shape == (64, 96)
+
+
+def test_a_final_name_that_fits_gets_a_temporary_name_that_fits(tmp_path: Path, identity_onnx: Path) -> None:
+    """The temporary file beside a 254-byte mask name would exceed 255 bytes if it held the whole name."""
+    stem = "b" * 250
+    cv2.imwrite(str(tmp_path / f"{stem}.png"), synthetic_images([(64, 96)], seed=8)[0])
+    res = runner.invoke(app, ["predict", str(identity_onnx), str(tmp_path / f"{stem}.png"), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in (tmp_path / "o").iterdir()] == [f"{stem}.png"]

@@ -204,7 +204,7 @@ def test_an_interrupted_driver_loses_nothing_and_resume_finishes(how: str, tmp_p
         assert driver.returncode == 2 and stderr.strip().splitlines() == [stderr.strip()]
         assert "--resume" in stderr
     else:
-        gone = time.monotonic() + 15  # Ray's agents lived on for a minute before the reaper
+        gone = time.monotonic() + 30  # Ray's agents lived on for a minute before the reaper
         while time.monotonic() < gone and any(_running(p) for p in tree):
             time.sleep(0.2)
         assert not [p for p in tree if _running(p)], "Ray processes outlived the killed driver"
