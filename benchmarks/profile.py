@@ -14,15 +14,10 @@ import numpy as np
 def profile_onnx(path: Path, shape: tuple[int, int], *, threads: int, runs: int = 10, top: int = 8) -> dict[str, Any]:
     """Run ``path`` ``runs`` times at batch 1 and ``shape`` with profiling on; returns per-op-type shares and the
     ``top`` most expensive nodes (mean microseconds per run)."""
-    import onnxruntime as ort
+    from fcnedge.runtime.session import inspection_session
 
     with tempfile.TemporaryDirectory() as tmp:
-        so = ort.SessionOptions()
-        so.enable_profiling = True
-        so.profile_file_prefix = str(Path(tmp) / "ort")
-        if threads:
-            so.intra_op_num_threads = threads
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        sess = inspection_session(path, threads=threads, profile_prefix=str(Path(tmp) / "ort"))
         inp = sess.get_inputs()[0]
         name = inp.name
         # a --uint8-input model takes pixels: feed the mid-grey pixel, as the float input is fed its zero

@@ -30,14 +30,11 @@ PROBES = ((64, (160, 240)), (128, (80, 120)), (256, (40, 60)), (512, (20, 30)))
 def conv_roofline(*, threads: int, runs: int = 10, rounds: int = 3) -> dict[str, Any]:
     """What one large convolution achieves in ONNX Runtime on CPU with ``threads`` threads: 3x3 C->C convs at the
     channel/size pairs of a stride-4..32 backbone, timed in interleaved rounds; the best median is the ceiling."""
-    import onnxruntime as ort
+    from fcnedge.runtime.session import inspection_session
 
-    so = ort.SessionOptions()
-    if threads:
-        so.intra_op_num_threads = threads
     probes: list[tuple[int, tuple[int, int], Any, Any, list[float]]] = []
     for c, hw in PROBES:
-        sess = ort.InferenceSession(conv_model(c, c).SerializeToString(), so, providers=["CPUExecutionProvider"])
+        sess = inspection_session(conv_model(c, c).SerializeToString(), threads=threads)
         x = np.random.default_rng(1).normal(size=(1, c, *hw)).astype(np.float32)
         sess.run(None, {"x": x})
         probes.append((c, hw, sess, x, []))

@@ -24,15 +24,14 @@ log = logging.getLogger(__name__)
 def _with_outputs(path: Path, names: list[str]) -> Any:
     """An in-memory ONNX Runtime session of ``path`` that also returns the tensors ``names``."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
+
+    from fcnedge.runtime.session import inspection_session
 
     model = onnx.load(str(path))
     have = {o.name for o in model.graph.output}
     model.graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names if n not in have)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor by its name
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return inspection_session(model.SerializeToString(), optimize=False)  # keep every tensor by its name
 
 
 def rank_layers(

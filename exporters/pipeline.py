@@ -74,15 +74,9 @@ def step_simplify(run: ExportRun) -> None:
 
 
 def _sessions_for(protos: dict[K, Any], threads: int) -> dict[K, Any]:
-    import onnxruntime as ort
+    from fcnedge.runtime.session import inspection_session
 
-    so = ort.SessionOptions()
-    if threads:
-        so.intra_op_num_threads = threads
-    return {
-        k: ort.InferenceSession(p.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        for k, p in protos.items()
-    }
+    return {k: inspection_session(p.SerializeToString(), threads=threads) for k, p in protos.items()}
 
 
 def time_models(

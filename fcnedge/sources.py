@@ -11,14 +11,13 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
 
 from fcnedge.catalog import Weights, find_weights
-from fcnedge.errors import ConfigError, MissingDependencyError, ModelMetaError
-from fcnedge.meta import ModelMeta
+from fcnedge.errors import MissingDependencyError, ModelMetaError
 
 log = logging.getLogger(__name__)
 
@@ -160,46 +159,6 @@ def require_module(module: str, what: str, label: str | None = None) -> None:
         ) from None
 
 
-def load_torch(src: ModelSource, *, num_classes: int | None = None, head: str | None = None) -> tuple[Any, ModelMeta]:
-    """The torch model and meta of a checkpoint, an architecture (untrained, seeded) or a bundled model.
-
-    Raises:
-        MissingDependencyError: torch is not installed.
-        ConfigError: an ONNX file, an architecture without num_classes, or an unknown name.
-        CheckpointError: unreadable checkpoint.
-    """
-    require_torch(f"model {src.text!r} ({src.kind.value})")
-    if src.kind is SourceKind.ONNX:
-        raise ConfigError(f"{src.path} is an ONNX model: this command takes a .pt checkpoint or an architecture name")
-    from fcnedge.models.checkpoint import load_checkpoint
-
-    if src.weights is not None:
-        return load_checkpoint(src.weights.path("checkpoint"))
-    if src.kind is SourceKind.CHECKPOINT:
-        assert src.path is not None
-        return load_checkpoint(src.path)
-    return _untrained(src.text, num_classes=num_classes, head=head)
-
-
-def _untrained(name: str, *, num_classes: int | None, head: str | None) -> tuple[Any, ModelMeta]:
-    import torch
-
-    from fcnedge.models.registry import ARCHS, build, default_meta
-
-    if name not in ARCHS:
-        raise ConfigError(
-            f"{name!r} is neither a file, a bundled model nor an architecture: pass an .onnx model, a .pt "
-            f"checkpoint, default, or one of {', '.join(ARCHS)}"
-        )
-    if num_classes is None:
-        raise ConfigError(f"architecture {name!r} needs --num-classes (e.g. --num-classes 21)")
-    log.warning("%s is untrained (seeded random weights): figures are for latency only", name)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # the same untrained model every time, so its export can be cached
-        model = build(name, num_classes=num_classes, head=head).eval()
-    return model, default_meta(name, num_classes=num_classes, head=head)
-
-
 def digest(src: ModelSource, *, num_classes: int | None = None, head: str | None = None) -> str:
     """A short content hash of the model a source stands for (file bytes, or the architecture's settings)."""
     if src.path is not None:
@@ -209,31 +168,33 @@ def digest(src: ModelSource, *, num_classes: int | None = None, head: str | None
     return h.hexdigest()[:16]
 
 
+# The torch side's exporter of checkpoints and architecture names, registered by ``fcnedge.exporters`` when it is
+# imported (the CLI does): core and runtime never import the exporters, which sit above them.
+_TORCH_EXPORT: list[Callable[..., Path]] = []
+
+
+def register_torch_export(export: Callable[..., Path]) -> None:
+    """Install ``export(src, *, num_classes, head) -> Path``, the function that exports a checkpoint or an
+    architecture name to ONNX for :func:`onnx_path`."""
+    _TORCH_EXPORT[:] = [export]
+
+
 def onnx_path(src: ModelSource, *, num_classes: int | None = None, head: str | None = None) -> Path:
     """An ONNX file for ``src``: the file itself, the bundled int8 model, or a checkpoint / architecture exported
-    on first use into the cache (keyed by content hash and fcnedge version).
+    on first use into the cache (keyed by content hash and fcnedge version) by the registered exporter.
 
     Raises:
-        MissingDependencyError: a checkpoint or architecture without torch installed.
-        ConfigError, CheckpointError, ExportError: see :func:`load_torch` and the export pipeline.
+        MissingDependencyError: a checkpoint or architecture without torch installed, or without
+            ``fcnedge.exporters`` imported (a library caller: ``import fcnedge.exporters`` first).
+        ConfigError, CheckpointError, ExportError: see the exporter.
     """
     if src.kind in (SourceKind.ONNX, SourceKind.BUNDLED):
         assert src.path is not None
         return src.path
-    from fcnedge._version import __version__
-
-    key = digest(src, num_classes=num_classes, head=head)
-    out = cache_dir() / f"{src.label}-{key}-v{__version__}-fp32.onnx"
-    if out.is_file():
-        log.info("using the cached export %s", out)
-        return out
-    model, meta = load_torch(src, num_classes=num_classes, head=head)
-    from fcnedge.exporters.pipeline import run
-    from fcnedge.fsutil import writing
-    from fcnedge.specs import ExportSpec
-
-    with writing(f"the export cache {out.parent} (set FCNEDGE_CACHE to a writable folder)"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-    log.warning("exporting %s to %s (first use; cached for next time)", src.text, out)
-    run(ExportSpec(output=out, force=True), model, meta)
-    return out
+    require_torch(f"model {src.text!r} ({src.kind.value})")
+    if not _TORCH_EXPORT:
+        raise MissingDependencyError(
+            f"model {src.text!r} ({src.kind.value}) is exported to ONNX by fcnedge.exporters, which is not loaded: "
+            "import fcnedge.exporters first (the CLI does), or pass an .onnx model"
+        )
+    return _TORCH_EXPORT[0](src, num_classes=num_classes, head=head)

@@ -77,7 +77,7 @@ def segment_file(
     Raises:
         OSError: writing failed (disk full, folder gone): the caller decides whether to go on.
     """
-    from fcnedge.demo.overlay import blend, palette_bgr
+    from fcnedge.runtime.colors import blend, palette_bgr
     from fcnedge.runtime.postprocess import argmax_ids
     from fcnedge.runtime.predictor import softmax
     from fcnedge.runtime.preprocess import read_image

@@ -277,6 +277,33 @@ def _inspect(path: Path) -> Any:
         raise _load_error(path, exc) from None
 
 
+def inspection_session(
+    model: bytes | str | Path, *, threads: int = 0, optimize: bool = True, profile_prefix: str | None = None
+) -> Any:
+    """A plain CPU ONNX Runtime session for inspecting a graph, not for serving it: the exporters' parity checks
+    and per-layer error ranking, the benchmarks' profiles and roofline probes. With :class:`Session` (and the
+    predictor's argmax helper), the only place an ``InferenceSession`` is made.
+
+    Args:
+        model: a serialised ModelProto or a path.
+        threads: intra-op threads (0: the runtime's default).
+        optimize: False keeps every tensor by its name (no graph optimisation).
+        profile_prefix: turn ONNX Runtime's profiler on, writing under this prefix.
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = threads
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if profile_prefix is not None:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])
+
+
 def _probe_input_name(path: Path) -> str:
     """The graph's input name (TensorRT shape profiles are keyed by it)."""
     return str(_inspect(path).get_inputs()[0].name)

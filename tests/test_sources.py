@@ -9,7 +9,8 @@ import pytest
 
 from fcnedge.catalog import get_weights
 from fcnedge.errors import ConfigError, ModelMetaError
-from fcnedge.sources import SourceKind, identify, load_torch, onnx_path
+from fcnedge.exporters.torch_sources import load_torch
+from fcnedge.sources import SourceKind, identify, onnx_path
 
 
 @pytest.mark.parametrize("text", [None, "default", "-", "fcn_lite0_camvid"])

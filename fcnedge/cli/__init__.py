@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+import fcnedge.exporters  # noqa: F401  (registers the export of .pt checkpoints for the runtime's seam)
 from fcnedge._version import __version__
 from fcnedge.cli import bench_cmd, demo_cmd, export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd, tune_cmd
 from fcnedge.cli.common import StdoutError, os_error_line, restore_native_stderr

@@ -27,8 +27,9 @@ def _sources(models: list[str], num_classes: Optional[int], *, explicit_variants
     when torch is absent and no variants were asked for)."""
     from fcnedge.benchmarks.harness import torch_source
     from fcnedge.benchmarks.variants import Source
+    from fcnedge.exporters.torch_sources import load_torch
     from fcnedge.runtime.session import read_onnx_meta
-    from fcnedge.sources import SourceKind, digest, identify, load_torch, onnx_path, torch_available
+    from fcnedge.sources import SourceKind, digest, identify, onnx_path, torch_available
 
     sources = []
     for m in models or ["default"]:

@@ -149,8 +149,9 @@ def export(
     require_torch("fcnedge export")
     from fcnedge.exporters.pipeline import GateSpec, run
     from fcnedge.exporters.torch_export import check_opset
+    from fcnedge.exporters.torch_sources import load_torch
     from fcnedge.fsutil import check_output
-    from fcnedge.sources import identify, load_torch
+    from fcnedge.sources import identify
 
     check_output(output, force=force)
     check_opset(opset)
