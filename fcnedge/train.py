@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from fcnedge.config import config_to_dict
 from fcnedge.data.datasets import SegDataset, open_dataset
 from fcnedge.data.splits import split_by_sequence
 from fcnedge.data.transforms import TrainAugment, normalize, paste_classes
@@ -468,7 +469,7 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
 
 def _write_log(run: _Run, wall_s: float, final_val: dict[str, Any] | None = None) -> None:
     summary: dict[str, Any] = {
-        "config": {k: str(v) for k, v in asdict(run.cfg).items()},
+        "config": config_to_dict(run.cfg),  # the resolved recipe: reusable as train --config
         "history": run.history,
         "wall_s": wall_s,
     }

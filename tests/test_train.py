@@ -282,4 +282,4 @@ def test_copy_paste_pastes_the_named_classes_into_training_batches(blocks: Path,
          "--epochs", "1", "--crop", "64x96", "--keep-last", "--copy-paste", "class_1", "-o", str(tmp_path / "c.pt")],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "c.log.json").read_text())["config"]["copy_paste"] == "('class_1',)"
+    assert json.loads((tmp_path / "c.log.json").read_text())["config"]["copy_paste"] == ["class_1"]

@@ -22,7 +22,7 @@ from fcnedge.cli.options import (
     TileOpt,
 )
 from fcnedge.errors import ConfigError
-from fcnedge.specs import Blend, DataFormat, parse_hw
+from fcnedge.specs import Blend, DataFormat
 
 DataDir = Annotated[Path, typer.Option("--data", help="Dataset folder.")]
 Fmt = Annotated[DataFormat, typer.Option("--format", help="camvid, voc or folder.")]
@@ -38,9 +38,54 @@ def _comma_list(text: str | None, *, option: str, example: str) -> tuple[str, ..
     return names
 
 
+# command-line parameter -> TrainConfig field, where the names differ
+TRAIN_FIELDS = {"out_path": "out", "workers": "threads", "select_on": "select_sequences"}
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` (on the command line or through its environment variable)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def resolve_train_config(recipe: Path | None, given: dict[str, tuple[str, Any]]) -> Any:
+    """The TrainConfig of a run: its defaults, then the recipe file's settings, then the options given (``--flag``
+    -> (parameter name, value)), each coerced by its field's type in one place (:mod:`fcnedge.config`).
+
+    Raises:
+        ConfigError: an unknown setting, a value its field cannot take, or no data folder.
+    """
+    import typing
+
+    from fcnedge.config import build_config, coerce, read_recipe
+    from fcnedge.train import TrainConfig
+
+    values = read_recipe(recipe) if recipe is not None else {}
+    hints = typing.get_type_hints(TrainConfig)
+    for flag, (name, raw) in given.items():
+        field = TRAIN_FIELDS.get(name, name)
+        values[field] = coerce(raw, hints[field], what=flag)
+    if "data" not in values:
+        raise ConfigError("no dataset: pass --data DIR, or data: in the --config recipe")
+    values.setdefault("out", Path("model.pt"))
+    return build_config(TrainConfig, values, where=f"recipe {recipe}" if recipe is not None else "train")
+
+
 @cli_errors
 def train(
-    data: DataDir,
+    ctx: typer.Context,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Dataset folder (or data: in --config).")] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            help="A YAML recipe of these settings (the names of TrainConfig, e.g. epochs: 20, crop: 352x480); "
+            "options given here override it.",
+        ),
+    ] = None,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved settings as a YAML recipe and exit.")
+    ] = False,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Best checkpoint (.pt).")] = Path("model.pt"),
     fmt: Fmt = DataFormat.CAMVID,
     arch: Annotated[str, typer.Option(help="Architecture (fcnedge models).")] = "fcn_efficientnet_lite0",
@@ -146,51 +191,17 @@ def train(
     require_torch("fcnedge train")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fcnedge.train import TrainConfig, check_config
+    from fcnedge.config import dump_config
+    from fcnedge.train import check_config
     from fcnedge.train import train as run_train
 
-    try:
-        lo, hi = (float(v) for v in scale.split(","))
-    except ValueError:
-        raise ConfigError(f"--scale {scale!r} is invalid: write MIN,MAX, e.g. 0.75,1.5") from None
-    cfg = TrainConfig(
-        data=data,
-        out=out_path,
-        fmt=fmt,
-        arch=arch,
-        head=head,
-        freeze_upsampling=freeze_upsampling,
-        upsampling_init=upsampling_init,
-        pretrained_backbone=pretrained_backbone,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        crop=parse_hw(crop, what="--crop"),
-        scale=(lo, hi),
-        rotate=rotate,
-        jitter=jitter,
-        copy_paste=_comma_list(copy_paste, option="--copy-paste", example="Pole,SignSymbol"),
-        copy_paste_p=copy_paste_p,
-        channels_last=channels_last,
-        bf16=bf16,
-        class_weighting=class_weighting,
-        lovasz=lovasz,
-        ce_weight=ce_weight,
-        num_classes=num_classes,
-        seed=seed,
-        resume=resume,
-        force=force,
-        select_sequences=_comma_list(select_on, option="--select-on", example="0006R0"),
-        threads=workers,
-        init_from=init_from,
-        keep_last=keep_last,
-        ema=ema,
-        stop_after=stop_after,
-        infer_scale=infer_scale,
-        infer_tile=parse_hw(infer_tile, what="--infer-tile") if infer_tile else None,
-    )
+    flags = {p.name: max(p.opts, key=len) for p in ctx.command.params if p.name}  # out_path -> --out
+    given = {flags[k]: (k, v) for k, v in ctx.params.items() if _given(ctx, k) and k not in ("config", "print_config")}
+    cfg = resolve_train_config(config, given)
+    if print_config:
+        out.print(dump_config(cfg), end="")
+        return
+    out_path = cfg.out
     check_config(cfg)  # every option fails here, before the progress bar starts
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
