@@ -19,7 +19,7 @@ from torch import nn
 from fcnedge.config import config_to_dict
 from fcnedge.data.datasets import SegDataset, open_dataset
 from fcnedge.data.splits import split_by_sequence
-from fcnedge.data.transforms import TrainAugment, normalize, paste_classes
+from fcnedge.data.transforms import TrainAugment, normalize
 from fcnedge.errors import ConfigError, DatasetError, TrainingError
 from fcnedge.fsutil import atomic_write_json, check_output
 from fcnedge.host import bf16_native
@@ -58,8 +58,6 @@ class TrainConfig:
     scale: tuple[float, float] = (1.0, 1.0)
     rotate: float = 0.0
     jitter: float = 0.0
-    copy_paste: tuple[str, ...] = ()
-    copy_paste_p: float = 0.5
     channels_last: bool = True
     bf16: bool = False
     class_weighting: bool = False
@@ -118,16 +116,11 @@ def make_batch(
     aug: TrainAugment,
     meta: ModelMeta,
     rng: np.random.Generator,
-    paste: tuple[tuple[int, ...], float] = ((), 0.0),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment and stack one batch; ``paste`` (class ids, probability): copy-paste those classes from another random
-    training frame onto a frame before its augmentation."""
-    ids, p = paste
+    """Augment and stack one batch."""
     xs, ys = [], []
     for i in idx:
         img, mask = samples[int(i)]
-        if ids and rng.random() < p:
-            img, mask = paste_classes(img, mask, *samples[int(rng.integers(len(samples)))], ids, rng)
         img, mask = aug(img, mask, rng)
         xs.append(normalize(img, meta.mean, meta.std))
         ys.append(mask.astype(np.int64))
@@ -169,26 +162,6 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def paste_class_ids(names: tuple[str, ...], class_names: tuple[str, ...] | list[str]) -> tuple[int, ...]:
-    """``--copy-paste`` classes (names, case-insensitive, or ids) as class ids.
-
-    Raises:
-        ConfigError: a name or id that is not a class of the data.
-    """
-    lower = [c.lower() for c in class_names]
-    ids = []
-    for name in names:
-        if name.isdigit() and int(name) < len(class_names):
-            ids.append(int(name))
-        elif name.lower() in lower:
-            ids.append(lower.index(name.lower()))
-        else:
-            raise ConfigError(
-                f"--copy-paste {name!r} is not a class of this data: give names or ids of {', '.join(class_names)}"
-            )
-    return tuple(dict.fromkeys(ids))
-
-
 def check_config(cfg: TrainConfig) -> None:
     """Every option checked before any data is read or epoch is run.
 
@@ -225,8 +198,6 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError("--ce-weight 0 with --lovasz 0 leaves no loss: give --lovasz a weight, e.g. 1")
     if not (math.isfinite(cfg.jitter) and 0 <= cfg.jitter < 1):
         raise ConfigError(f"--jitter {cfg.jitter} is invalid: use a strength from 0 (off) to below 1, e.g. 0.3")
-    if not (math.isfinite(cfg.copy_paste_p) and 0 < cfg.copy_paste_p <= 1):
-        raise ConfigError(f"--copy-paste-p {cfg.copy_paste_p} is invalid: use a probability in (0, 1], e.g. 0.5")
     check_threads(cfg.threads)
     if cfg.init_from is not None:
         from fcnedge.models.checkpoint import read_meta
@@ -280,7 +251,6 @@ class _Run:
     train_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]
     val_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]
     select_samples: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]] = field(default_factory=list)
-    paste_ids: tuple[int, ...] = ()  # --copy-paste classes as ids
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
     best: float = -1.0
@@ -306,7 +276,6 @@ def _prepare(cfg: TrainConfig) -> _Run:
     val_ds = open_dataset(cfg.data, cfg.fmt, cfg.val_split, num_classes=cfg.num_classes)
     info = train_ds.info
     k = len(info.class_names)
-    paste_ids = paste_class_ids(cfg.copy_paste, info.class_names)  # a wrong name fails before any image is read
     meta = default_meta(
         cfg.arch,
         num_classes=k,
@@ -344,7 +313,6 @@ def _prepare(cfg: TrainConfig) -> _Run:
         model = model.to(memory_format=torch.channels_last)
     run = _Run(cfg, meta, model, _make_optimizer(model, cfg), train_samples, val_samples)
     run.select_samples = select_samples or val_samples
-    run.paste_ids = paste_ids
     if cfg.ema:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -398,7 +366,7 @@ def _train_epoch(
         for group in run.optimizer.param_groups:
             group["lr"] = _lr_at(epoch * steps + step, total, base_lr, warmup=min(100, total // 10))
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-        x, y = make_batch(run.train_samples, idx, aug, run.meta, rng, (run.paste_ids, cfg.copy_paste_p))
+        x, y = make_batch(run.train_samples, idx, aug, run.meta, rng)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if cfg.bf16:  # bf16 matmuls/convs, float32 weights, optimiser and loss

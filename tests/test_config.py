@@ -26,11 +26,10 @@ def _printed(args: list[str]) -> dict:
 
 
 def _documented_commands() -> list[list[str]]:
-    """The train command lines of docs/recipe.md, in order."""
-    text = (ROOT / "docs" / "recipe.md").read_text()
-    block = text[text.index("```bash") + 7 : text.index("```", text.index("```bash") + 7)]
-    joined = block.replace("\\\n", " ")
-    return [shlex.split(line)[2:] for line in joined.splitlines() if line.strip().startswith("fcnedge train")]
+    """The train command lines of docs/recipe.md that name their data (the stages as they ran), in order."""
+    joined = (ROOT / "docs" / "recipe.md").read_text().replace("\\\n", " ")
+    lines = [ln.strip() for ln in joined.splitlines() if ln.strip().startswith("fcnedge train --data")]
+    return [shlex.split(line)[2:] for line in lines]
 
 
 def test_the_bundled_recipe_files_are_the_documented_command_lines(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,12 +105,12 @@ def test_no_data_anywhere_and_a_missing_recipe(tmp_path: Path) -> None:
 def test_coercion_is_one_place_for_every_field_type(tmp_path: Path) -> None:
     from fcnedge.train import TrainConfig
 
-    values = {"data": "d", "out": "o.pt", "crop": "352X480", "scale": "0.5,2", "copy_paste": "Pole,SignSymbol"}
+    values = {"data": "d", "out": "o.pt", "crop": "352X480", "scale": "0.5,2", "select_sequences": "0006R0,0001TP"}
     values.update({"infer_tile": None, "fmt": "folder", "epochs": "3"})
     cfg = build_config(TrainConfig, values, where="test")
-    assert cfg.crop == (352, 480) and cfg.scale == (0.5, 2.0) and cfg.copy_paste == ("Pole", "SignSymbol")
+    assert cfg.crop == (352, 480) and cfg.scale == (0.5, 2.0) and cfg.select_sequences == ("0006R0", "0001TP")
     assert cfg.infer_tile is None and cfg.fmt.value == "folder" and cfg.epochs == 3 and cfg.data == Path("d")
     with pytest.raises(ConfigError, match="names nothing"):
-        coerce(",", tuple[str, ...], what="--copy-paste")
+        coerce(",", tuple[str, ...], what="--select-on")
     (tmp_path / "r.yaml").write_text("data: /abs/data\n")
     assert read_recipe(tmp_path / "r.yaml")["data"] == "/abs/data"  # absolute paths kept

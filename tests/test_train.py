@@ -256,30 +256,3 @@ def test_ema_and_stop_after_are_checked(blocks: Path, tmp_path: Path, options: d
     with pytest.raises(ConfigError, match=message):
         train(_cfg(blocks, tmp_path / "x.pt", epochs=3, **options))
     assert not (tmp_path / "x.pt").exists()
-
-
-def test_copy_paste_pastes_the_named_classes_into_training_batches(blocks: Path, tmp_path: Path) -> None:
-    from fcnedge.data.transforms import TrainAugment
-    from fcnedge.models import default_meta
-    from fcnedge.train import make_batch
-
-    plain = (np.full((64, 96, 3), 9, np.uint8), np.zeros((64, 96), np.uint8))
-    pole = np.zeros((64, 96), np.uint8)
-    pole[:, 40:43] = 2
-    source = (np.full((64, 96, 3), 200, np.uint8), pole)
-    samples = [plain, source]
-    aug, meta = TrainAugment(crop=(64, 96)), default_meta("fcn_tiny", num_classes=3)
-    idx = np.zeros(16, dtype=np.int64)  # sixteen draws of the plain frame
-    _, y = make_batch(samples, idx, aug, meta, np.random.default_rng(0), ((2,), 1.0))
-    got = [(m == 2).any().item() for m in y]
-    assert 4 < sum(got) < 16  # pasted whenever the random source frame was the one with the pole
-    _, y = make_batch(samples, idx, aug, meta, np.random.default_rng(0))
-    assert not (y == 2).any()  # off by default
-    # and a run takes it from the command line
-    res = CliRunner().invoke(
-        app,
-        ["train", "--data", str(blocks), "--format", "folder", "--arch", "fcn_tiny", "--no-pretrained-backbone",
-         "--epochs", "1", "--crop", "64x96", "--keep-last", "--copy-paste", "class_1", "-o", str(tmp_path / "c.pt")],
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "c.log.json").read_text())["config"]["copy_paste"] == ["class_1"]

@@ -28,16 +28,6 @@ DataDir = Annotated[Path, typer.Option("--data", help="Dataset folder.")]
 Fmt = Annotated[DataFormat, typer.Option("--format", help="camvid, voc or folder.")]
 
 
-def _comma_list(text: str | None, *, option: str, example: str) -> tuple[str, ...]:
-    """``--option A,B`` as a tuple of names (empty when not given); given but naming nothing is refused."""
-    if text is None:
-        return ()
-    names = tuple(v.strip() for v in text.split(",") if v.strip())
-    if not names:
-        raise ConfigError(f"{option} {text!r} names nothing: give a comma-separated list, e.g. {example}")
-    return names
-
-
 # command-line parameter -> TrainConfig field, where the names differ
 TRAIN_FIELDS = {"out_path": "out", "workers": "threads", "select_on": "select_sequences"}
 
@@ -112,14 +102,6 @@ def train(
     jitter: Annotated[
         float, typer.Option(help="Colour jitter strength: brightness, contrast, saturation x[1-S,1+S] (0: off).")
     ] = 0.0,
-    copy_paste: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Copy-paste these classes (names or ids, comma-separated, e.g. Pole,SignSymbol) from another random "
-            "training frame, mirrored and shifted sideways, onto a frame before its augmentation."
-        ),
-    ] = None,
-    copy_paste_p: Annotated[float, typer.Option(help="Probability of a copy-paste per frame.")] = 0.5,
     channels_last: Annotated[
         bool, typer.Option(help="NHWC memory format (faster on CPUs; results match within float rounding).")
     ] = True,
@@ -291,90 +273,7 @@ def evaluate(
     )
 
 
-@cli_errors
-def fit_bias(
-    checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint of an fcn_* model.")],
-    data: DataDir,
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="The checkpoint with the biases folded in (.pt).")],
-    fmt: Fmt = DataFormat.CAMVID,
-    split: Annotated[str, typer.Option(help="Split the held-out frames come from.")] = "train",
-    select_on: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Sequences of --split to fit on (e.g. 0006R0, the sequence train --select-on held out); default: "
-            "the whole split. Never the frames you report on."
-        ),
-    ] = None,
-    grid: Annotated[str, typer.Option(help="Bias grid LO,HI,STEP in logit units.")] = "-3,3,0.1",
-    pixels_per_frame: Annotated[
-        int,
-        typer.Option(help="Labelled pixels used per frame, a uniform sample above it (memory: 4 x K bytes a pixel)."),
-    ] = 200_000,
-    cross_check: Annotated[
-        bool, typer.Option(help="Also fit on each half of the frames and score the other half (reported only).")
-    ] = True,
-    threads: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
-) -> None:
-    """Fit one logit bias per class on held-out frames (mIoU by coordinate ascent) and fold it into the model's last
-    score conv: moves thin-class decision boundaries at no latency cost."""
-    from fcnedge.sources import SourceKind, identify, require_torch
-
-    require_torch("fcnedge fit-bias")
-    from fcnedge.class_bias import BiasFitSpec, fit_bias_run
-
-    if identify(str(checkpoint)).kind is SourceKind.ONNX:
-        raise ConfigError(
-            f"{checkpoint} is an ONNX model: fit-bias folds the biases into a .pt checkpoint's weights; pass the "
-            ".pt it was exported from (then export the result)"
-        )
-
-    try:
-        lo, hi, step = (float(v) for v in grid.split(","))
-    except ValueError:
-        raise ConfigError(f"--grid {grid!r} is invalid: give LO,HI,STEP, e.g. -3,3,0.1") from None
-    seqs = _comma_list(select_on, option="--select-on", example="0006R0")
-    spec = BiasFitSpec(
-        checkpoint,
-        data,
-        out_path,
-        fmt=str(fmt.value),
-        split=split,
-        sequences=seqs,
-        pixels_per_frame=pixels_per_frame,
-        lo=lo,
-        hi=hi,
-        step=step,
-        cross_check=cross_check,
-        threads=threads,
-        force=force,
-    )
-    report = fit_bias_run(spec)
-    lost = [c for c in report.get("cross_check", []) if c["gain"] < 0]
-    if lost:
-        typer.echo(
-            f"warning: biases fitted on one half of the frames lowered the other half's mIoU ({len(lost)} of 2 ways): "
-            "they fit these frames and may not carry to others; check on held-out data before shipping them",
-            err=True,
-        )
-    if as_json:
-        out.print_json(json.dumps(report))
-        return
-    moved = ", ".join(f"{k} {v:+.1f}" for k, v in report["bias"].items() if v) or "none"
-    out.print(
-        f"{report['frames']} frames: mIoU {report['miou_before']:.4f} -> {report['miou_after']:.4f}; biases {moved}"
-    )
-    for c in report.get("cross_check", []):
-        out.print(f"  halves {c['fit_then_score']}: {c['miou_unbiased']:.4f} -> {c['miou_biased']:.4f}")
-    if report["unfitted_classes"]:
-        names = ", ".join(report["unfitted_classes"])
-        out.print(f"  left at 0 (absent from these frames, or never predicted right there): {names}")
-    out.print(f"checkpoint {out_path}; report {out_path.with_suffix('.fit.json')}")
-
-
 def register(app: typer.Typer) -> None:
     """Add the commands to ``app``."""
     app.command("train")(train)
     app.command("eval")(evaluate)
-    app.command("fit-bias")(fit_bias)

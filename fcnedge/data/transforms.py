@@ -77,35 +77,6 @@ class TrainAugment:
         return image, np.ascontiguousarray(mask)
 
 
-def paste_classes(
-    image: NDArray[np.uint8],
-    mask: NDArray[np.uint8],
-    src_image: NDArray[np.uint8],
-    src_mask: NDArray[np.uint8],
-    ids: Sequence[int],
-    rng: np.random.Generator,
-    *,
-    shift: float = 0.25,
-) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    """Copy-paste (Ghiasi et al., CVPR 2021): the pixels labelled ``ids`` in another frame, mirrored half the time and
-    moved sideways by up to ``shift`` of the width (the same rows: objects stay on the ground line), pasted over this
-    frame, image and labels together. Thin objects are then seen against backgrounds they were not photographed on.
-    Frames of different sizes share their top-left overlap. Returns new arrays."""
-    h, w = min(image.shape[0], src_image.shape[0]), min(image.shape[1], src_image.shape[1])
-    src_image, src_mask = src_image[:h, :w], src_mask[:h, :w]
-    if rng.random() < 0.5:
-        src_image, src_mask = src_image[:, ::-1], src_mask[:, ::-1]
-    reach = int(shift * w)
-    dx = int(rng.integers(-reach, reach + 1)) if reach else 0
-    dst = slice(max(0, dx), w + min(0, dx))  # columns that receive, and the source columns they come from
-    src = slice(max(0, -dx), w - max(0, dx))
-    sel = np.isin(src_mask[:, src], np.asarray(ids, dtype=src_mask.dtype))
-    image, mask = image.copy(), mask.copy()
-    image[:h, dst][sel] = src_image[:, src][sel]
-    mask[:h, dst][sel] = src_mask[:, src][sel]
-    return image, mask
-
-
 def rotate_pair(
     image: NDArray[np.uint8], mask: NDArray[np.uint8], degrees: float, *, ignore: int
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:

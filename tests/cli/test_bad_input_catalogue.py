@@ -253,22 +253,6 @@ CASES = [
     Case("train jitter 1.5", ["train", "--data", "data", "--jitter", "1.5", "-o", "t.pt"], "--jitter 1.5", True),
     Case("train lovasz -1", ["train", "--data", "data", "--lovasz", "-1", "-o", "t.pt"], "--lovasz -1.0", True),
     Case(
-        "train copy-paste class",
-        ["train", "--data", "cp", "--format", "folder", "--copy-paste", "Pole", "-o", "t.pt"],
-        "--copy-paste 'Pole' is not a class of this data",
-        True,
-        setup=lambda root: [write_folder_dataset(root / "cp", classes=3, shapes=[(64, 96)], split=s) for s in SPLITS],
-    ),
-    Case(
-        "train copy-paste none", ["train", "--data", "data", "--copy-paste", ",", "-o", "t.pt"], "names nothing", True
-    ),
-    Case(
-        "train copy-paste p 0",
-        ["train", "--data", "data", "--copy-paste", "1", "--copy-paste-p", "0", "-o", "t.pt"],
-        "--copy-paste-p 0.0",
-        True,
-    ),
-    Case(
         "train no loss",
         ["train", "--data", "data", "--ce-weight", "0", "--lovasz", "0", "-o", "t.pt"],
         "leaves no loss",
@@ -276,43 +260,6 @@ CASES = [
     ),
     Case(
         "train ce-weight nan", ["train", "--data", "data", "--ce-weight", "nan", "-o", "t.pt"], "--ce-weight nan", True
-    ),
-    Case(
-        "fit-bias grid",
-        ["fit-bias", "tiny.pt", "--data", "data", "--format", "folder", "--grid", "1,2", "-o", "b.pt"],
-        "--grid '1,2'",
-        True,
-    ),
-    Case(
-        "fit-bias grid without 0",
-        [
-            "fit-bias",
-            "tiny.pt",
-            "--data",
-            "data",
-            "--format",
-            "folder",
-            "--split",
-            "val",
-            "--grid",
-            "1,2,0.1",
-            "-o",
-            "b.pt",
-        ],
-        "LO < 0 < HI",
-        True,
-    ),
-    Case(
-        "fit-bias pixels per frame 0",
-        ["fit-bias", "tiny.pt", "--data", "data", "--format", "folder", "--pixels-per-frame", "0", "-o", "b.pt"],
-        "--pixels-per-frame 0",
-        True,
-    ),
-    Case(
-        "fit-bias missing checkpoint",
-        ["fit-bias", "none.pt", "--data", "data", "--format", "folder", "-o", "b.pt"],
-        "none.pt",
-        True,
     ),
     Case("train init-from missing", ["train", "--data", "data", "--init-from", "no.pt", "-o", "t.pt"], "no.pt", True),
     Case("train out folder missing", ["train", "--data", "data", "-o", "missing/x.pt"], "does not exist", True),
@@ -345,12 +292,6 @@ CASES = [
         ["bench", "fixed.onnx", "--shape", "64x64", "--out", "b"],
         "pass --shape 128x128",
         setup=_fixed,
-    ),
-    Case(
-        "fit-bias given an .onnx",
-        ["fit-bias", "id.onnx", "--data", "data", "--format", "folder", "-o", "b.pt"],
-        "is an ONNX model: fit-bias folds",
-        True,
     ),
     Case("predict output name too long", ["predict", "id.onnx", "img0.png", "-o", LONG], "File name too long"),
     Case(
