@@ -154,8 +154,8 @@ def fast_form(src: Path, folder: Path, *, runtime_upsampling: bool = True) -> tu
 
     import onnx
 
-    from fcnedge import __version__
     from fcnedge.errors import ExportError, ParityError
+    from fcnedge.exporters.torch_sources import EXPORT_FORMAT
     from fcnedge.meta import RUNTIME_UPSAMPLING_KEY
 
     proto = onnx.load(str(src), load_external_data=False)
@@ -164,7 +164,7 @@ def fast_form(src: Path, folder: Path, *, runtime_upsampling: bool = True) -> tu
     u8 = proto.graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.UINT8
     if not (move or u8):
         return None, "the model is already in its fast form"
-    key = hashlib.sha256(src.read_bytes() + f"{__version__}{move}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(src.read_bytes() + f"x{EXPORT_FORMAT}{move}".encode()).hexdigest()[:16]
     dst = folder / f"{src.stem}-fast-{key}.onnx"
     if dst.is_file():
         made = onnx.load(str(dst), load_external_data=False)

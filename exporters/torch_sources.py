@@ -14,6 +14,10 @@ from fcnedge.sources import ModelSource, SourceKind, cache_dir, digest, require_
 
 log = logging.getLogger(__name__)
 
+# What an export is: bump when the exporter writes a different graph or meta for the same model (a new rewrite,
+# opset, meta schema). Cached exports and fast forms are keyed on it.
+EXPORT_FORMAT = 2
+
 __all__ = ["export_cached", "load_torch"]
 
 
@@ -58,17 +62,16 @@ def _untrained(name: str, *, num_classes: int | None, head: str | None) -> tuple
 
 
 def export_cached(src: ModelSource, *, num_classes: int | None = None, head: str | None = None) -> Path:
-    """A checkpoint or architecture exported to ONNX in the cache (keyed by content hash and fcnedge version),
-    reused when it is there.
+    """A checkpoint or architecture exported to ONNX in the cache, keyed by its content and the exporter's
+    format version (:data:`EXPORT_FORMAT`), reused when it is there: an fcnedge whose exports differ bumps the
+    format, so an upgrade never serves a stale export, and one whose exports do not keeps the cache.
 
     Raises:
         MissingDependencyError, ConfigError, CheckpointError: see :func:`load_torch`.
         ExportError: the export failed.
     """
-    from fcnedge._version import __version__
-
     key = digest(src, num_classes=num_classes, head=head)
-    out = cache_dir() / f"{src.label}-{key}-v{__version__}-fp32.onnx"
+    out = cache_dir() / f"{src.label}-{key}-x{EXPORT_FORMAT}-fp32.onnx"
     if out.is_file():
         log.info("using the cached export %s", out)
         return out

@@ -8,7 +8,9 @@ from typing import Any
 
 from fcnedge.errors import ConfigError, ModelMetaError
 
-SCHEMA_VERSION = 1
+# 2: scale and tile (round 5); 1 files are read as they are (without them: scale 1, the default tile)
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 META_KEY = "fcnedge.meta"  # key in ONNX metadata_props and in checkpoints
 RUNTIME_UPSAMPLING_KEY = "fcnedge.runtime_upsampling"  # the final upsampling runs in the runtime (JSON: stride)
 IDS_OUTPUT = "ids"  # the optional second output: uint8 class ids from an ArgMax in the graph (--ids-output)
@@ -147,10 +149,10 @@ class ModelMeta:
         if not isinstance(data, dict):
             raise ModelMetaError("model meta is not a JSON object: re-export the model with fcnedge")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_SCHEMAS:
             raise ModelMetaError(
                 f"model meta schema_version {version!r} is not supported (this fcnedge reads "
-                f"{SCHEMA_VERSION}): re-export the model with this fcnedge version"
+                f"{', '.join(map(str, READABLE_SCHEMAS))}): re-export the model with this fcnedge version"
             )
         fields = {k: v for k, v in data.items() if k != "schema_version"}
         known = set(cls.__dataclass_fields__)

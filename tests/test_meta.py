@@ -19,7 +19,7 @@ def test_meta_json_round_trip() -> None:
     )
     back = ModelMeta.from_json(meta.to_json())
     assert back == meta
-    assert json.loads(meta.to_json())["schema_version"] == 1
+    assert json.loads(meta.to_json())["schema_version"] == 2
 
 
 def test_default_palette_is_voc() -> None:
@@ -52,3 +52,13 @@ def test_tile_spec_and_hw_parsing() -> None:
         TileSpec((70, 96)).validate(32)
     with pytest.raises(ConfigError, match=r"\[0, 1\)"):
         TileSpec((64, 96), overlap=1.0).validate(32)
+
+
+def test_a_schema_1_meta_is_still_read() -> None:
+    """Schema 2 added scale and tile; files written at 1 (before them, or by the fcnedge that added them without
+    a bump, like the bundled model) are read as they are."""
+    old = {"schema_version": 1, "arch": "x", "backbone": "y", "num_classes": 3}
+    meta = ModelMeta.from_dict(old)
+    assert meta.scale == 1.0 and meta.tile is None
+    assert ModelMeta.from_dict({**old, "scale": 1.25, "tile": [480, 608]}).tile == (480, 608)
+    assert json.loads(meta.to_json())["schema_version"] == 2

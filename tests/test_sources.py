@@ -47,8 +47,10 @@ def test_bad_paths_say_what_they_are(tmp_path: Path, make, message: str) -> None
 
 
 def test_architecture_names_export_to_a_versioned_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyed on content and the exporter's format version: reused while both hold, exported anew when the
+    format is bumped (an upgrade never serves a stale export)."""
     pytest.importorskip("torch")
-    from fcnedge._version import __version__
+    import fcnedge.exporters.torch_sources as ts
 
     monkeypatch.setenv("FCNEDGE_CACHE", str(tmp_path))
     src = identify("fcn_tiny")
@@ -56,8 +58,11 @@ def test_architecture_names_export_to_a_versioned_cache(tmp_path: Path, monkeypa
     with pytest.raises(ConfigError, match="needs --num-classes"):
         onnx_path(src)
     first = onnx_path(src, num_classes=3)
-    assert first.parent == tmp_path and f"v{__version__}" in first.name
+    assert first.parent == tmp_path and f"-x{ts.EXPORT_FORMAT}-" in first.name
     mtime = first.stat().st_mtime_ns
     assert onnx_path(src, num_classes=3) == first and first.stat().st_mtime_ns == mtime  # reused, same content
+    monkeypatch.setattr(ts, "EXPORT_FORMAT", ts.EXPORT_FORMAT + 1)
+    bumped = onnx_path(src, num_classes=3)
+    assert bumped != first and bumped.is_file() and f"-x{ts.EXPORT_FORMAT}-" in bumped.name
     with pytest.raises(ConfigError, match="neither a file, a bundled model nor an architecture"):
         load_torch(identify("fcn_nope"), num_classes=3)

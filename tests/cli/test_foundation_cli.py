@@ -30,7 +30,7 @@ def test_info_prints_checkpoint_meta(tiny_checkpoint: Path) -> None:
     res = runner.invoke(app, ["info", str(tiny_checkpoint), "--json"])
     data = json.loads(res.stdout)
     assert data["meta"]["num_classes"] == 5
-    assert data["meta"]["schema_version"] == 1
+    assert data["meta"]["schema_version"] == 2
     assert data["parameters"] > 1000
 
 
