@@ -114,3 +114,27 @@ def test_coercion_is_one_place_for_every_field_type(tmp_path: Path) -> None:
         coerce(",", tuple[str, ...], what="--select-on")
     (tmp_path / "r.yaml").write_text("data: /abs/data\n")
     assert read_recipe(tmp_path / "r.yaml")["data"] == "/abs/data"  # absolute paths kept
+
+
+def test_help_shows_the_everyday_options_first() -> None:
+    """train, export and predict keep at most 15 / 12 / 12 options in --help's first panel; the rest are grouped."""
+    import typer.main
+
+    cmd = typer.main.get_command(app)
+    limits = {"train": 15, "export": 12, "predict": 12}
+    for name, limit in limits.items():
+        opts = [p for p in cmd.commands[name].params if p.param_type_name == "option"]  # type: ignore[attr-defined]
+        first = [p.name for p in opts if getattr(p, "rich_help_panel", None) is None]
+        assert len(first) <= limit, (name, first)
+        assert len(opts) > len(first)  # the rest in named panels, not dropped
+    res = runner.invoke(app, ["train", "--help"])
+    assert res.exit_code == 0 and "Augmentation" in res.output and "Selection and schedule" in res.output
+
+
+def test_one_name_per_idea_with_the_old_names_kept() -> None:
+    """train's thread count is --threads like every other command (--workers still works); predict's Ray images
+    per call is --ray-batch-size, not to be confused with --batch (tiles per session call)."""
+    res = runner.invoke(app, ["train", "--data", "d", "--threads", "3", "--print-config"])
+    assert res.exit_code == 0 and yaml.safe_load(res.stdout)["threads"] == 3
+    res = runner.invoke(app, ["train", "--data", "d", "--workers", "2", "--print-config"])
+    assert res.exit_code == 0 and yaml.safe_load(res.stdout)["threads"] == 2

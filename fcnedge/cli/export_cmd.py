@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from fcnedge.cli.common import cli_errors, console, out
+from fcnedge.cli.options import panels
 from fcnedge.errors import ConfigError
 from fcnedge.specs import (
     CalibMethod,
@@ -96,6 +97,28 @@ def _summary(report: dict[str, Any]) -> None:
         )
 
 
+@panels(
+    {
+        "Graph": ("opset", "simplify", "rewrite", "rewrite_form", "dynamo", "runtime_upsampling", "ids_output"),
+        "Quantisation": (
+            "calib_format",
+            "calib_count",
+            "calib_method",
+            "per_channel",
+            "quantize_upsampling",
+            "reduce_range",
+            "weight_type",
+        ),
+        "Accuracy gate": (
+            "eval_data",
+            "eval_format",
+            "max_miou_drop",
+            "allow_drop",
+            "accuracy_control",
+            "max_float_layers",
+        ),
+    }
+)
 @cli_errors
 def export(
     model: Annotated[

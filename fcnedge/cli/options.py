@@ -3,13 +3,16 @@ model with them (``fcnedge.runtime.open_predictor``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
 from fcnedge.specs import Blend, parse_hw
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from fcnedge.meta import ModelMeta
@@ -125,3 +128,29 @@ def model_line(pred: Any) -> str:
     if tuned.file is not None:
         return f"{line}: the exact fast form that fcnedge tune picked for this model (tuned: {tuned.path})"
     return f"{line} (tuned: {tuned.path})"
+
+
+def panels(groups: dict[str, tuple[str, ...]]) -> Callable[[F], F]:
+    """Group a command's less everyday options into ``--help`` panels (the everyday ones stay under "Options"),
+    declared in one place per command. Each option gets its own copy of its (possibly shared) option info.
+
+    Raises:
+        ValueError: a name that is not an option of the command (a programming error, caught by the tests).
+    """
+    import copy
+    import typing
+
+    def decorate(fn: F) -> F:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        for panel, names in groups.items():
+            for name in names:
+                hint = hints.get(name)
+                infos = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, typer.models.ParameterInfo)]
+                if not infos:
+                    raise ValueError(f"{fn.__name__} has no option {name!r}")
+                info = copy.copy(infos[0])
+                info.rich_help_panel = panel
+                fn.__annotations__[name] = Annotated[typing.get_args(hint)[0], info]  # type: ignore[valid-type]
+        return fn
+
+    return decorate

@@ -24,6 +24,7 @@ from fcnedge.cli.options import (
     TunedProviderOpt,
     TunedThreadsOpt,
     model_line,
+    panels,
 )
 from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, InputImageError, OutputError
@@ -135,6 +136,13 @@ def looks_like_input(item: str) -> bool:
     return p.is_dir() or p.suffix.lower() in IMAGE_EXTS or any(ch in item for ch in "*?[")
 
 
+@panels(
+    {
+        "Runtime": ("allow_fallback", "overlap", "blend", "flip_tta", "batch"),
+        "Models without fcnedge metadata": ("num_classes", "mean", "std"),
+        "Ray (--engine ray)": ("address", "actors", "threads_per_actor", "batch_size", "resume"),
+    }
+)
 @cli_errors
 def predict(
     model: Annotated[
@@ -168,7 +176,15 @@ def predict(
     ] = None,
     actors: Annotated[int, typer.Option(help="With --engine ray: workers (0: as many as fit).")] = 0,
     threads_per_actor: Annotated[int, typer.Option(help="With --engine ray: ORT threads (and CPUs) per worker.")] = 1,
-    batch_size: Annotated[int, typer.Option(help="With --engine ray: images per worker call.")] = 4,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--ray-batch-size",
+            "--batch-size",
+            help="With --engine ray: images per worker call (not --batch, tiles per session call; --batch-size: "
+            "its old name).",
+        ),
+    ] = 4,
     resume: Annotated[bool, typer.Option(help="With --engine ray: skip inputs the manifest has done.")] = False,
     max_pixels: Annotated[
         int,

@@ -20,6 +20,7 @@ from fcnedge.cli.options import (
     ScaleOpt,
     ThreadsOpt,
     TileOpt,
+    panels,
 )
 from fcnedge.errors import ConfigError
 from fcnedge.specs import Blend, DataFormat
@@ -61,6 +62,15 @@ def resolve_train_config(recipe: Path | None, given: dict[str, tuple[str, Any]])
     return build_config(TrainConfig, values, where=f"recipe {recipe}" if recipe is not None else "train")
 
 
+@panels(
+    {
+        "Model": ("freeze_upsampling", "pretrained_backbone", "upsampling_init", "init_from"),
+        "Optimiser and loss": ("weight_decay", "optimizer", "class_weighting", "lovasz", "ce_weight"),
+        "Augmentation": ("scale", "rotate", "jitter"),
+        "Selection and schedule": ("select_on", "keep_last", "ema", "stop_after", "infer_scale", "infer_tile"),
+        "Performance": ("channels_last", "bf16", "workers"),
+    }
+)
 @cli_errors
 def train(
     ctx: typer.Context,
@@ -116,7 +126,9 @@ def train(
         float, typer.Option(help="Weight of the cross-entropy term (0 with --lovasz: Lovasz-only fine-tuning).")
     ] = 1.0,
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, for --format folder (default 2).")] = None,
-    workers: Annotated[int, typer.Option(help="Torch threads (0: all cores).")] = 0,
+    workers: Annotated[
+        int, typer.Option("--threads", "--workers", help="Torch threads (0: all cores; --workers: its old name).")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from <out>.last.pt.")] = False,
     select_on: Annotated[
