@@ -51,7 +51,7 @@ class BenchConfig:
     warmup: int = 5
     runs: int = 30
     data: Path | None = None
-    data_format: DataFormat = DataFormat.CAMVID
+    data_format: DataFormat = DataFormat.AUTO
     split: str = "val"
     eval_limit: int | None = None
     calib: QuantSpec | None = None

@@ -23,7 +23,7 @@ class GateSpec:
     """The accuracy gate: evaluate fp32 and the quantised model and refuse a drop over ``max_drop`` points."""
 
     data: Path
-    fmt: DataFormat = DataFormat.CAMVID
+    fmt: DataFormat = DataFormat.AUTO
     split: str = "val"
     max_drop: float = 1.0
     allow_drop: bool = False

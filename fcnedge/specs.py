@@ -29,8 +29,10 @@ class CalibMethod(str, Enum):
 
 
 class DataFormat(str, Enum):
-    """On-disk dataset layouts fcnedge reads."""
+    """On-disk dataset layouts fcnedge reads (``auto``: recognised from what is at the path; a dataset file,
+    ``data.yaml``, is always recognised)."""
 
+    AUTO = "auto"
     CAMVID = "camvid"
     VOC = "voc"
     FOLDER = "folder"  # images/ + masks/ (class-id PNGs)

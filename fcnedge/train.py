@@ -43,7 +43,7 @@ class TrainConfig:
 
     data: Path
     out: Path
-    fmt: DataFormat = DataFormat.CAMVID
+    fmt: DataFormat = DataFormat.AUTO
     arch: str = "fcn_efficientnet_lite0"
     head: str | None = None
     freeze_upsampling: bool = False

@@ -85,7 +85,7 @@ def bench(
     warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
     runs: Annotated[int, typer.Option(help="Timed runs.")] = 30,
     data: Annotated[Optional[Path], typer.Option(help="Labelled data for mIoU (e.g. CamVid).")] = None,
-    fmt: Annotated[DataFormat, typer.Option("--format", help="Layout of --data.")] = DataFormat.CAMVID,
+    fmt: Annotated[DataFormat, typer.Option("--format", help="Layout of --data (auto: recognised).")] = DataFormat.AUTO,
     split: Annotated[str, typer.Option(help="Split of --data to evaluate.")] = "val",
     eval_limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
     calib_data: Annotated[

@@ -155,7 +155,9 @@ def export(
     reduce_range: ReduceRange = None,
     weight_type: WeightType = "int8",
     eval_data: Annotated[Optional[Path], typer.Option(help="Labelled data for the fp32 vs quantised gate.")] = None,
-    eval_format: Annotated[DataFormat, typer.Option(help="Layout of --eval-data.")] = DataFormat.CAMVID,
+    eval_format: Annotated[
+        DataFormat, typer.Option(help="Layout of --eval-data (auto: recognised).")
+    ] = DataFormat.AUTO,
     max_miou_drop: Annotated[float, typer.Option(help="Refuse a larger mIoU drop (points).")] = 1.0,
     allow_drop: Annotated[bool, typer.Option(help="Write the model even if the gate fails.")] = False,
     accuracy_control: Annotated[

@@ -26,7 +26,14 @@ from fcnedge.errors import ConfigError
 from fcnedge.specs import Blend, DataFormat
 
 DataDir = Annotated[Path, typer.Option("--data", help="Dataset folder.")]
-Fmt = Annotated[DataFormat, typer.Option("--format", help="camvid, voc or folder.")]
+Fmt = Annotated[
+    DataFormat,
+    typer.Option(
+        "--format",
+        help="auto (recognised from what is at --data: a dataset file, CamVid, VOC2012, images/ + masks/), camvid, "
+        "voc or folder.",
+    ),
+]
 
 
 # command-line parameter -> TrainConfig field, where the names differ
@@ -87,7 +94,7 @@ def train(
         bool, typer.Option("--print-config", help="Print the resolved settings as a YAML recipe and exit.")
     ] = False,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Best checkpoint (.pt).")] = Path("model.pt"),
-    fmt: Fmt = DataFormat.CAMVID,
+    fmt: Fmt = DataFormat.AUTO,
     arch: Annotated[str, typer.Option(help="Architecture (fcnedge models).")] = "fcn_efficientnet_lite0",
     head: Annotated[
         Optional[str],
@@ -243,7 +250,7 @@ def evaluate(
         Optional[str], typer.Argument(help="An .onnx model, a .pt checkpoint, a bundled name; omit for the default.")
     ] = None,
     data: DataDir = Path("../shared/datasets/camvid"),
-    fmt: Fmt = DataFormat.CAMVID,
+    fmt: Fmt = DataFormat.AUTO,
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
     provider: ProviderOpt = "cpu",
     allow_fallback: AllowFallbackOpt = False,

@@ -6,6 +6,7 @@ Each reader lists (image, mask) file pairs and checks them; :func:`read_sample` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from numpy.typing import NDArray
 
 from fcnedge.errors import DatasetError
 from fcnedge.specs import DataFormat
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -173,8 +176,11 @@ def open_voc(root: Path, split: str) -> SegDataset:
     return SegDataset(root, split, tuple(pairs), info)
 
 
-def open_folder(root: Path, split: str, *, num_classes: int | None = None, ignore_index: int = 255) -> SegDataset:
-    """A generic ``images/`` + ``masks/`` pair matched by file stem (``root/{split}/images`` if it exists).
+def open_folder(
+    root: Path, split: str, *, num_classes: int | None = None, ignore_index: int = 255, val_fraction: float = 0.2
+) -> SegDataset:
+    """A generic ``images/`` + ``masks/`` pair matched by file stem: ``root/{split}/images`` when the folder has
+    splits, else a flat ``root/images`` split by :func:`split_pairs` (train and val never share a file).
 
     Masks are single-channel PNGs of class ids.
 
@@ -182,11 +188,15 @@ def open_folder(root: Path, split: str, *, num_classes: int | None = None, ignor
         DatasetError: missing folders, unpaired files, or no images.
     """
     root = Path(root)
-    _require_dir(root, "point --data at a folder holding images/ and masks/")
-    base = root / split if (root / split / "images").is_dir() else root
+    _require_dir(root, "point --data at a folder holding images/ and masks/ (or train/ and val/ with both)")
+    split_base = root / split
+    flat = not (split_base / "images").is_dir()
+    base = root if flat else split_base
     _require_dir(base / "images", "the folder layout needs images/ and masks/ subfolders")
     _require_dir(base / "masks", "the folder layout needs images/ and masks/ subfolders")
     pairs = _pair_by_stem(_images_in(base / "images"), _images_in(base / "masks"), root)
+    if flat:
+        pairs = split_pairs(pairs, split, val_fraction=val_fraction, where=str(root))
     k = num_classes or 2
     from fcnedge.meta import default_palette
 
@@ -194,16 +204,99 @@ def open_folder(root: Path, split: str, *, num_classes: int | None = None, ignor
     return SegDataset(root, split, pairs, info)
 
 
+def open_datafile(path: Path, split: str, *, val_fraction: float = 0.2) -> SegDataset:
+    """A dataset described by a YAML dataset file (:mod:`fcnedge.data.datafile`): its class names, palette and
+    ignore id; without ``val:``, a seeded split of ``train:``.
+
+    Raises:
+        DatasetError: see :func:`fcnedge.data.datafile.read_datafile`; unpaired files; no images.
+    """
+    from fcnedge.data.datafile import masks_for, read_datafile
+    from fcnedge.meta import default_palette
+
+    df = read_datafile(path)
+    images = df.val if split == "val" and df.val is not None else df.train
+    pairs = _pair_by_stem(_images_in(images), _images_in(masks_for(images)), images)
+    if df.val is None and split in ("train", "val"):
+        pairs = split_pairs(pairs, split, val_fraction=val_fraction, where=str(path))
+    palette = df.palette or tuple(default_palette(len(df.names)))
+    return SegDataset(path.parent, split, pairs, DatasetInfo(df.names, palette, df.ignore_index))
+
+
+_ANNOUNCED: set[str] = set()  # splits already announced in this process (train and val are opened one by one)
+
+
+def split_pairs(
+    pairs: tuple[tuple[Path, Path], ...], split: str, *, val_fraction: float = 0.2, seed: int = 0, where: str = ""
+) -> tuple[tuple[Path, Path], ...]:
+    """The ``train`` or ``val`` part of a dataset without splits: a seeded shuffle of the pairs (sorted by name
+    first, so the same files always split the same way), ``val_fraction`` of them (at least one) for val, the rest
+    for train; logged once with the counts. Never the same files for both.
+
+    Raises:
+        DatasetError: fewer than 2 pairs (nothing to hold out), or a split other than train and val.
+    """
+    if split not in ("train", "val"):
+        raise DatasetError(f"{where} has no splits, so no {split!r} split: use train or val, or add {split}/")
+    if len(pairs) < 2:
+        raise DatasetError(f"{where} has {len(pairs)} labelled image: too few to hold any out for val; add images")
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    n_val = min(len(pairs) - 1, max(1, round(len(pairs) * val_fraction)))
+    val = sorted(pairs[i] for i in order[:n_val])
+    train = sorted(pairs[i] for i in order[n_val:])
+    if where not in _ANNOUNCED:
+        _ANNOUNCED.add(where)
+        log.warning(
+            "%s has no train/val split: split it %d/%d (seeded, %.0f%% val); add train/ and val/ (or val: in a "
+            "dataset file) to choose", where, len(train), len(val), 100 * val_fraction,
+        )  # fmt: skip
+    return tuple(train if split == "train" else val)
+
+
+def detect_format(root: Path) -> DataFormat:
+    """The layout at ``root``: a dataset file, CamVid, VOC2012, or an images/ + masks/ folder.
+
+    Raises:
+        DatasetError: none of them, with the layouts listed.
+    """
+    from fcnedge.data.datafile import DATAFILE_SUFFIXES
+
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"dataset {root} does not exist: check the path given to --data")
+    if root.is_file() and root.suffix.lower() in DATAFILE_SUFFIXES:
+        return DataFormat.AUTO  # open_dataset reads dataset files itself
+    if (root / "trainannot").is_dir() or (root / "valannot").is_dir():
+        return DataFormat.CAMVID
+    if (root / "JPEGImages").is_dir() or (root / "VOC2012" / "JPEGImages").is_dir():
+        return DataFormat.VOC
+    if (root / "images").is_dir() or (root / "train" / "images").is_dir() or (root / "val" / "images").is_dir():
+        return DataFormat.FOLDER
+    raise DatasetError(
+        f"{root} is not a dataset fcnedge recognises: give a dataset file (data.yaml: path, train, val, names), "
+        "a CamVid folder (train/ + trainannot/), VOC2012 (JPEGImages/ + SegmentationClass/), or a folder with "
+        "images/ + masks/ (or train/ and val/ holding both)"
+    )
+
+
 def open_dataset(root: Path, fmt: DataFormat | str, split: str, *, num_classes: int | None = None) -> SegDataset:
-    """Open a dataset of any supported layout.
+    """Open a dataset of any supported layout: a dataset file (``.yaml``, whatever ``fmt`` says), or the layout
+    ``fmt`` names (``auto``: recognised from what is at ``root``).
 
     Raises:
         DatasetError: see the layout's reader; ``images`` (no labels).
         ConfigError: an unknown format.
     """
+    from fcnedge.data.datafile import DATAFILE_SUFFIXES
     from fcnedge.specs import as_enum
 
     fmt = as_enum(DataFormat, fmt, what="data format")
+    if Path(root).suffix.lower() in DATAFILE_SUFFIXES:
+        if not Path(root).is_file():
+            raise DatasetError(f"dataset file {root} does not exist: check the path")
+        return open_datafile(Path(root), split)
+    if fmt is DataFormat.AUTO:
+        fmt = detect_format(root)
     if fmt is DataFormat.IMAGES:
         raise DatasetError(
             f"--format images (a plain folder without masks) has no labels to read from {root}: it is for int8 "

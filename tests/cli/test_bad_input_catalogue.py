@@ -207,7 +207,7 @@ CASES = [
     Case(
         "export eval-data not a dataset",
         ["export", "tiny.pt", "-o", "g.onnx", "--quantize", "fp16", "--eval-data", "afile"],
-        "does not exist",
+        "is not a dataset fcnedge recognises",
         True,
     ),
     Case(

@@ -57,20 +57,25 @@ def _folder(tmp: Path, n: int = 2, size: tuple[int, int] = (40, 60)) -> Path:
 
 
 def test_folder_reader_and_bad_inputs(tmp_path: Path) -> None:
-    root = _folder(tmp_path / "ok")
+    root = _folder(tmp_path / "ok", n=3)
     ds = open_dataset(root, "folder", "train", num_classes=2)
-    assert len(ds) == 2
+    val = open_dataset(root, "folder", "val", num_classes=2)
+    assert len(ds) == 2 and len(val) == 1  # a flat folder is split, seeded: train and val never share a file
+    assert not {i for i, _ in ds.pairs} & {i for i, _ in val.pairs}
+    assert open_dataset(root, "folder", "train", num_classes=2).pairs == ds.pairs  # the same split every time
     img, mask = next(iter(ds))
     assert img.shape == (40, 60, 3) and mask.max() <= 1
     (root / "images" / "lonely.png").write_bytes((root / "images" / "s0.png").read_bytes())
     with pytest.raises(DatasetError, match=r"lonely.png has no mask"):
         open_dataset(root, "folder", "train")
-    bad = _folder(tmp_path / "bad", n=1)
-    cv2.imwrite(str(bad / "masks" / "s0.png"), np.full((40, 60), 7, np.uint8))
+    bad = _folder(tmp_path / "bad", n=2)
+    for name in ("s0.png", "s1.png"):
+        cv2.imwrite(str(bad / "masks" / name), np.full((40, 60), 7, np.uint8))
     with pytest.raises(DatasetError, match=r"class ids \[7\] >= num_classes 2"):
         list(open_dataset(bad, "folder", "train", num_classes=2))
-    size = _folder(tmp_path / "size", n=1)
-    cv2.imwrite(str(size / "masks" / "s0.png"), np.zeros((10, 10), np.uint8))
+    size = _folder(tmp_path / "size", n=2)
+    for name in ("s0.png", "s1.png"):
+        cv2.imwrite(str(size / "masks" / name), np.zeros((10, 10), np.uint8))
     with pytest.raises(DatasetError, match="must match their images"):
         list(open_dataset(size, "folder", "train", num_classes=2))
     with pytest.raises(DatasetError, match="does not exist"):
