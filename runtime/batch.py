@@ -27,16 +27,20 @@ class OutputSpec:
     folder: Path
     overlay: bool = False
     probs: bool = False
+    color: bool = False
     force: bool = False
 
     def targets(self, path: Path) -> list[Path]:
-        """The files one input writes: its mask first, then the overlay and probabilities when asked."""
+        """The files one input writes: its mask first, then the overlay, the probabilities and the colour mask,
+        each when asked."""
         stem = Path(path).stem
         out = [self.folder / f"{stem}.png"]
         if self.overlay:
             out.append(self.folder / f"{stem}.overlay.png")
         if self.probs:
             out.append(self.folder / f"{stem}.probs.npy")
+        if self.color:
+            out.append(self.folder / f"{stem}.color.png")
         return out
 
 
@@ -77,13 +81,14 @@ def segment_file(
     Raises:
         OSError: writing failed (disk full, folder gone): the caller decides whether to go on.
     """
-    from fcnedge.runtime.colors import blend, palette_bgr
+    from fcnedge.runtime.colors import blend, colorize, draw_legend, palette_bgr
     from fcnedge.runtime.postprocess import argmax_ids
     from fcnedge.runtime.predictor import softmax
     from fcnedge.runtime.preprocess import read_image
 
     t0 = time.perf_counter()
     targets = spec.targets(path)
+    stem = Path(path).stem
     claim = not spec.force
     row: dict[str, Any] = {"path": str(path), "output": str(targets[0]), "provider": provider, "node": node}
     try:
@@ -93,17 +98,23 @@ def segment_file(
         if spec.probs:  # the full K x H x W logits are needed only here
             logits = pred.logits(image)
             ids = argmax_ids(logits, threads=getattr(pred, "threads", 0))
-            with atomic_path(targets[-1], exclusive=claim) as tmp, tmp.open("wb") as fh:
+            with atomic_path(spec.folder / f"{stem}.probs.npy", exclusive=claim) as tmp, tmp.open("wb") as fh:
                 np.save(fh, softmax(logits).astype(np.float16))
             del logits
         else:
             ids = pred.predict(image)  # streams: one band of logits at a time
         with atomic_path(targets[0], exclusive=claim) as tmp:
             write_png(tmp, ids)
+        lut = palette_bgr(pred.meta.palette)
         if spec.overlay:
-            bgr = np.ascontiguousarray(image[:, :, ::-1])
-            with atomic_path(targets[1], exclusive=claim) as tmp:
-                write_png(tmp, blend(bgr, ids, palette_bgr(pred.meta.palette), 0.5))
+            shown = blend(np.ascontiguousarray(image[:, :, ::-1]), ids, lut, 0.5)
+            present = np.flatnonzero(np.bincount(ids.ravel(), minlength=pred.meta.num_classes)[: pred.meta.num_classes])
+            draw_legend(shown, pred.meta.class_names, lut, present=present.tolist())
+            with atomic_path(spec.folder / f"{stem}.overlay.png", exclusive=claim) as tmp:
+                write_png(tmp, shown)
+        if spec.color:
+            with atomic_path(spec.folder / f"{stem}.color.png", exclusive=claim) as tmp:
+                write_png(tmp, colorize(ids, lut))
     except FcnEdgeError as exc:
         return {**row, "status": "failed", "error": str(exc), "ms": _ms(t0), "sha256": ""}
     return {**row, "status": "ok", "error": "", "ms": _ms(t0), "sha256": file_sha256(targets[0])}

@@ -116,7 +116,7 @@ def check_distinct_stems(paths: list[Path]) -> None:
         seen[p.stem] = p
 
 
-def check_outputs_spare_inputs(paths: list[Path], output: Path, *, overlay: bool, probs: bool) -> None:
+def check_outputs_spare_inputs(paths: list[Path], output: Path, *, overlay: bool, probs: bool, color: bool) -> None:
     """Refuse, before any work, an output that would replace one of the inputs (``predict photos -o photos``
     with PNG inputs, or a symlink to an input), whatever ``--force`` says.
 
@@ -125,7 +125,7 @@ def check_outputs_spare_inputs(paths: list[Path], output: Path, *, overlay: bool
     """
     from fcnedge.runtime.ray_engine import MANIFEST
 
-    spec = OutputSpec(output, overlay=overlay, probs=probs)
+    spec = OutputSpec(output, overlay=overlay, probs=probs, color=color)
     targets = [t for p in paths for t in spec.targets(p)]
     check_not_inputs([*targets, output / MANIFEST], paths)
 
@@ -162,6 +162,9 @@ def predict(
     threads: TunedThreadsOpt = None,
     save_overlay: Annotated[bool, typer.Option(help="Also write colour overlays.")] = False,
     save_probs: Annotated[bool, typer.Option(help="Also write softmax probabilities (.npy, float16).")] = False,
+    save_color: Annotated[
+        bool, typer.Option(help="Also write RGB masks in the model's class colours (NAME.color.png).")
+    ] = False,
     num_classes: Annotated[Optional[int], typer.Option(help="For models without fcnedge metadata.")] = None,
     mean: Annotated[
         str, typer.Option(help="With --num-classes: RGB mean in [0, 1], comma-separated.")
@@ -191,7 +194,8 @@ def predict(
         typer.Option(help="Refuse images of more pixels than this (read from the header, before decoding).", min=1),
     ] = DEFAULT_MAX_PIXELS,
 ) -> None:
-    """Segment images: writes class-id PNGs named like the inputs (and, with --engine ray, a manifest)."""
+    """Segment images: writes class-id PNGs named like the inputs (and, with --engine ray, a manifest); overlays
+    carry a legend of the classes present."""
     if model is not None and looks_like_input(model):
         inputs = [model, *(inputs or [])]  # `fcnedge predict img.png`: no model given, use the default
         model = None
@@ -200,19 +204,19 @@ def predict(
     paths = expand_inputs(inputs)
     check_distinct_stems(paths)
     check_folder_writable(output, what="-o")
-    check_outputs_spare_inputs(paths, output, overlay=save_overlay, probs=save_probs)
+    check_outputs_spare_inputs(paths, output, overlay=save_overlay, probs=save_probs, color=save_color)
     if engine is Engine.LOCAL and (resume or address or actors):
         raise ConfigError("--resume, --address and --actors are for --engine ray: add --engine ray or drop them")
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
     meta = _meta_override(num_classes, mean, std)
     if engine is Engine.RAY:
-        _run_ray(rt, model, meta, paths, output, save_overlay, save_probs, force, address, actors,
+        _run_ray(rt, model, meta, paths, output, (save_overlay, save_probs, save_color), force, address, actors,
                  threads_per_actor, batch_size, resume, max_pixels)  # fmt: skip
         return
     pred = rt.open(model, meta=meta)
     out.print(model_line(pred))
     output.mkdir(parents=True, exist_ok=True)
-    spec = OutputSpec(output, overlay=save_overlay, probs=save_probs, force=force)
+    spec = OutputSpec(output, overlay=save_overlay, probs=save_probs, color=save_color, force=force)
     failures = _run_all(pred, paths, spec, max_pixels=max_pixels)
     out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({pred.provider})")
     if failures:
@@ -227,8 +231,7 @@ def _run_ray(  # type: ignore[no-untyped-def]
     meta,
     paths,
     output,
-    save_overlay,
-    save_probs,
+    saves,
     force,
     address,
     actors,
@@ -253,7 +256,8 @@ def _run_ray(  # type: ignore[no-untyped-def]
                "batch": pred.spec.batch, "meta": meta, "flip": rt.flip, "scale": rt.scale}  # fmt: skip
     output = output.resolve()  # workers (other processes, other nodes on a shared file system) need absolute paths
     paths = [p.resolve() for p in paths]
-    outputs = OutputSpec(output, overlay=save_overlay, probs=save_probs, force=force)
+    save_overlay, save_probs, save_color = saves
+    outputs = OutputSpec(output, overlay=save_overlay, probs=save_probs, color=save_color, force=force)
     job = RayJob(
         str(pred.session.path.resolve()),
         outputs,

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.runtime.colors import blend, palette_bgr
+from fcnedge.runtime.colors import blend, draw_legend, palette_bgr
 
 __all__ = ["blend", "draw_legend", "draw_stats", "palette_bgr"]
-
-
-def draw_legend(
-    img: NDArray[np.uint8], names: Sequence[str], lut_bgr: NDArray[np.uint8], present: Sequence[int] | None = None
-) -> None:
-    """A colour box and name per class (only the classes present, when given), top-right."""
-    idx = list(present) if present is not None else list(range(len(names)))
-    x0 = img.shape[1] - 130
-    for row, k in enumerate(idx[:16]):
-        y = 8 + 16 * row
-        cv2.rectangle(img, (x0, y), (x0 + 12, y + 12), tuple(int(v) for v in lut_bgr[k, 0]), -1)
-        cv2.putText(
-            img, names[k][:14], (x0 + 16, y + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA
-        )
 
 
 def draw_stats(img: NDArray[np.uint8], fps: float, stages_ms: dict[str, float], provider: str) -> None:

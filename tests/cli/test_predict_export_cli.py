@@ -200,3 +200,34 @@ def test_predict_model_without_meta_needs_num_classes(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert cv2.imread(str(tmp_path / "o" / "a.png"), cv2.IMREAD_UNCHANGED).shape == (40, 60)
+
+
+def test_color_masks_and_a_legend_on_overlays(tmp_path: Path, identity_onnx: Path) -> None:
+    """--save-color writes the ids in the model's palette; overlays carry a legend (a dark box, top-right) of the
+    classes present."""
+    from fcnedge.data.synthetic import synthetic_images
+    from fcnedge.runtime import open_predictor
+    from fcnedge.runtime.colors import palette_bgr
+
+    img = synthetic_images([(120, 200)], seed=7)[0]
+    cv2.imwrite(str(tmp_path / "a.png"), img[:, :, ::-1])
+    res = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(identity_onnx),
+            str(tmp_path / "a.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "--save-color",
+            "--save-overlay",
+        ],  # fmt: skip
+    )
+    assert res.exit_code == 0, res.output
+    ids = cv2.imread(str(tmp_path / "o" / "a.png"), cv2.IMREAD_UNCHANGED)
+    color = cv2.imread(str(tmp_path / "o" / "a.color.png"), cv2.IMREAD_COLOR)
+    lut = palette_bgr(open_predictor(identity_onnx).meta.palette)
+    np.testing.assert_array_equal(color, lut[ids, 0])
+    overlay = cv2.imread(str(tmp_path / "o" / "a.overlay.png"), cv2.IMREAD_COLOR)
+    assert overlay.shape == (120, 200, 3)
+    assert (overlay[6, -8] == 0).all()  # the legend's backdrop, top-right
