@@ -221,7 +221,7 @@ def test_color_masks_and_a_legend_on_overlays(tmp_path: Path, identity_onnx: Pat
             str(tmp_path / "o"),
             "--save-color",
             "--save-overlay",
-        ],  # fmt: skip
+        ],
     )
     assert res.exit_code == 0, res.output
     ids = cv2.imread(str(tmp_path / "o" / "a.png"), cv2.IMREAD_UNCHANGED)
