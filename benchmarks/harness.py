@@ -116,9 +116,9 @@ def source_scale(src: Source, cfg: BenchConfig) -> float:
 
 
 def model_input(shape: tuple[int, int], scale: float, stride: int) -> tuple[int, int]:
-    """What the model takes for an image of ``shape`` at ``scale``: the scaled image padded to the stride (the
-    image's own shape at scale 1)."""
-    return shape if scale == 1.0 else scaled_input(*shape, scale, stride)
+    """What the model takes for an image of ``shape`` at ``scale``: the scaled image padded to the stride (at scale
+    1, the image padded: a 360x480 frame runs as one 384x480 tile, as predict runs it)."""
+    return scaled_input(*shape, scale, stride)
 
 
 def source_input(src: Source, cfg: BenchConfig, shape: tuple[int, int]) -> tuple[int, int]:

@@ -256,3 +256,18 @@ def test_ema_and_stop_after_are_checked(blocks: Path, tmp_path: Path, options: d
     with pytest.raises(ConfigError, match=message):
         train(_cfg(blocks, tmp_path / "x.pt", epochs=3, **options))
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_without_a_terminal_training_prints_progress_before_the_first_epoch_ends(blocks: Path, tmp_path: Path) -> None:
+    """A log file or CI gets step lines (loss, img/s, ETA) on stdout during the epoch, not silence until it ends;
+    stderr keeps the one-line error rule."""
+    res = CliRunner().invoke(
+        app,
+        ["train", "--data", str(blocks), "--format", "folder", "--arch", "fcn_tiny", "--no-pretrained-backbone",
+         "--num-classes", "3", "--epochs", "1", "--crop", "64x96", "--batch-size", "2", "-o", str(tmp_path / "p.pt")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    steps = [ln for ln in res.stdout.splitlines() if ln.startswith("epoch 1: step ")]  # from inside the step loop
+    assert steps and steps[0].startswith("epoch 1: step 1/") and steps[-1].startswith("epoch 1: step 8/8"), res.stdout
+    assert "img/s" in steps[0] and "ETA" in steps[0]
+    assert "epoch 1: val mIoU" in res.stderr

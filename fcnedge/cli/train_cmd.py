@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -35,6 +36,10 @@ Fmt = Annotated[
     ),
 ]
 
+
+# Without a terminal (a log file, CI), training prints a progress line on stdout this often (and at each epoch's
+# first and last step) instead of a live bar; stderr keeps the one-line error rule.
+LOG_EVERY_S = 15.0
 
 # command-line parameter -> TrainConfig field, where the names differ
 TRAIN_FIELDS = {"out_path": "out", "workers": "threads", "select_on": "select_sequences"}
@@ -207,6 +212,7 @@ def train(
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("epoch 1", total=None, info="")
+        printed = [time.monotonic()]
 
         def progress(d: dict[str, Any]) -> None:
             if "epoch_done" in d and d["val_miou"] is None:
@@ -216,13 +222,15 @@ def train(
                 what = "selection" if cfg.select_sequences else "val"
                 console.print(f"epoch {d['epoch_done']}: {what} mIoU {d['val_miou']:.4f} (best {d['best']:.4f})")
                 return
-            bar.update(
-                task,
-                description=f"epoch {d['epoch'] + 1}",
-                total=d["steps"],
-                completed=d["step"],
-                info=f"loss {d['loss']:.3f}  {d['images_per_s']:.1f} img/s",
-            )
+            eta = (d["steps"] - d["step"]) * cfg.batch_size / max(d["images_per_s"], 1e-9)
+            info = f"loss {d['loss']:.3f}  {d['images_per_s']:.1f} img/s  ETA {eta:.0f} s"
+            if console.is_terminal:
+                bar.update(
+                    task, description=f"epoch {d['epoch'] + 1}", total=d["steps"], completed=d["step"], info=info
+                )
+            elif d["step"] in (1, d["steps"]) or time.monotonic() - printed[0] >= LOG_EVERY_S:
+                printed[0] = time.monotonic()  # a log or a pipe gets a line now and then, not a silent epoch
+                out.print(f"epoch {d['epoch'] + 1}: step {d['step']}/{d['steps']}, {info} (this epoch)")
 
         try:
             summary = run_train(cfg, progress)

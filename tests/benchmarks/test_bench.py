@@ -210,3 +210,14 @@ def test_bench_onnx_file_uses_its_meta_scale(tmp_path: Path) -> None:
     row = json.loads((out / "report.json").read_text())["rows"][0]
     assert row["scale"] == 1.25 and row["model_input"] == "96x128"  # 80x120 padded to 32
     assert "scale_out_argmax" in row["stages_ms"]
+
+
+def test_a_shape_off_the_stride_is_padded_as_predict_pads_it(identity_onnx: Path, tmp_path: Path) -> None:
+    """--shape is the image; the model takes it padded to 32 (its help says so): 72x100 runs as one 96x128 tile."""
+    res = CliRunner().invoke(
+        app, ["bench", str(identity_onnx), "--shape", "72x100", "--runs", "2", "--warmup", "1", "--no-roofline",
+              "--out", str(tmp_path / "b")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "b" / "report.json").read_text())["rows"]
+    assert rows and rows[0]["shape"] == "72x100"
