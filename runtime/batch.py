@@ -14,8 +14,8 @@ from numpy.typing import NDArray
 
 from fcnedge.errors import FcnEdgeError, InputImageError
 from fcnedge.fsutil import atomic_path, check_output
+from fcnedge.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.protocols import Predictor
-from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS
 
 FIELDS = ("path", "output", "status", "error", "ms", "provider", "node", "sha256")
 

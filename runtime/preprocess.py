@@ -10,8 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import InputImageError
+from fcnedge.imagesize import DEFAULT_MAX_PIXELS, header_size
 from fcnedge.normalize import Normalizer
-from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS, header_size
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ import numpy as np
 
 from fcnedge.errors import ConfigError, MissingDependencyError, OutputExistsError
 from fcnedge.fsutil import atomic_write_text
+from fcnedge.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.runtime.batch import FIELDS, OutputSpec, file_sha256, segment_file
-from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.runtime.ray_reaper import start_reaper, stop_reaper
 
 log = logging.getLogger(__name__)

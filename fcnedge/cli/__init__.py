@@ -12,7 +12,17 @@ from typer.core import TyperGroup
 
 import fcnedge.exporters  # noqa: F401  (registers the export of .pt checkpoints for the runtime's seam)
 from fcnedge._version import __version__
-from fcnedge.cli import bench_cmd, demo_cmd, export_cmd, info_cmd, models_cmd, predict_cmd, train_cmd, tune_cmd
+from fcnedge.cli import (
+    bench_cmd,
+    data_cmd,
+    demo_cmd,
+    export_cmd,
+    info_cmd,
+    models_cmd,
+    predict_cmd,
+    train_cmd,
+    tune_cmd,
+)
 from fcnedge.cli.common import StdoutError, os_error_line, restore_native_stderr
 
 
@@ -114,7 +124,7 @@ def main(
     handle_sigterm()
 
 
-for _module in (models_cmd, info_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, tune_cmd, demo_cmd):
+for _module in (models_cmd, info_cmd, data_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, tune_cmd, demo_cmd):
     _module.register(app)
 
 __all__ = ["app"]

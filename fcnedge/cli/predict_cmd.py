@@ -29,8 +29,8 @@ from fcnedge.cli.options import (
 from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, InputImageError, OutputError
 from fcnedge.fsutil import check_folder_writable, check_not_inputs
+from fcnedge.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.runtime.batch import OutputSpec
-from fcnedge.runtime.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.specs import Blend, Engine
 
 log = logging.getLogger(__name__)

@@ -334,7 +334,7 @@ def read_mask_file(path: Path, info: DatasetInfo, *, voc: bool = False) -> NDArr
     """Read a mask as HxW uint8 class ids (VOC palette PNGs are mapped back through the palette).
 
     Raises:
-        DatasetError: unreadable file.
+        DatasetError: unreadable file, a colour mask (channels that differ), or ids that do not fit 8 bits.
     """
     if voc:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -345,7 +345,15 @@ def read_mask_file(path: Path, info: DatasetInfo, *, voc: bool = False) -> NDArr
     if mask is None:
         raise DatasetError(f"mask {path} cannot be read: check that it is a valid PNG")
     if mask.ndim == 3:
-        mask = mask[:, :, 0]
+        if not all(np.array_equal(mask[:, :, 0], mask[:, :, c]) for c in range(1, min(mask.shape[2], 3))):
+            raise DatasetError(
+                f"mask {path} is a colour image (its channels differ): masks hold class ids in one channel; "
+                "convert each colour to its class id"
+            )
+        mask = mask[:, :, 0]  # a grey mask saved as RGB: every channel holds the ids
+    wide = mask.dtype != np.uint8 and (mask.dtype.kind not in "ui" or int(mask.max(initial=0)) > 255)
+    if wide or (mask.dtype.kind == "i" and int(mask.min(initial=0)) < 0):
+        raise DatasetError(f"mask {path} holds {mask.dtype} values outside 0..255: save class ids as 8-bit")
     return mask.astype(np.uint8)
 
 

@@ -22,8 +22,8 @@ from fcnedge.cli import app
 from fcnedge.data.synthetic import synthetic_images
 from fcnedge.errors import InputImageError, OutputExistsError
 from fcnedge.fsutil import atomic_path
+from fcnedge.imagesize import header_size
 from fcnedge.runtime import open_predictor
-from fcnedge.runtime.imagesize import header_size
 from fcnedge.runtime.preprocess import read_image
 
 runner = CliRunner()
