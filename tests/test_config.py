@@ -72,6 +72,12 @@ def test_a_recipe_trains(tmp_path: Path) -> None:
     log = yaml.safe_load((tmp_path / "tiny.log.json").read_text())
     assert len(log["history"]) == 1 and (tmp_path / "tiny.pt").is_file() and data.is_dir()
     assert log["config"]["epochs"] == 1 and log["config"]["arch"] == "fcn_tiny"
+    assert "val per-class IoU" in res.stdout and "class_2" in res.stdout  # the table the run stands on
+    png = tmp_path / "tiny.results.png"
+    if __import__("importlib").util.find_spec("matplotlib"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot {png}" in res.stdout
+    else:
+        assert "no plot" in res.stdout
 
 
 @pytest.mark.parametrize(

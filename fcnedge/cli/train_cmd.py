@@ -250,6 +250,30 @@ def train(
     else:
         chosen = f"best val mIoU {summary['best_val_miou']:.4f}"
     out.print(f"{chosen}; checkpoint {out_path}; log {out_path.with_suffix('.log.json')}")
+    _end_report(summary, out_path)
+
+
+def _end_report(summary: dict[str, Any], out_path: Path) -> None:
+    """The per-class IoU table the run stands on, and ``OUT.results.png`` (a note instead without matplotlib)."""
+    from rich.table import Table
+
+    from fcnedge.errors import MissingDependencyError
+    from fcnedge.train_report import final_scores, write_results_png
+
+    scores = final_scores(summary)
+    if scores:
+        table = Table(title=f"val per-class IoU (mIoU {100 * scores['miou']:.2f})")
+        table.add_column("class")
+        table.add_column("IoU", justify="right")
+        for name, iou in scores["per_class_iou"].items():
+            table.add_row(name, "-" if iou is None else f"{100 * iou:.2f}")
+        out.print(table)
+    png = out_path.with_suffix(".results.png")
+    try:
+        write_results_png(summary, png)
+        out.print(f"plot {png}")
+    except MissingDependencyError as exc:
+        out.print(f"no plot: {exc}")
 
 
 @cli_errors
