@@ -51,8 +51,9 @@ def write_results_png(log: dict[str, Any], path: Path) -> None:
     ax1.set_title("per epoch")
     final = final_scores(log)
     if final:
-        names = list(final["per_class_iou"])
-        ax2.barh(names, [final["per_class_iou"][n] for n in names], color="tab:blue")
+        ious = final["per_class_iou"]
+        names = [n if ious[n] is not None else f"{n} (absent)" for n in ious]  # a class no val pixel holds
+        ax2.barh(names, [ious[n] or 0.0 for n in ious], color="tab:blue")
         ax2.set_xlim(0, 1)
         ax2.invert_yaxis()
         ax2.set_title(f"val per-class IoU (mIoU {final['miou']:.3f})")

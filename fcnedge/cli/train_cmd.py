@@ -26,7 +26,6 @@ from fcnedge.cli.options import (
 from fcnedge.errors import ConfigError
 from fcnedge.specs import Blend, DataFormat
 
-DataDir = Annotated[Path, typer.Option("--data", help="Dataset folder.")]
 Fmt = Annotated[
     DataFormat,
     typer.Option(
@@ -281,7 +280,9 @@ def evaluate(
     model: Annotated[
         Optional[str], typer.Argument(help="An .onnx model, a .pt checkpoint, a bundled name; omit for the default.")
     ] = None,
-    data: DataDir = Path("../shared/datasets/camvid"),
+    data: Annotated[
+        Optional[Path], typer.Option("--data", help="A dataset file (.yaml) or folder (CamVid, VOC, images/ + masks/).")
+    ] = None,
     fmt: Fmt = DataFormat.AUTO,
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
     provider: ProviderOpt = "cpu",
@@ -300,6 +301,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Whole-image evaluation: mIoU, pixel accuracy, mean class accuracy, per-class IoU."""
+    if data is None:
+        raise ConfigError("eval needs labelled data: pass --data with a dataset file or folder")
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
 
