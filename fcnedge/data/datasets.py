@@ -197,11 +197,39 @@ def open_folder(
     pairs = _pair_by_stem(_images_in(base / "images"), _images_in(base / "masks"), root)
     if flat:
         pairs = split_pairs(pairs, split, val_fraction=val_fraction, where=str(root))
-    k = num_classes or 2
+    if num_classes is None:  # from every mask of the folder, both splits: train and val agree on K
+        mask_dirs = [root / "masks"] if flat else [root / sp / "masks" for sp in ("train", "val")]
+        masks = [m for d in mask_dirs if d.is_dir() for m in _images_in(d)]
+    k = num_classes or classes_found(masks, ignore_index, where=str(root))
     from fcnedge.meta import default_palette
 
     info = DatasetInfo(tuple(f"class_{i}" for i in range(k)), tuple(default_palette(k)), ignore_index)
     return SegDataset(root, split, pairs, info)
+
+
+def classes_found(masks: Sequence[Path], ignore_index: int, *, where: str) -> int:
+    """K for a folder without class names: the largest id its masks hold (the ignore id aside) plus one, logged
+    once (at least 2).
+
+    Raises:
+        DatasetError: an unreadable mask.
+    """
+    top = 0
+    for mask_path in masks:
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
+        if mask is None:
+            raise DatasetError(f"mask {mask_path} cannot be read: check that it is a valid PNG")
+        ids = np.unique(mask)
+        ids = ids[ids != ignore_index]
+        top = max(top, int(ids.max()) if ids.size else 0)
+    k = max(2, top + 1)
+    if where + "#k" not in _ANNOUNCED:
+        _ANNOUNCED.add(where + "#k")
+        log.warning(
+            "%s: %d classes, from the largest id its masks hold; pass --num-classes, or name them in a dataset file",
+            where, k,
+        )  # fmt: skip
+    return k
 
 
 def open_datafile(path: Path, split: str, *, val_fraction: float = 0.2) -> SegDataset:

@@ -123,3 +123,15 @@ def test_the_layout_is_recognised_or_refused_with_the_list(tmp_path: Path, stree
         detect_format(tmp_path / "plain")
     with pytest.raises(DatasetError, match="does not exist"):
         detect_format(tmp_path / "nowhere")
+
+
+def test_a_folder_without_names_takes_k_from_its_masks_announced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No silent K = 2: the largest id of all its masks (both splits, the ignore id aside) plus one, logged."""
+    _split(tmp_path / "plain", 5, ids=4)
+    train = open_dataset(tmp_path / "plain", "auto", "train")
+    val = open_dataset(tmp_path / "plain", "auto", "val")
+    assert len(train.info.class_names) == len(val.info.class_names) == 4
+    assert "4 classes, from the largest id its masks hold" in caplog.text
+    assert len(open_dataset(tmp_path / "plain", "folder", "train", num_classes=6).info.class_names) == 6
