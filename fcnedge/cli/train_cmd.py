@@ -252,21 +252,26 @@ def train(
     _end_report(summary, out_path)
 
 
-def _end_report(summary: dict[str, Any], out_path: Path) -> None:
-    """The per-class IoU table the run stands on, and ``OUT.results.png`` (a note instead without matplotlib)."""
+def iou_table(scores: dict[str, Any], title: str) -> Any:
+    """A rich table of per-class IoU in percent ("-" for a class no pixel holds)."""
     from rich.table import Table
 
+    table = Table(title=title)
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for name, iou in scores["per_class_iou"].items():
+        table.add_row(name, "-" if iou is None else f"{100 * iou:.2f}")
+    return table
+
+
+def _end_report(summary: dict[str, Any], out_path: Path) -> None:
+    """The per-class IoU table the run stands on, and ``OUT.results.png`` (a note instead without matplotlib)."""
     from fcnedge.errors import MissingDependencyError
     from fcnedge.train_report import final_scores, write_results_png
 
     scores = final_scores(summary)
     if scores:
-        table = Table(title=f"val per-class IoU (mIoU {100 * scores['miou']:.2f})")
-        table.add_column("class")
-        table.add_column("IoU", justify="right")
-        for name, iou in scores["per_class_iou"].items():
-            table.add_row(name, "-" if iou is None else f"{100 * iou:.2f}")
-        out.print(table)
+        out.print(iou_table(scores, f"val per-class IoU (mIoU {100 * scores['miou']:.2f})"))
     png = out_path.with_suffix(".results.png")
     try:
         write_results_png(summary, png)
@@ -313,14 +318,7 @@ def evaluate(
         keys = ("miou", "pixel_accuracy", "mean_class_accuracy", "per_class_iou", "images", "ms_per_image_p50")
         out.print_json(json.dumps({k: scores[k] for k in keys}))
         return
-    from rich.table import Table
-
-    table = Table(title=f"{model or 'bundled default'} on {data} ({split}, {scores['images']} images)")
-    table.add_column("class")
-    table.add_column("IoU", justify="right")
-    for name, iou in scores["per_class_iou"].items():
-        table.add_row(name, "-" if iou is None else f"{100 * iou:.2f}")
-    out.print(table)
+    out.print(iou_table(scores, f"{model or 'bundled default'} on {data} ({split}, {scores['images']} images)"))
     out.print(
         f"mIoU {100 * scores['miou']:.2f}  pixel acc {100 * scores['pixel_accuracy']:.2f}  "
         f"mean class acc {100 * scores['mean_class_accuracy']:.2f}  {scores['ms_per_image_p50']:.1f} ms/image (median)"
