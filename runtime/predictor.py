@@ -22,7 +22,7 @@ from fcnedge.normalize import Normalizer
 from fcnedge.protocols import Predictor, Runner
 from fcnedge.runtime.postprocess import argmax_ids
 from fcnedge.runtime.preprocess import as_rgb_uint8
-from fcnedge.runtime.scaled import ScaledImage
+from fcnedge.runtime.scaled import ScaledImage, half_pixel_taps
 from fcnedge.runtime.tiling import Grid, ceil_to, make_grid, window
 from fcnedge.runtime.upsample import resize_across, resize_logits
 from fcnedge.specs import Blend, TileSpec
@@ -211,7 +211,8 @@ class TiledPredictor:
         grid = make_grid(size[0], size[1], self.spec, self.meta.stride, fixed=self.fixed)
         if grid.count == 1:
             return argmax_ids(resize_logits(self._single(rows(0, size[0]), grid), (h, w)), threads=self.threads)
-        top, bottom, frac = back_taps(size[0], h)
+        top, bottom, taps = half_pixel_taps(size[0], h)  # the two scaled rows of each output row
+        frac = taps[None, :, None]
         out = np.empty((h, w), dtype=np.uint8)
         carry: NDArray[np.float32] | None = None  # the last finished scaled row, resized across
         done = 0  # output rows written
@@ -358,14 +359,6 @@ Rows = Callable[[int, int], NDArray[np.uint8]]
 
 def _rows_of(img: NDArray[np.uint8]) -> Rows:
     return lambda y0, y1: img[y0:y1]
-
-
-def back_taps(src_h: int, h: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """For each of ``h`` output rows: the two scaled rows it mixes and the weight of the second, (1, h, 1)."""
-    ys = np.maximum((np.arange(h) + 0.5) * (src_h / h) - 0.5, 0.0)
-    top = np.minimum(ys.astype(np.int64), src_h - 1)  # ys >= 0: truncation is floor
-    bottom = np.minimum(top + 1, src_h - 1)
-    return top, bottom, (ys - top).astype(np.float32)[None, :, None]
 
 
 def _mix_back(

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ScaledImage"]
+__all__ = ["ScaledImage", "half_pixel_taps"]
 
 # Output rows computed per step: the float32 temporaries stay a few MiB even for a 25000-pixel-wide band.
 CHUNK_ROWS = 16
@@ -33,7 +33,7 @@ class ScaledImage:
         self.image = image
         self.shape = (int(size[0]), int(size[1]), image.shape[2])
         src_h = image.shape[0]
-        self.top, self.bottom, self.frac = _taps(src_h, size[0])
+        self.top, self.bottom, self.frac = half_pixel_taps(src_h, size[0])
 
     def rows(self, y0: int, y1: int) -> NDArray[np.uint8]:
         """Rows [y0, y1) of the scaled image, (y1 - y0, W', 3) uint8."""
@@ -65,7 +65,7 @@ class ScaledImage:
         return down.astype(np.uint8)
 
 
-def _taps(src: int, dst: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+def half_pixel_taps(src: int, dst: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
     """For each of ``dst`` output positions: the two source positions it mixes and the weight of the second
     (half-pixel centres, clamped at the edges)."""
     pos = np.maximum((np.arange(dst) + 0.5) * (src / dst) - 0.5, 0.0)
