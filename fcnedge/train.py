@@ -343,6 +343,14 @@ def _resume(run: _Run) -> None:
         run.ema.n_averaged.fill_(int(payload["extra"]["ema_updates"]))
     run.best = max((s for h in run.history if (s := selection_miou(h)) is not None), default=-1.0)
     log.info("resumed from %s at epoch %d", run.last_path, run.start_epoch)
+    planned = payload["extra"].get("epochs")
+    if planned is not None and int(planned) != run.cfg.epochs:
+        log.warning(
+            "resuming after epoch %d of a %d-epoch run with --epochs %d: the learning rate follows the cosine "
+            "schedule of %d epochs from here (it was at epoch %d of %d), so the rest differs from the first plan%s",
+            run.start_epoch, int(planned), run.cfg.epochs, run.cfg.epochs, run.start_epoch, int(planned),
+            "; nothing is left to train" if run.start_epoch >= run.cfg.epochs else "",
+        )  # fmt: skip
 
 
 def _train_epoch(
@@ -425,7 +433,8 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
         recipe=dict(zip(("optimizer", "lr", "weight_decay"), recipe(cfg), strict=True)),
         **facts,
     )
-    extra = {"optimizer": run.optimizer.state_dict(), "epoch": row["epoch"] - 1, "history": json.dumps(run.history)}
+    extra = {"optimizer": run.optimizer.state_dict(), "epoch": row["epoch"] - 1, "history": json.dumps(run.history),
+             "epochs": cfg.epochs}  # fmt: skip
     if run.ema is not None:
         extra |= {"ema": run.ema.module.state_dict(), "ema_updates": int(run.ema.n_averaged)}
     save_checkpoint(run.last_path, run.model, run_meta, force=True, extra=extra)

@@ -55,7 +55,7 @@ def _cfg(blocks: Path, out: Path, epochs: int, **kw: object) -> TrainConfig:
     )  # type: ignore[arg-type]
 
 
-def test_training_learns_and_resumes(blocks: Path, tmp_path: Path) -> None:
+def test_training_learns_and_resumes(blocks: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "m.pt"
     summary = train(_cfg(blocks, out, epochs=3))
     hist = summary["history"]
@@ -68,6 +68,8 @@ def test_training_learns_and_resumes(blocks: Path, tmp_path: Path) -> None:
     assert len(log["history"]) == 3
     resumed = train(_cfg(blocks, out, epochs=4, resume=True))
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+    # the schedule changed (3 -> 4 epochs): said, with what it does to the learning rate
+    assert "resuming after epoch 3 of a 3-epoch run with --epochs 4: the learning rate follows" in caplog.text
 
 
 def test_train_cli_bad_data_exit_2(tmp_path: Path) -> None:

@@ -110,6 +110,14 @@ def test_names_and_palette_travel_into_the_checkpoint(streets: Path) -> None:
     info = runner.invoke(app, ["info", str(out), "--json"])
     meta = json.loads(info.stdout)["meta"]
     assert meta["class_names"] == NAMES and meta["palette"][2] == [220, 20, 60] and meta["num_classes"] == 4
+    onnx = streets.parent / "m.onnx"
+    assert runner.invoke(app, ["export", str(out), "-o", str(onnx), "--shape", "64x96"]).exit_code == 0
+    from fcnedge.runtime.session import read_onnx_meta
+
+    assert read_onnx_meta(onnx)[0].class_names == tuple(NAMES)  # in the ONNX meta
+    res = runner.invoke(app, ["eval", str(onnx), "--data", str(streets), "--json"])
+    assert res.exit_code == 0, res.output
+    assert list(json.loads(res.stdout)["per_class_iou"]) == NAMES  # eval JSON keyed by name
 
 
 def test_the_layout_is_recognised_or_refused_with_the_list(tmp_path: Path, streets: Path) -> None:

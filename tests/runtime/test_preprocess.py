@@ -85,3 +85,10 @@ def test_shipped_argmax_graph_matches_onnx_helper_and_numpy() -> None:
     logits = np.random.default_rng(0).normal(size=(11, 37, 53)).astype(np.float32)
     logits[4, :3] = logits[7, :3] = 9.0  # ties: the first maximum wins, like numpy
     np.testing.assert_array_equal(argmax_ids(logits), logits.argmax(0))
+
+
+def test_a_too_small_image_is_named_once() -> None:
+    """It read "image image is 1x1" for an in-memory array."""
+    with pytest.raises(InputImageError) as info:
+        as_rgb_uint8(np.zeros((1, 1, 3), np.uint8))
+    assert str(info.value).startswith("image is 1x1 (HxW)")
