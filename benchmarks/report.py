@@ -112,12 +112,15 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     except ImportError:
         log.warning("matplotlib is not installed: no plot (pip install 'fcnedge[plot]')")
         return False
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in rows:
-        ax.scatter(r["latency_ms"]["p50"], 100 * r["miou"])
-        ax.annotate(
-            f"{r['model']} {r['variant']} ({r['provider']})", (r["latency_ms"]["p50"], 100 * r["miou"]), fontsize=8
-        )
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    markers = "osD^vP*Xh<>p"
+    models = len({r["model"] for r in rows})
+    for i, r in enumerate(sorted(rows, key=lambda r: r["latency_ms"]["p50"])):
+        label = f"{r['variant']}, {r['latency_ms']['p50']:.1f} ms, {100 * r['miou']:.2f}"
+        if models > 1:
+            label = f"{r['model']} {label}"
+        ax.scatter(r["latency_ms"]["p50"], 100 * r["miou"], marker=markers[i % len(markers)], s=60, label=label)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="variant, p50, mIoU")  # never on a point
     ax.set_xlabel("latency p50 (ms)")
     ax.set_ylabel("mIoU (%)")
     ax.set_ylim(*miou_axis([100 * r["miou"] for r in rows]))
@@ -129,9 +132,9 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def miou_axis(values: list[float], *, min_span: float = 10.0) -> tuple[float, float]:
-    """mIoU axis limits (points) at least ``min_span`` wide around the data, inside [0, 100]: a 0.02-point
-    int8 drop must not look like a cliff."""
+def miou_axis(values: list[float], *, min_span: float = 2.0) -> tuple[float, float]:
+    """mIoU axis limits (points) at least ``min_span`` wide around the data, inside [0, 100]: a 0.02-point int8
+    drop must not look like a cliff, and a 0.2-point one must still show (the values are in the legend too)."""
     lo, hi = min(values), max(values)
     pad = max(min_span - (hi - lo), 0.0) / 2 + 0.1 * (hi - lo)
     lo, hi = max(0.0, lo - pad), min(100.0, hi + pad)

@@ -121,11 +121,15 @@ def test_bench_cuda_missing_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-def test_miou_axis_spans_at_least_ten_points() -> None:
+def test_miou_axis_shows_differences_without_cliffs() -> None:
+    """At least 2 points wide (a 0.02-point drop is no cliff), narrow enough that a 0.2-point drop shows (issue
+    26: on 10 points the bench's rows sat on one line)."""
     from fcnedge.benchmarks.report import miou_axis
 
     lo, hi = miou_axis([70.77, 70.75])
-    assert hi - lo >= 10 and lo < 70.75 and hi > 70.77
+    assert hi - lo >= 2 and lo < 70.75 and hi > 70.77
+    lo, hi = miou_axis([75.82, 75.59])
+    assert 0.23 / (hi - lo) >= 0.1
     assert miou_axis([99.9])[1] <= 100 and miou_axis([0.5])[0] >= 0
     lo, hi = miou_axis([20.0, 60.0])
     assert lo <= 20 and hi >= 60
