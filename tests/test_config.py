@@ -123,11 +123,12 @@ def test_coercion_is_one_place_for_every_field_type(tmp_path: Path) -> None:
 
 
 def test_help_shows_the_everyday_options_first() -> None:
-    """train, export and predict keep at most 15 / 12 / 12 options in --help's first panel; the rest are grouped."""
+    """train, export, predict, bench and demo keep at most 15 / 12 / 12 / 12 / 12 options in --help's first panel;
+    the rest are grouped."""
     import typer.main
 
     cmd = typer.main.get_command(app)
-    limits = {"train": 15, "export": 12, "predict": 12}
+    limits = {"train": 15, "export": 12, "predict": 12, "bench": 12, "demo": 12}
     for name, limit in limits.items():
         opts = [p for p in cmd.commands[name].params if p.param_type_name == "option"]  # type: ignore[attr-defined]
         first = [p.name for p in opts if getattr(p, "rich_help_panel", None) is None]

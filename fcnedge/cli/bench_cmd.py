@@ -8,7 +8,16 @@ from typing import Annotated, Any, Optional
 import typer
 
 from fcnedge.cli.common import cli_errors, console, out
-from fcnedge.cli.options import AllowFallbackOpt, BlendOpt, OverlapOpt, ProviderOpt, RuntimeArgs, ThreadsOpt, TileOpt
+from fcnedge.cli.options import (
+    AllowFallbackOpt,
+    BlendOpt,
+    OverlapOpt,
+    ProviderOpt,
+    RuntimeArgs,
+    ThreadsOpt,
+    TileOpt,
+    panels,
+)
 from fcnedge.errors import ConfigError
 from fcnedge.specs import Blend, CalibMethod, DataFormat, ProviderSpec, QuantSpec, parse_hw
 
@@ -52,6 +61,14 @@ def _sources(models: list[str], num_classes: Optional[int], *, explicit_variants
     return sources
 
 
+@panels(
+    {
+        "Accuracy (--data)": ("fmt", "split", "eval_limit"),
+        "int8 calibration": ("calib_data", "calib_format", "calib_count", "calib_method"),
+        "Runtime and timing": ("scale", "num_classes", "batch", "warmup", "allow_fallback", "runtime_upsampling"),
+        "Extra figures": ("roofline", "profile"),
+    }
+)
 @cli_errors
 def bench(
     models: Annotated[

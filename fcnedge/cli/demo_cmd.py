@@ -20,10 +20,17 @@ from fcnedge.cli.options import (
     TunedProviderOpt,
     TunedThreadsOpt,
     model_line,
+    panels,
 )
 from fcnedge.specs import Blend, parse_hw
 
 
+@panels(
+    {
+        "Runtime": ("allow_fallback", "tile", "overlap", "blend", "flip_tta", "scale", "batch"),
+        "Recording": ("record", "stats", "force"),
+    }
+)
 @cli_errors
 def demo(
     model: Annotated[
