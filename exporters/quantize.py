@@ -48,10 +48,19 @@ def calibration_images(spec: QuantSpec) -> list[NDArray[np.uint8]]:
 
 
 def _calibration_paths(root: Path, fmt: DataFormat) -> list[Path]:
-    from fcnedge.data.datasets import IMAGE_EXTS
+    from fcnedge.data.datafile import DATAFILE_SUFFIXES
+    from fcnedge.data.datasets import IMAGE_EXTS, detect_format
 
+    if root.is_file() and root.suffix.lower() in DATAFILE_SUFFIXES:  # a dataset file: its train images
+        return [img for img, _ in open_dataset(root, fmt, "train").pairs]
     if not root.is_dir():
         raise DatasetError(f"calibration folder {root} does not exist: pass a folder of images to --calib-data")
+    if fmt is DataFormat.AUTO:  # recognised, never guessed: a labelled layout's train images, else the folder's
+        try:
+            fmt = detect_format(root)
+        except DatasetError:
+            fmt = DataFormat.IMAGES
+        log.info("calibration data %s recognised as %s", root, fmt.value)
     if fmt is not DataFormat.IMAGES:
         try:
             return [img for img, _ in open_dataset(root, fmt, "train").pairs]

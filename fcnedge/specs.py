@@ -260,7 +260,7 @@ class QuantSpec:
     """
 
     calib_data: Path | None = None
-    calib_format: DataFormat = DataFormat.CAMVID
+    calib_format: DataFormat = DataFormat.AUTO
     calib_count: int = 32
     method: CalibMethod = CalibMethod.MINMAX
     per_channel: bool = True

@@ -66,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     train_split: str = "train"
     val_split: str = "val"
+    val_fraction: float = 0.2  # held out for val (seeded) where the data has no val split of its own
     max_train_images: int | None = None
     resume: bool = False
     force: bool = False
@@ -168,6 +169,8 @@ def check_config(cfg: TrainConfig) -> None:
     Raises:
         ConfigError: an invalid value (the message names it and the valid range).
     """
+    if not (math.isfinite(cfg.val_fraction) and 0 < cfg.val_fraction < 1):
+        raise ConfigError(f"--val-split {cfg.val_fraction} is invalid: give the share held out for val, e.g. 0.2")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ConfigError(f"epochs {cfg.epochs} and batch size {cfg.batch_size} must both be 1 or more")
     if cfg.crop[0] % 32 or cfg.crop[1] % 32:
@@ -272,8 +275,9 @@ class _Run:
 
 def _prepare(cfg: TrainConfig) -> _Run:
     """Open and load the data, build the model and optimiser."""
-    train_ds = open_dataset(cfg.data, cfg.fmt, cfg.train_split, num_classes=cfg.num_classes)
-    val_ds = open_dataset(cfg.data, cfg.fmt, cfg.val_split, num_classes=cfg.num_classes)
+    k, frac = cfg.num_classes, cfg.val_fraction
+    train_ds = open_dataset(cfg.data, cfg.fmt, cfg.train_split, num_classes=k, val_fraction=frac)
+    val_ds = open_dataset(cfg.data, cfg.fmt, cfg.val_split, num_classes=k, val_fraction=frac)
     info = train_ds.info
     k = len(info.class_names)
     meta = default_meta(

@@ -272,4 +272,4 @@ def test_without_a_terminal_training_prints_progress_before_the_first_epoch_ends
     steps = [ln for ln in res.stdout.splitlines() if ln.startswith("epoch 1: step ")]  # from inside the step loop
     assert steps and steps[0].startswith("epoch 1: step 1/") and steps[-1].startswith("epoch 1: step 8/8"), res.stdout
     assert "img/s" in steps[0] and "ETA" in steps[0]
-    assert "epoch 1: val mIoU" in res.stderr
+    assert "epoch 1: loss " in res.stderr and ", val mIoU" in res.stderr  # after each epoch: loss and score

@@ -23,7 +23,14 @@ from fcnedge.specs import (
 )
 
 CalibData = Annotated[Optional[Path], typer.Option("--calib-data", help="Images for int8 calibration (e.g. CamVid).")]
-CalibFormat = Annotated[DataFormat, typer.Option("--calib-format", help="Layout of --calib-data.")]
+CalibFormat = Annotated[
+    DataFormat,
+    typer.Option(
+        "--calib-format",
+        help="Layout of --calib-data (auto: a dataset file, CamVid, VOC or images/ + masks/ gives its train images, "
+        "any other folder its images).",
+    ),
+]
 CalibCount = Annotated[int, typer.Option("--calib-count", help="How many calibration images.")]
 CalibMethodOpt = Annotated[CalibMethod, typer.Option("--calib-method", help="Calibration method.")]
 PerChannel = Annotated[bool, typer.Option("--per-channel/--per-tensor", help="Per-channel int8 weight scales.")]
@@ -147,7 +154,7 @@ def export(
     ] = False,
     quantize: Annotated[Quantize, typer.Option("--quantize", help="none, int8 (static QDQ) or fp16.")] = Quantize.NONE,
     calib_data: CalibData = None,
-    calib_format: CalibFormat = DataFormat.CAMVID,
+    calib_format: CalibFormat = DataFormat.AUTO,
     calib_count: CalibCount = 32,
     calib_method: CalibMethodOpt = CalibMethod.MINMAX,
     per_channel: PerChannel = True,
@@ -246,7 +253,7 @@ def quantize_cmd(
     output: OnnxOutput,
     mode: Annotated[Quantize, typer.Option("--quantize", help="int8 or fp16.")] = Quantize.INT8,
     calib_data: CalibData = None,
-    calib_format: CalibFormat = DataFormat.CAMVID,
+    calib_format: CalibFormat = DataFormat.AUTO,
     calib_count: CalibCount = 32,
     calib_method: CalibMethodOpt = CalibMethod.MINMAX,
     per_channel: PerChannel = True,

@@ -41,7 +41,7 @@ Fmt = Annotated[
 LOG_EVERY_S = 15.0
 
 # command-line parameter -> TrainConfig field, where the names differ
-TRAIN_FIELDS = {"out_path": "out", "workers": "threads", "select_on": "select_sequences"}
+TRAIN_FIELDS = {"out_path": "out", "workers": "threads", "select_on": "select_sequences", "val_split": "val_fraction"}
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -78,7 +78,15 @@ def resolve_train_config(recipe: Path | None, given: dict[str, tuple[str, Any]])
         "Model": ("freeze_upsampling", "pretrained_backbone", "upsampling_init", "init_from"),
         "Optimiser and loss": ("weight_decay", "optimizer", "class_weighting", "lovasz", "ce_weight"),
         "Augmentation": ("scale", "rotate", "jitter"),
-        "Selection and schedule": ("select_on", "keep_last", "ema", "stop_after", "infer_scale", "infer_tile"),
+        "Selection and schedule": (
+            "val_split",
+            "select_on",
+            "keep_last",
+            "ema",
+            "stop_after",
+            "infer_scale",
+            "infer_tile",
+        ),
         "Performance": ("channels_last", "bf16", "workers"),
     }
 )
@@ -149,6 +157,10 @@ def train(
             "val is then scored once, at the end."
         ),
     ] = None,
+    val_split: Annotated[
+        float,
+        typer.Option(help="Share held out for val (seeded) where the data has no val split of its own, e.g. 0.2."),
+    ] = 0.2,
     keep_last: Annotated[
         bool,
         typer.Option(
@@ -219,7 +231,8 @@ def train(
                 return
             if "epoch_done" in d:
                 what = "selection" if cfg.select_sequences else "val"
-                console.print(f"epoch {d['epoch_done']}: {what} mIoU {d['val_miou']:.4f} (best {d['best']:.4f})")
+                score = f"{what} mIoU {d['val_miou']:.4f} (best {d['best']:.4f})"
+                console.print(f"epoch {d['epoch_done']}: loss {d['loss']:.4f}, {score}")
                 return
             eta = (d["steps"] - d["step"]) * cfg.batch_size / max(d["images_per_s"], 1e-9)
             info = f"loss {d['loss']:.3f}  {d['images_per_s']:.1f} img/s  ETA {eta:.0f} s"

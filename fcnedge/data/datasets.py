@@ -307,9 +307,12 @@ def detect_format(root: Path) -> DataFormat:
     )
 
 
-def open_dataset(root: Path, fmt: DataFormat | str, split: str, *, num_classes: int | None = None) -> SegDataset:
+def open_dataset(
+    root: Path, fmt: DataFormat | str, split: str, *, num_classes: int | None = None, val_fraction: float = 0.2
+) -> SegDataset:
     """Open a dataset of any supported layout: a dataset file (``.yaml``, whatever ``fmt`` says), or the layout
-    ``fmt`` names (``auto``: recognised from what is at ``root``).
+    ``fmt`` names (``auto``: recognised from what is at ``root``). ``val_fraction``: the share held out for val
+    where the data has no val split of its own (seeded).
 
     Raises:
         DatasetError: see the layout's reader; ``images`` (no labels).
@@ -322,7 +325,7 @@ def open_dataset(root: Path, fmt: DataFormat | str, split: str, *, num_classes: 
     if Path(root).suffix.lower() in DATAFILE_SUFFIXES:
         if not Path(root).is_file():
             raise DatasetError(f"dataset file {root} does not exist: check the path")
-        return open_datafile(Path(root), split)
+        return open_datafile(Path(root), split, val_fraction=val_fraction)
     if fmt is DataFormat.AUTO:
         fmt = detect_format(root)
     if fmt is DataFormat.IMAGES:
@@ -334,7 +337,7 @@ def open_dataset(root: Path, fmt: DataFormat | str, split: str, *, num_classes: 
         return open_camvid(root, split)
     if fmt is DataFormat.VOC:
         return open_voc(root, split)
-    return open_folder(root, split, num_classes=num_classes)
+    return open_folder(root, split, num_classes=num_classes, val_fraction=val_fraction)
 
 
 def read_image_file(path: Path) -> NDArray[np.uint8]:

@@ -143,3 +143,15 @@ def test_a_folder_without_names_takes_k_from_its_masks_announced(
     assert len(train.info.class_names) == len(val.info.class_names) == 4
     assert "4 classes, from the largest id its masks hold" in caplog.text
     assert len(open_dataset(tmp_path / "plain", "folder", "train", num_classes=6).info.class_names) == 6
+
+
+def test_the_held_out_share_is_an_option(tmp_path: Path) -> None:
+    """--val-split sets the share held out where the data has no val split (seeded); out of (0, 1) is one line."""
+    _split(tmp_path / "plain", 10, ids=3)
+    assert len(open_dataset(tmp_path / "plain", "auto", "val", val_fraction=0.3)) == 3
+    res = runner.invoke(app, ["train", "--data", str(tmp_path / "plain"), "--val-split", "0.4", "--print-config"])
+    assert res.exit_code == 0 and "val_fraction: 0.4" in res.stdout
+    pytest.importorskip("torch")
+    res = runner.invoke(app, ["train", "--data", str(tmp_path / "plain"), "--val-split", "1.5", "-o",
+                              str(tmp_path / "x.pt")])  # fmt: skip
+    assert res.exit_code == 2 and "--val-split 1.5 is invalid" in res.stderr

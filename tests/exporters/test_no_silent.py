@@ -308,3 +308,13 @@ def test_accuracy_control_keeps_the_chosen_file_when_the_last_count_tried_fails(
     assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:8]]
     assert set(ac["kept_float"]) <= _float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
     assert rep["accuracy"]["miou"]["int8"] == 0.6
+
+
+def test_calibration_recognises_the_layout_it_is_given(tmp_path: Path) -> None:
+    """auto (the default): a labelled layout gives its train images (never its masks), any other folder its
+    images; an explicit format that does not fit is still an error (above)."""
+    data = write_folder_dataset(tmp_path / "d", classes=3, shapes=[(64, 96)] * 3, split="train")
+    labelled = calibration_images(QuantSpec(calib_data=data, calib_count=8))
+    assert len(labelled) == 3 and all(img.shape == (64, 96, 3) for img in labelled)
+    plain = calibration_images(QuantSpec(calib_data=data / "train" / "images", calib_count=8))
+    assert len(plain) == 3
