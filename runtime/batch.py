@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,14 @@ from fcnedge.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.protocols import Predictor
 
 FIELDS = ("path", "output", "status", "error", "ms", "provider", "node", "sha256")
+
+
+class Status(str, Enum):
+    """A manifest row's status (a str: it is written to and read back from JSON as its value)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    PENDING = "pending"  # listed before a Ray job's work, not done yet
 
 
 @dataclass(frozen=True)
@@ -116,8 +125,8 @@ def segment_file(
             with atomic_path(spec.folder / f"{stem}.color.png", exclusive=claim) as tmp:
                 write_png(tmp, colorize(ids, lut))
     except FcnEdgeError as exc:
-        return {**row, "status": "failed", "error": str(exc), "ms": _ms(t0), "sha256": ""}
-    return {**row, "status": "ok", "error": "", "ms": _ms(t0), "sha256": file_sha256(targets[0])}
+        return {**row, "status": Status.FAILED, "error": str(exc), "ms": _ms(t0), "sha256": ""}
+    return {**row, "status": Status.OK, "error": "", "ms": _ms(t0), "sha256": file_sha256(targets[0])}
 
 
 def _ms(t0: float) -> float:

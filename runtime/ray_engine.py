@@ -34,7 +34,7 @@ import numpy as np
 from fcnedge.errors import ConfigError, MissingDependencyError, OutputExistsError
 from fcnedge.fsutil import atomic_write_text
 from fcnedge.imagesize import DEFAULT_MAX_PIXELS
-from fcnedge.runtime.batch import FIELDS, OutputSpec, file_sha256, segment_file
+from fcnedge.runtime.batch import FIELDS, OutputSpec, Status, file_sha256, segment_file
 from fcnedge.runtime.ray_reaper import start_reaper, stop_reaper
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 INSTALL = "pip install 'fcnedge[ray]'"
 MANIFEST = "manifest.jsonl"
 JOURNAL = ".fcnedge-journal"
-PENDING = "pending"
+PENDING = Status.PENDING
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,16 @@ class Segmenter:
 
 def _failed(path: str, outputs: OutputSpec, error: str, node: str = "") -> dict[str, Any]:
     out = str(outputs.targets(Path(path))[0])
-    return {"path": path, "output": out, "status": "failed", "error": error, "ms": 0.0, "provider": "", "node": node,
-            "sha256": ""}  # fmt: skip
+    row = {
+        "path": path,
+        "output": out,
+        "status": Status.FAILED,
+        "error": error,
+        "ms": 0.0,
+        "provider": "",
+        "node": node,
+    }
+    return {**row, "sha256": ""}
 
 
 def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
@@ -152,7 +160,7 @@ def write_manifest(manifest: Path, paths: Sequence[Path], rows: dict[str, dict[s
 def still_done(row: dict[str, Any]) -> bool:
     """An ``ok`` row whose output exists with the recorded hash: nothing to redo."""
     out = Path(row.get("output", ""))
-    return row.get("status") == "ok" and out.is_file() and file_sha256(out) == row.get("sha256")
+    return row.get("status") == Status.OK and out.is_file() and file_sha256(out) == row.get("sha256")
 
 
 def plan_actors(job: RayJob, cluster_cpus: float) -> int:
@@ -209,7 +217,7 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
         shutil.rmtree(folder / JOURNAL, ignore_errors=True)
     wall = time.perf_counter() - t0
     ran = [rows[p] for p in todo + blocked]
-    failed = [r for r in ran if r["status"] != "ok"]
+    failed = [r for r in ran if r["status"] != Status.OK]
     return {
         "done": len(ran) - len(failed),
         "failed": len(failed),

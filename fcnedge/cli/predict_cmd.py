@@ -30,7 +30,7 @@ from fcnedge.data.datasets import IMAGE_EXTS
 from fcnedge.errors import ConfigError, InputImageError, OutputError
 from fcnedge.fsutil import check_folder_writable, check_not_inputs
 from fcnedge.imagesize import DEFAULT_MAX_PIXELS
-from fcnedge.runtime.batch import OutputSpec
+from fcnedge.runtime.batch import OutputSpec, Status
 from fcnedge.specs import Blend, Engine
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,7 @@ def _run_all(pred, paths: list[Path], spec: OutputSpec, *, max_pixels: int):  # 
                     f"could not write the outputs for {p} into {spec.folder} ({exc.strerror}): free space or "
                     f"choose another -o ({i - len(failures)} of {len(paths)} were written before it)"
                 ) from None
-            if row["status"] != "ok":
+            if row["status"] != Status.OK:
                 failures.append((p, row["error"]))
             bar.advance(task)
     return failures
