@@ -217,7 +217,9 @@ def test_an_interrupted_driver_loses_nothing_and_resume_finishes(how: str, tmp_p
 
     res = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
-    assert f"{len(finished)} skipped" in res.stdout and res.stderr == ""
+    assert f"{len(finished)} skipped" in res.stdout
+    # no noise; the one line allowed says a worker killed mid-write left a temporary file, now swept
+    assert all("leftover temporary file(s) of killed fcnedge runs" in ln for ln in res.stderr.splitlines()), res.stderr
     rows = _manifest(out)
     assert [Path(r["path"]).name for r in rows] == [f"f{i:02d}.png" for i in range(60)]  # complete, in order
     assert all(r["status"] == "ok" for r in rows)
