@@ -46,6 +46,6 @@ def add_roofline(rows: list[dict[str, Any]], cfg: BenchConfig) -> dict[str, Any]
         achieved = gflop / (r["stages_ms"]["inference"]["p50"] / 1e3)
         r["gflop"] = round(gflop, 3)
         r["achieved_gflops"] = round(achieved, 2)
-        if r["provider"] in ("CPUExecutionProvider", "openvino-cpu", "torch-cpu"):
+        if r["provider"] in ("CPUExecutionProvider", "torch-cpu") or r["provider"].startswith("OpenVINO-CPU"):
             r["roofline_share"] = achieved / roof["gflops"]
     return roof

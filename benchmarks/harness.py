@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from fcnedge.benchmarks.derived import add_ratios, add_roofline
 from fcnedge.benchmarks.machine import current_rss_mb, machine_facts, peak_rss_mb, reset_peak_rss
-from fcnedge.benchmarks.timing import Stage, StageTimer, argmax_u8, time_interleaved
+from fcnedge.benchmarks.timing import StageTimer, time_interleaved
 from fcnedge.benchmarks.variants import (
     ONNX_VARIANTS,
     OPENVINO_VARIANTS,
@@ -31,9 +31,7 @@ from fcnedge.benchmarks.variants import (
 from fcnedge.errors import ConfigError
 from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.normalize import Normalizer
-from fcnedge.runtime.postprocess import argmax_ids
-from fcnedge.runtime.predictor import scaled_input, scaled_size
-from fcnedge.runtime.upsample import resize_logits
+from fcnedge.runtime.predictor import STAGES, scaled_input
 from fcnedge.specs import DataFormat, Provider, ProviderSpec, QuantSpec, TileSpec, Variant, as_enum
 
 log = logging.getLogger(__name__)
@@ -81,8 +79,9 @@ class BenchConfig:
             raise ConfigError(f"--eval-limit {self.eval_limit} is invalid: use 1 or more (omit it for all images)")
 
     def tile(self, shape: tuple[int, int]) -> TileSpec:
-        """The tile every variant's predictor uses: the benchmark shape, the bench's batch."""
-        return TileSpec(size=shape, batch=self.batch)
+        """The tile every variant's predictor uses: the model input for the benchmark shape, the bench's batch, no
+        overlap (``--batch N`` times N frames side by side as N tiles: :func:`batch_image`)."""
+        return TileSpec(size=shape, overlap=0.0, batch=self.batch)
 
 
 def torch_source(label: str, model: Any, meta: ModelMeta, digest: str, shipped_int8: Path | None = None) -> Source:
@@ -187,67 +186,34 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
     return built
 
 
-def scaled_stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTimer:
-    """What ``predict`` does at an inference scale other than 1, on ``cfg.batch`` copies of ``image``: resize the
-    image, pad it to the stride, run the model, resize the logits back, argmax."""
-    norm, scale = b.predictor.norm, b.predictor.scale
-    h, w = image.shape[:2]
-    sh, sw = scaled_size(h, w, scale)
-    mh, mw = model_input((h, w), scale, b.meta.stride)
-    buf = np.empty((cfg.batch, 3, mh, mw), dtype=b.predictor.input_dtype)
-    norm.pad(buf)  # the rows and columns past the scaled image stay padding
+class PredictTimer(StageTimer):
+    """Times ``predict`` as users call it, through the seam (:meth:`TiledPredictor.predict_timed`): the whole call
+    and its stages (preprocess, inference, postprocess), no copy of the predictor's code."""
 
-    def scale_in(img: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        return np.asarray(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+    def __init__(self, b: Built, image: NDArray[np.uint8]) -> None:
+        super().__init__([(name, lambda x: x) for name in STAGES], image, b.sync)
+        self.predictor = b.predictor
 
-    def preprocess(big: NDArray[np.uint8]) -> NDArray[Any]:
-        for i in range(cfg.batch):
-            norm.into(big, buf[i])
-        return buf
+    def run(self, *, record: bool) -> None:
+        t0 = time.perf_counter()
+        _, stages = self.predictor.predict_timed(self.first_input)
+        if self.sync is not None:
+            self.sync()
+        if record:
+            self.totals.append(time.perf_counter() - t0)
+            for name, seconds in stages.items():
+                self.per[name].append(seconds)
 
-    def scale_out_argmax(logits: NDArray[np.float32]) -> NDArray[np.uint8]:
-        return np.stack([argmax_ids(resize_logits(one[:, :sh, :sw], (h, w)), threads=cfg.threads) for one in logits])
 
-    stages: list[tuple[str, Stage]] = [
-        ("scale_in", scale_in),
-        ("preprocess", preprocess),
-        ("inference", b.run),
-        ("scale_out_argmax", scale_out_argmax),
-    ]
-    return StageTimer(stages, image, b.sync)
+def batch_image(image: NDArray[np.uint8], batch: int) -> NDArray[np.uint8]:
+    """What one ``predict`` call takes for ``--batch N``: N copies of the image side by side, so that one engine
+    call holds N tiles (as predict runs a wide image; the bench's tiles do not overlap)."""
+    return image if batch == 1 else np.ascontiguousarray(np.concatenate([image] * batch, axis=1))
 
 
 def stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTimer:
-    """preprocess -> inference -> argmax on ``cfg.batch`` copies of ``image``, for one variant (at an inference
-    scale other than 1: :func:`scaled_stage_timer`)."""
-    if b.predictor.scale != 1.0:
-        return scaled_stage_timer(b, image, cfg)
-    norm = b.predictor.norm  # normalised float planes, or the pixel planes a --uint8-input model takes
-    h, w = image.shape[:2]
-    buf = np.empty((cfg.batch, 3, h, w), dtype=b.predictor.input_dtype)
-
-    def preprocess(img: NDArray[np.uint8]) -> NDArray[Any]:
-        for i in range(cfg.batch):
-            norm.into(img, buf[i])
-        return buf
-
-    def postprocess(logits: NDArray[np.float32]) -> NDArray[np.uint8]:
-        return argmax_u8(logits, threads=cfg.threads)
-
-    ids_runner = b.predictor.ids_runner
-    session = b.predictor.session
-    if ids_runner is not None and session is not None and session.ids_name is None:
-        # a runtime upsampling: the graph ends at stride s, the ids come from the boundary-only argmax
-        stages: list[tuple[str, Stage]] = [
-            ("preprocess", preprocess),
-            ("inference", session.run_graph),
-            ("upsample_argmax", session.ids_from_graph),
-        ]
-    elif ids_runner is not None:  # the model's own ArgMax: inference ends in ids, nothing left to do after it
-        stages = [("preprocess", preprocess), ("inference", ids_runner)]
-    else:
-        stages = [("preprocess", preprocess), ("inference", b.run), ("stitch_argmax", postprocess)]
-    return StageTimer(stages, image, b.sync)
+    """``predict`` on the bench image (``cfg.batch`` copies side by side), through the seam, per stage."""
+    return PredictTimer(b, batch_image(image, cfg.batch))
 
 
 def latency_fields(timer: StageTimer, cfg: BenchConfig) -> dict[str, Any]:

@@ -9,14 +9,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.errors import ConfigError, MissingDependencyError
+from fcnedge.errors import ConfigError
 from fcnedge.meta import ModelMeta
 from fcnedge.runtime.open import predictor_for
 from fcnedge.runtime.predictor import TiledPredictor
@@ -228,42 +228,22 @@ def build_openvino(
     batch: int,
     scale: float | None = None,
 ) -> Built:
-    """The OpenVINO runtime reading an .onnx file (the fp32 export, or the int8 row's QDQ file), reshaped to the
-    static benchmark shape (its best case): the reference a user gets from OpenVINO without fcnedge.
+    """The .onnx file (the fp32 export, or the int8 row's QDQ file) on fcnedge's OpenVINO engine, opened through
+    the one seam (``--provider openvino``: a static-shape model compiled per input shape, OpenVINO's best case),
+    f32 or bf16 as the variant says.
 
     Raises:
-        MissingDependencyError: openvino is not installed.
+        ProviderUnavailableError: openvino is not installed (``pip install 'fcnedge[openvino]'``).
         ConfigError: openvino-bf16 on a CPU without bf16.
     """
-    try:
-        import openvino as ov
-    except ImportError:
-        raise MissingDependencyError(
-            f"the {variant.value} variant needs OpenVINO: pip install 'fcnedge[openvino]'"
-        ) from None
-    core = ov.Core()
+    from fcnedge.runtime.open import open_predictor
+    from fcnedge.specs import Provider
+
     precision = "bf16" if variant is Variant.OPENVINO_BF16 else "f32"
-    if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-        raise ConfigError(
-            "openvino-bf16 needs a CPU with AVX512-BF16 or AMX, which this one lacks: drop it from --variants"
-        )
-    model = core.read_model(str(path))
-    model.reshape([batch, 3, *tile.size])
-    # precision explicitly: on CPUs with AMX/AVX512-BF16 OpenVINO otherwise silently computes in bf16
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
-    compiled = core.compile_model(model, "CPU", config)
-    request = compiled.create_infer_request()
-
-    def run(x: NDArray[np.float32]) -> NDArray[np.float32]:
-        res = request.infer({0: x})
-        out: NDArray[np.float32] = next(iter(res.values()))
-        return out
-
-    note = f"OpenVINO {ov.__version__} on {path.name}, {precision}, static shape"
-    # the static shape takes whole tiles of the benchmark shape, one at a time: accuracy runs tile by tile
-    pred = predictor_for(
-        run, meta, replace(tile, batch=batch), fixed_hw=tile.size, max_batch=batch, threads=threads, scale=scale
+    spec = ProviderSpec(providers=(Provider.OPENVINO,), threads=threads, openvino_precision=precision)
+    pred = open_predictor(
+        path, providers=spec, threads=threads, tile=tile.size, overlap=tile.overlap, batch=batch, meta=meta, scale=scale
     )
-    return Built(variant, "openvino-cpu", run, meta, pred, batch, path, note=note)
+    sess = pred.session
+    note = f"fcnedge's OpenVINO engine (--provider openvino) on {path.name}, {precision}, static shape per input"
+    return Built(variant, sess.provider, sess.run, sess.meta, pred, batch, path, note=note)

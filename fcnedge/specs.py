@@ -156,6 +156,7 @@ class ProviderSpec:
         device_id: GPU index for cuda/tensorrt/dml.
         trt_cache: folder for TensorRT engine caches.
         openvino_device: OpenVINO device type (CPU, GPU, NPU, ...).
+        openvino_precision: ``f32`` (default) or ``bf16`` (CPUs with AVX512-BF16 or AMX) for the OpenVINO engine.
     """
 
     providers: tuple[Provider, ...] = (Provider.CPU,)
@@ -164,11 +165,14 @@ class ProviderSpec:
     device_id: int = 0
     trt_cache: Path | None = None
     openvino_device: str = "CPU"
+    openvino_precision: str = "f32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "providers", tuple(as_enum(Provider, p, what="provider") for p in self.providers))
         if not self.providers:
             raise ConfigError("no provider given: pass e.g. --provider cpu")
+        if self.openvino_precision not in ("f32", "bf16"):
+            raise ConfigError(f"OpenVINO precision {self.openvino_precision!r} is unknown: use f32 or bf16")
         check_threads(self.threads)
 
 

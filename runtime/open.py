@@ -87,7 +87,7 @@ def open_session(
     """
     native, ort_spec = engine_for(spec)
     if native:
-        return OpenVINOSession(path, spec, meta=meta)
+        return OpenVINOSession(path, spec, meta=meta, precision=spec.openvino_precision)
     return Session(path, ort_spec, meta=meta, tile=tile, optimization=optimization)
 
 

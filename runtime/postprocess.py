@@ -27,16 +27,13 @@ _LOCK = threading.Lock()
 
 
 def _argmax_session(threads: int) -> Any:
-    import onnxruntime as ort
+    from fcnedge.runtime.session import inspection_session  # session imports upsample, which imports this
 
     with _LOCK:
         if threads not in _SESSIONS:
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = threads
             # a second session's worker threads would spin between calls and steal cores from the model's own
             # session, which runs right after; without spinning they sleep as soon as the argmax is done
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            _SESSIONS[threads] = ort.InferenceSession(ARGMAX_MODEL, so, providers=["CPUExecutionProvider"])
+            _SESSIONS[threads] = inspection_session(ARGMAX_MODEL, threads=threads, spin=False)
         return _SESSIONS[threads]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
@@ -31,7 +33,20 @@ log = logging.getLogger(__name__)
 
 IdsRunner = Callable[[NDArray[np.float32]], NDArray[np.uint8]]
 
-__all__ = ["IdsRunner", "Predictor", "Runner", "TiledPredictor", "fit_tile_to_model", "scaled_size", "softmax"]
+__all__ = [
+    "STAGES",
+    "IdsRunner",
+    "Predictor",
+    "Runner",
+    "TiledPredictor",
+    "fit_tile_to_model",
+    "scaled_size",
+    "softmax",
+]
+
+# What one predict call is made of, as ``predict_timed`` reports it: resizing and normalising the image into tiles,
+# the engine's runs, and everything after (stitching, resizing back, the runtime upsampling's argmax, the argmax).
+STAGES = ("preprocess", "inference", "postprocess")
 
 
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -157,12 +172,26 @@ class TiledPredictor:
             self.stats["runs"] += 1
             self.stats["windows"] += windows
 
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Add the time spent inside to stage ``name`` when this thread is in :meth:`predict_timed`; free otherwise."""
+        clock: dict[str, float] | None = getattr(self._local, "clock", None)
+        if clock is None:
+            yield
+            return
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            clock[name] += time.perf_counter() - t0
+
     def _scaled(self, img: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """The image at the inference scale (itself at scale 1)."""
         size = scaled_size(img.shape[0], img.shape[1], self.scale)
         if size == img.shape[:2]:
             return img
-        big = np.asarray(cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+        with self._stage("preprocess"):
+            big = np.asarray(cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
         return big
 
     # -- public API -------------------------------------------------------------------------------------------
@@ -193,7 +222,7 @@ class TiledPredictor:
         if grid.count == 1:
             if self.ids_runner is not None and not self.spec.flip:
                 buf, (h, w) = self._single_input(img, grid)
-                return np.ascontiguousarray(self.ids_runner(buf)[0, :h, :w])
+                return np.ascontiguousarray(self._run_ids(buf)[0, :h, :w])
             return argmax_ids(self._single(img, grid), threads=self.threads)
         out = np.empty(img.shape[:2], dtype=np.uint8)
         for y0, y1, acc, _ in self._strips(_rows_of(img), grid):
@@ -228,6 +257,21 @@ class TiledPredictor:
             carry = resize_across(acc[:, -1:], w)  # a copy: the band goes
         return out
 
+    def predict_timed(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], dict[str, float]]:
+        """:meth:`predict`, and the seconds it spent in each of :data:`STAGES` (``postprocess`` is the rest of the
+        call's wall time, so the three add up to it). What ``fcnedge bench`` times: the call users make, not a copy.
+        """
+        clock = dict.fromkeys(STAGES, 0.0)
+        self._local.clock = clock
+        t0 = time.perf_counter()
+        try:
+            ids = self.predict(image)
+        finally:
+            total = time.perf_counter() - t0
+            self._local.clock = None
+        clock["postprocess"] = max(0.0, total - clock["preprocess"] - clock["inference"])
+        return ids, clock
+
     def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         """(K, H, W) softmax of the stitched logits."""
         return softmax(self.logits(image))
@@ -251,10 +295,24 @@ class TiledPredictor:
     def _single_input(self, img: NDArray[np.uint8], grid: Grid) -> tuple[NDArray[np.float32], tuple[int, int]]:
         th, tw = grid.tile
         h, w = img.shape[:2]
-        buf = self._buffer(1, th, tw, partial=(h, w) != (th, tw))
-        self.norm.into(img, buf[0])
+        with self._stage("preprocess"):
+            buf = self._buffer(1, th, tw, partial=(h, w) != (th, tw))
+            self.norm.into(img, buf[0])
         self._count(1)
         return buf, (h, w)
+
+    def _run_ids(self, buf: NDArray[Any]) -> NDArray[np.uint8]:
+        """The ids runner on a batch of tiles; a runtime upsampling's graph run is inference, its boundary-only
+        argmax postprocessing (as stages; the ids are the same)."""
+        assert self.ids_runner is not None
+        session = self.session
+        if session is not None and getattr(session, "ids_name", "") is None and hasattr(session, "ids_from_graph"):
+            with self._stage("inference"):
+                out = session.run_graph(buf)
+            ids: NDArray[np.uint8] = session.ids_from_graph(out)
+            return ids
+        with self._stage("inference"):
+            return self.ids_runner(buf)
 
     def _single(self, img: NDArray[np.uint8], grid: Grid) -> NDArray[np.float32]:
         buf, (h, w) = self._single_input(img, grid)
@@ -262,10 +320,12 @@ class TiledPredictor:
 
     def _run(self, buf: NDArray[np.float32]) -> NDArray[np.float32]:
         """The runner on a batch of tiles; with flip TTA, the mean of it and of the mirrored tiles (mirrored back)."""
-        out = self.runner(buf)
+        with self._stage("inference"):
+            out = self.runner(buf)
         if not self.spec.flip:
             return out
-        mirrored = self.runner(np.ascontiguousarray(buf[..., ::-1]))[..., ::-1]
+        with self._stage("inference"):
+            mirrored = self.runner(np.ascontiguousarray(buf[..., ::-1]))[..., ::-1]
         both: NDArray[np.float32] = np.add(out, mirrored, dtype=np.float32)
         both *= 0.5
         return both
@@ -277,9 +337,10 @@ class TiledPredictor:
         xs = list(grid.xs)
         for i in range(0, len(xs), self.batch):
             chunk = xs[i : i + self.batch]
-            buf = self._buffer(len(chunk), th, tw, partial=grid.padded != (grid.height, grid.width))
-            for j, x in enumerate(chunk):
-                self.norm.into(band[:th, x : x + tw], buf[j])
+            with self._stage("preprocess"):
+                buf = self._buffer(len(chunk), th, tw, partial=grid.padded != (grid.height, grid.width))
+                for j, x in enumerate(chunk):
+                    self.norm.into(band[:th, x : x + tw], buf[j])
             out = self._run(buf)
             self._count(len(chunk))
             yield from zip(chunk, out, strict=True)
@@ -306,7 +367,9 @@ class TiledPredictor:
                 shift_up(wsum[None], n)
                 wsum[th - n :].fill(0.0)
                 origin = y
-            for x, tile_logits in self._run_row(rows(y, min(y + th, h)), grid):
+            with self._stage("preprocess"):  # a band of a huge image is scaled here (ScaledImage)
+                band = rows(y, min(y + th, h))
+            for x, tile_logits in self._run_row(band, grid):
                 if mean:
                     acc[:, :, x : x + tw] += tile_logits
                     wsum[:, x : x + tw] += 1.0

@@ -278,23 +278,32 @@ def _inspect(path: Path) -> Any:
 
 
 def inspection_session(
-    model: bytes | str | Path, *, threads: int = 0, optimize: bool = True, profile_prefix: str | None = None
+    model: bytes | str | Path,
+    *,
+    threads: int = 0,
+    optimize: bool = True,
+    profile_prefix: str | None = None,
+    spin: bool = True,
 ) -> Any:
     """A plain CPU ONNX Runtime session for inspecting a graph, not for serving it: the exporters' parity checks
-    and per-layer error ranking, the benchmarks' profiles and roofline probes. With :class:`Session` (and the
-    predictor's argmax helper), the only place an ``InferenceSession`` is made.
+    and per-layer error ranking, the benchmarks' profiles and roofline probes, the predictor's argmax kernel. With
+    :class:`Session`, the only place an ``InferenceSession`` is made (a test holds this).
 
     Args:
         model: a serialised ModelProto or a path.
         threads: intra-op threads (0: the runtime's default).
         optimize: False keeps every tensor by its name (no graph optimisation).
         profile_prefix: turn ONNX Runtime's profiler on, writing under this prefix.
+        spin: False lets the worker threads sleep as soon as a run ends (the predictor's argmax kernel runs right
+            before the model's own session, whose cores a spinning pool would steal).
     """
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if not optimize:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if profile_prefix is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,3 +143,35 @@ def test_flip_tta_averages_the_mirrored_run(tiny_onnx: tuple[Path, dict]) -> Non
     assert not np.allclose(flip.logits(img), plain.logits(img))
     big = synthetic_images([(150, 200)])[0]  # several tiles: each tile mirrored, stitched as usual
     assert open_predictor(tiny_onnx[0], tile=(64, 96), flip=True).predict(big).shape == (150, 200)
+
+
+def test_predict_timed_is_predict_with_its_stages(identity_onnx: Path) -> None:
+    """What the bench times: the same ids as predict, the three stages adding up to the call, inference the engine
+    calls only (here counted: three frames side by side at batch 3 are one call of three tiles)."""
+    import time
+
+    from fcnedge.runtime.predictor import STAGES
+
+    sess = Session(identity_onnx)
+    calls: list[int] = []
+
+    def runner(batch: np.ndarray) -> np.ndarray:
+        calls.append(batch.shape[0])
+        time.sleep(0.02)  # a slow engine: inference must hold these 20 ms, not the other stages
+        return sess.run(batch)
+
+    pred = TiledPredictor(runner, sess.meta, TileSpec(size=(64, 96), overlap=0.0, batch=3))
+    img = np.random.default_rng(0).integers(0, 255, (64, 96 * 3, 3), dtype=np.uint8)
+    ref = pred.predict(img)
+    calls.clear()
+    t0 = time.perf_counter()
+    ids, stages = pred.predict_timed(img)
+    wall = time.perf_counter() - t0
+    assert np.array_equal(ids, ref) and calls == [3]
+    assert tuple(stages) == STAGES and all(v >= 0 for v in stages.values())
+    assert sum(stages.values()) == pytest.approx(wall, rel=0.05, abs=2e-3)
+    assert 0.02 <= stages["inference"] < 0.02 + 0.5 * wall
+    _, again = pred.predict_timed(img[:, :96])  # another call starts from zero; predict itself records nothing
+    assert again["inference"] < 0.03
+    pred.predict(img)
+    assert getattr(pred._local, "clock", None) is None
