@@ -30,6 +30,7 @@ from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_che
 from fcnedge.models.fcn import UPSAMPLING_INITS
 from fcnedge.models.infer import torch_runner
 from fcnedge.models.registry import build, check_arch, default_meta
+from fcnedge.results import Selection, TrainResult
 from fcnedge.specs import DataFormat, TileSpec, check_threads
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class TrainConfig:
     stop_after: int | None = None
     infer_scale: float = 1.0
     infer_tile: tuple[int, int] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    allow_emulated_bf16: bool = False  # tests only: bf16 on a CPU that emulates it (slow, but exercises the path)
 
 
 def recipe(cfg: TrainConfig) -> tuple[str, float, float]:
@@ -182,7 +183,7 @@ def check_config(cfg: TrainConfig) -> None:
     lo, hi = cfg.scale
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
         raise ConfigError(f"--scale {lo},{hi} is invalid: write MIN,MAX with 0 < MIN <= MAX, e.g. 0.75,1.5")
-    if cfg.bf16 and not bf16_native() and not cfg.extra.get("allow_emulated_bf16"):
+    if cfg.bf16 and not bf16_native() and not cfg.allow_emulated_bf16:
         raise ConfigError(
             "--bf16 needs a CPU with AVX512-BF16 or AMX (this one has neither: bf16 would be emulated, slower than "
             "float32): drop --bf16"
@@ -448,32 +449,43 @@ def _end_epoch(run: _Run, row: dict[str, Any], wall_s: float) -> None:
     _write_log(run, wall_s)
 
 
-def _write_log(run: _Run, wall_s: float, final_val: dict[str, Any] | None = None) -> None:
-    summary: dict[str, Any] = {
-        "config": config_to_dict(run.cfg),  # the resolved recipe: reusable as train --config
-        "history": run.history,
-        "wall_s": wall_s,
-    }
-    if run.cfg.keep_last:
-        summary["schedule"] = f"fixed: {_schedule(run.cfg)}"
+def _result(run: _Run, wall_s: float, final_val: dict[str, Any] | None = None) -> TrainResult:
+    cfg = run.cfg
+    if cfg.keep_last:
+        selection, best, schedule = Selection.SCHEDULE, None, f"fixed: {_schedule(cfg)}"
     else:
-        summary["best_selection_miou" if run.cfg.select_sequences else "best_val_miou"] = run.best
-    if final_val is not None:
-        summary["final_val"] = final_val
-    atomic_write_json(run.log_path, summary)
+        selection = Selection.SEQUENCES if cfg.select_sequences else Selection.VAL
+        best, schedule = run.best, None
+    return TrainResult(
+        checkpoint=Path(cfg.out),
+        log=run.log_path,
+        config=config_to_dict(cfg),  # the resolved recipe: reusable as train --config
+        history=tuple(run.history),
+        wall_s=wall_s,
+        selection=selection,
+        best=best,
+        schedule=schedule,
+        final_val=final_val,
+    )
 
 
-def _score_val_once(run: _Run, wall_s: float) -> None:
+def _write_log(run: _Run, wall_s: float, final_val: dict[str, Any] | None = None) -> TrainResult:
+    result = _result(run, wall_s, final_val)
+    atomic_write_json(run.log_path, result.to_json())
+    return result
+
+
+def _score_val_once(run: _Run, wall_s: float) -> TrainResult:
     """With held-out selection sequences or a fixed schedule: score the chosen checkpoint on val once, at the end,
     and record it."""
     model, meta = load_checkpoint(run.cfg.out)
     scores = evaluate(model, run.val_samples, meta)
     save_checkpoint(run.cfg.out, model, meta.with_provenance(val_miou=scores["miou"]), force=True)
-    _write_log(run, wall_s, final_val=scores)
     log.info("chosen checkpoint (epoch %s): val mIoU %.4f, scored once", meta.provenance.get("epoch"), scores["miou"])
+    return _write_log(run, wall_s, final_val=scores)
 
 
-def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, progress: Progress | None = None) -> TrainResult:
     """Train, score the selection frames each epoch (held-out training sequences with ``select_sequences``, else
     the val split), keep the best checkpoint at ``cfg.out``; with held-out sequences, val is scored once at the end.
     With ``keep_last`` (a fixed schedule, e.g. a refit on all frames) nothing is scored per epoch, the checkpoint is
@@ -481,7 +493,8 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
     schedule (the learning rate is where the full schedule has it); with ``ema`` the checkpoint holds the
     exponential moving average of the weights, and that is what is scored.
 
-    Also writes ``<out>.last.pt`` (resumable, every epoch) and ``<out>.log.json`` (the run's log). An interrupt
+    Returns the run's :class:`~fcnedge.results.TrainResult`; also writes ``<out>.last.pt`` (resumable, every epoch)
+    and ``<out>.log.json`` (the result, as JSON). An interrupt
     leaves both files as of the last complete epoch.
 
     Raises:
@@ -510,5 +523,5 @@ def train(cfg: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
         if progress:
             progress({"epoch_done": epoch + 1, "val_miou": selection_miou(row), "best": run.best, "loss": row["loss"]})
     if cfg.select_sequences or cfg.keep_last:
-        _score_val_once(run, time.perf_counter() - t_start)
-    return dict(json.loads(run.log_path.read_text()))
+        return _score_val_once(run, time.perf_counter() - t_start)
+    return _result(run, time.perf_counter() - t_start)

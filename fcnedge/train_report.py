@@ -1,28 +1,18 @@
 """What a training run shows at its end: the val scores it stands on and ``OUT.results.png`` (loss and the scored
-mIoU per epoch, per-class IoU bars), drawn from the run's own log."""
+mIoU per epoch, per-class IoU bars), drawn from the run's result."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 from fcnedge.errors import MissingDependencyError
 from fcnedge.fsutil import atomic_path
+from fcnedge.results import TrainResult
 
-__all__ = ["final_scores", "write_results_png"]
-
-
-def final_scores(log: dict[str, Any]) -> dict[str, Any] | None:
-    """The val scores a run stands on: val scored once at the end (held-out selection, fixed schedules), else the
-    best epoch's val; None when nothing was scored."""
-    if log.get("final_val"):
-        return dict(log["final_val"])
-    scored = [h["val"] for h in log.get("history", []) if h.get("val")]
-    return max(scored, key=lambda v: v["miou"]) if scored else None
+__all__ = ["write_results_png"]
 
 
-def write_results_png(log: dict[str, Any], path: Path) -> None:
-    """Loss and the scored mIoU per epoch, and the per-class IoU bars of :func:`final_scores`, as a PNG.
+def write_results_png(result: TrainResult, path: Path) -> None:
+    """Loss and the scored mIoU per epoch, and the per-class IoU bars of the val scores the run stands on, as a PNG.
 
     Raises:
         MissingDependencyError: matplotlib is not installed (``pip install 'fcnedge[plot]'``).
@@ -35,7 +25,7 @@ def write_results_png(log: dict[str, Any], path: Path) -> None:
         import matplotlib.ticker
     except ImportError:
         raise MissingDependencyError("the results plot needs matplotlib: pip install 'fcnedge[plot]'") from None
-    history = log.get("history", [])
+    history = result.history
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(epochs, [h["loss"] for h in history], "o-", label="training loss")
@@ -49,7 +39,7 @@ def write_results_png(log: dict[str, Any], path: Path) -> None:
         twin.plot([e for e, _ in scored], [m for _, m in scored], "s-", color="tab:green", label="scored mIoU")
         twin.set_ylabel("mIoU (held-out frames, else val)")
     ax1.set_title("per epoch")
-    final = final_scores(log)
+    final = result.val_scores
     if final:
         ious = final["per_class_iou"]
         names = [n if ious[n] is not None else f"{n} (absent)" for n in ious]  # a class no val pixel holds

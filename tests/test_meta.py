@@ -62,3 +62,17 @@ def test_a_schema_1_meta_is_still_read() -> None:
     assert meta.scale == 1.0 and meta.tile is None
     assert ModelMeta.from_dict({**old, "scale": 1.25, "tile": [480, 608]}).tile == (480, 608)
     assert json.loads(meta.to_json())["schema_version"] == 2
+
+
+def test_result_documents_carry_their_schema_and_refuse_a_newer_one() -> None:
+    from fcnedge.errors import ConfigError
+    from fcnedge.results import SCHEMAS, check_schema, versioned
+
+    doc = versioned("bench-report", {"rows": []})
+    assert list(doc)[:2] == ["schema", "schema_version"] and doc["schema_version"] == SCHEMAS["bench-report"]
+    assert check_schema(doc, "bench-report", "r.json") == {"rows": []}
+    assert check_schema({"rows": []}, "bench-report", "old.json") == {"rows": []}  # written before schemas: v1
+    with pytest.raises(ConfigError, match="upgrade fcnedge"):
+        check_schema({**doc, "schema_version": 99}, "bench-report", "r.json")
+    with pytest.raises(ConfigError, match="not a train-log"):
+        check_schema(doc, "train-log", "r.json")

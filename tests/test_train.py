@@ -58,16 +58,21 @@ def _cfg(blocks: Path, out: Path, epochs: int, **kw: object) -> TrainConfig:
 def test_training_learns_and_resumes(blocks: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "m.pt"
     summary = train(_cfg(blocks, out, epochs=3))
-    hist = summary["history"]
+    hist = summary.history
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["loss"] < hist[0]["loss"]
-    assert summary["best_val_miou"] > 0.5  # two balanced classes: chance is about 0.33
+    assert summary.best > 0.5  # two balanced classes: chance is about 0.33
     _, meta = load_checkpoint(out)
-    assert meta.provenance["val_miou"] == pytest.approx(summary["best_val_miou"])
+    assert meta.provenance["val_miou"] == pytest.approx(summary.best)
     log = json.loads(out.with_suffix(".log.json").read_text())
     assert len(log["history"]) == 3
+    assert (log["schema"], log["schema_version"]) == ("fcnedge.train-log", 1)
+    from fcnedge.results import TrainResult
+
+    read = TrainResult.from_json(log, out.with_suffix(".log.json"))  # the file is the result, typed again
+    assert read.history == summary.history and read.best == summary.best and read.selection is summary.selection
     resumed = train(_cfg(blocks, out, epochs=4, resume=True))
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     # the schedule changed (3 -> 4 epochs): said, with what it does to the learning rate
     assert "resuming after epoch 3 of a 3-epoch run with --epochs 4: the learning rate follows" in caplog.text
 
@@ -105,7 +110,7 @@ def test_interrupt_keeps_last_complete_checkpoint(blocks: Path, tmp_path: Path) 
     _, meta = load_checkpoint(out.with_suffix(".last.pt"))
     assert meta.provenance["epoch"] == 1
     resumed = train(_cfg(blocks, out, epochs=2, resume=True))
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +124,13 @@ def test_selection_on_held_out_sequences_scores_val_once(sequences: Path, tmp_pa
     """Honest selection: whole training sequences choose the checkpoint; val is scored once, at the end."""
     out = tmp_path / "s.pt"
     summary = train(_cfg(sequences, out, epochs=2, select_sequences=("C",)))
-    assert all("select" in h and "val" not in h for h in summary["history"])
-    assert summary["best_selection_miou"] == max(h["select"]["miou"] for h in summary["history"])
-    assert 0.0 <= summary["final_val"]["miou"] <= 1.0
+    assert all("select" in h and "val" not in h for h in summary.history)
+    assert summary.best == max(h["select"]["miou"] for h in summary.history)
+    assert 0.0 <= summary.final_val["miou"] <= 1.0
     _, meta = load_checkpoint(out)
     assert meta.provenance["selected_on"] == "held-out training sequences C"
-    assert meta.provenance["val_miou"] == pytest.approx(summary["final_val"]["miou"])
-    assert meta.provenance["selection_miou"] == pytest.approx(summary["best_selection_miou"])
+    assert meta.provenance["val_miou"] == pytest.approx(summary.final_val["miou"])
+    assert meta.provenance["selection_miou"] == pytest.approx(summary.best)
 
 
 @pytest.mark.parametrize(("held", "message"), [("Z", "no such sequence"), ("A,B,C", "every training sequence")])
@@ -144,9 +149,9 @@ def test_bf16_autocast_trains_and_is_refused_where_emulated(blocks: Path, tmp_pa
     on such a CPU the option itself is a one-line refusal."""
     from fcnedge.host import bf16_native
 
-    summary = train(_cfg(blocks, tmp_path / "b.pt", epochs=3, bf16=True, extra={"allow_emulated_bf16": True}))
-    hist = summary["history"]
-    assert hist[-1]["loss"] < hist[0]["loss"] and summary["best_val_miou"] > 0.5
+    summary = train(_cfg(blocks, tmp_path / "b.pt", epochs=3, bf16=True, allow_emulated_bf16=True))
+    hist = summary.history
+    assert hist[-1]["loss"] < hist[0]["loss"] and summary.best > 0.5
     if bf16_native():
         pytest.skip("this CPU computes bf16 natively: nothing is refused")
     res = CliRunner().invoke(app, ["train", "--data", str(blocks), "--format", "folder", "--bf16",
@@ -163,12 +168,12 @@ def test_init_from_warm_starts_a_new_head_and_is_checked(blocks: Path, tmp_path:
     base, _ = load_checkpoint(first)
     out = tmp_path / "a4.pt"
     summary = train(_cfg(blocks, out, epochs=1, head="4s", freeze_upsampling=True, init_from=first, lr=1e-6))
-    assert [h["epoch"] for h in summary["history"]] == [1]
+    assert [h["epoch"] for h in summary.history] == [1]
     model, meta = load_checkpoint(out)
     assert meta.head == "4s"
     # at a learning rate of 1e-6 one epoch leaves the copied backbone where the 8s run left it
     torch.testing.assert_close(model.backbone.stages[0][0].weight, base.backbone.stages[0][0].weight, atol=1e-4, rtol=0)
-    assert summary["history"][0]["val"]["miou"] > 0.5  # starts from the trained 8s model, not from scratch
+    assert summary.history[0]["val"]["miou"] > 0.5  # starts from the trained 8s model, not from scratch
     res = CliRunner().invoke(
         app,
         ["train", "--data", str(blocks), "--format", "folder", "--arch", "fcn_resnet18", "--no-pretrained-backbone",
@@ -183,12 +188,12 @@ def test_keep_last_is_a_fixed_schedule_scored_once(blocks: Path, tmp_path: Path)
     it cannot be combined with --select-on."""
     out = tmp_path / "k.pt"
     summary = train(_cfg(blocks, out, epochs=2, keep_last=True))
-    assert all("val" not in h and "select" not in h for h in summary["history"])
-    assert summary["schedule"] == "fixed: epoch 2 of a 2-epoch schedule" and "best_val_miou" not in summary
+    assert all("val" not in h and "select" not in h for h in summary.history)
+    assert summary.schedule == "fixed: epoch 2 of a 2-epoch schedule" and summary.best is None
     _, meta = load_checkpoint(out)
     assert meta.provenance["epoch"] == 2
     assert meta.provenance["selected_on"].startswith("fixed schedule: epoch 2 of a 2-epoch schedule")
-    assert meta.provenance["val_miou"] == pytest.approx(summary["final_val"]["miou"])
+    assert meta.provenance["val_miou"] == pytest.approx(summary.final_val["miou"])
     res = CliRunner().invoke(
         app,
         ["train", "--data", str(blocks), "--format", "folder", "--arch", "fcn_tiny", "--no-pretrained-backbone",
@@ -204,8 +209,8 @@ def test_ema_weights_are_what_is_saved_and_resume_keeps_the_average(blocks: Path
 
     out = tmp_path / "e.pt"
     summary = train(_cfg(blocks, out, epochs=3, ema=0.9, keep_last=True, stop_after=2))
-    assert [h["epoch"] for h in summary["history"]] == [1, 2]
-    assert summary["schedule"] == "fixed: epoch 2 of a 3-epoch schedule"
+    assert [h["epoch"] for h in summary.history] == [1, 2]
+    assert summary.schedule == "fixed: epoch 2 of a 3-epoch schedule"
     ema_model, meta = load_checkpoint(out)
     raw_model, _ = load_checkpoint(out.with_suffix(".last.pt"))
     assert meta.provenance["ema"] == 0.9 and meta.provenance["epoch"] == 2
@@ -217,7 +222,7 @@ def test_ema_weights_are_what_is_saved_and_resume_keeps_the_average(blocks: Path
         if value.is_floating_point():
             torch.testing.assert_close(value.float(), ema_sd[key].float())
     resumed = train(_cfg(blocks, out, epochs=3, ema=0.9, keep_last=True, resume=True))
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
     assert read_checkpoint(out.with_suffix(".last.pt"))["extra"]["ema_updates"] == 3 * 4
 
 
@@ -237,7 +242,7 @@ def test_infer_scale_is_how_the_model_is_scored_and_what_it_carries(blocks: Path
     pred = predictor_for(torch_runner(model), meta, TileSpec(size=(96, 160)))
     assert pred.scale == 1.5
     again = evaluate_predictor(pred, open_dataset(blocks, DataFormat.FOLDER, "val"))
-    assert again["miou"] == pytest.approx(summary["final_val"]["miou"], abs=1e-9)
+    assert again["miou"] == pytest.approx(summary.final_val["miou"], abs=1e-9)
     plain = evaluate_predictor(predictor_for(torch_runner(model), meta, TileSpec(), scale=1.0), open_dataset(
         blocks, DataFormat.FOLDER, "val"))  # fmt: skip
     assert plain["miou"] != pytest.approx(again["miou"], abs=1e-9)  # the scale changed what was scored

@@ -24,6 +24,7 @@ from fcnedge.cli.options import (
     panels,
 )
 from fcnedge.errors import ConfigError
+from fcnedge.results import TrainResult
 from fcnedge.specs import Blend, DataFormat
 
 Fmt = Annotated[
@@ -253,15 +254,7 @@ def train(
             )
             typer.echo(f"interrupted: {where}", err=True)
             raise typer.Exit(code=130) from None
-    if "schedule" in summary:
-        chosen = f"{summary['schedule']}, val mIoU {summary['final_val']['miou']:.4f}"
-    elif "final_val" in summary:
-        chosen = (
-            f"best selection mIoU {summary['best_selection_miou']:.4f}, val mIoU {summary['final_val']['miou']:.4f}"
-        )
-    else:
-        chosen = f"best val mIoU {summary['best_val_miou']:.4f}"
-    out.print(f"{chosen}; checkpoint {out_path}; log {out_path.with_suffix('.log.json')}")
+    out.print(f"{summary.summary()}; checkpoint {out_path}; log {summary.log}")
     _end_report(summary, out_path)
 
 
@@ -277,12 +270,12 @@ def iou_table(scores: dict[str, Any], title: str) -> Any:
     return table
 
 
-def _end_report(summary: dict[str, Any], out_path: Path) -> None:
+def _end_report(summary: TrainResult, out_path: Path) -> None:
     """The per-class IoU table the run stands on, and ``OUT.results.png`` (a note instead without matplotlib)."""
     from fcnedge.errors import MissingDependencyError
-    from fcnedge.train_report import final_scores, write_results_png
+    from fcnedge.train_report import write_results_png
 
-    scores = final_scores(summary)
+    scores = summary.val_scores
     if scores:
         out.print(iou_table(scores, f"val per-class IoU (mIoU {100 * scores['miou']:.2f})"))
     png = out_path.with_suffix(".results.png")
