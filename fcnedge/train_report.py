@@ -4,6 +4,7 @@ mIoU per epoch, per-class IoU bars), drawn from the run's result."""
 from __future__ import annotations
 
 from pathlib import Path
+
 from fcnedge.errors import MissingDependencyError
 from fcnedge.fsutil import atomic_path
 from fcnedge.results import TrainResult
