@@ -14,7 +14,7 @@ import numpy as np
 
 from fcnedge.errors import ConfigError
 from fcnedge.exporters.cut import add_ids_output, move_final_upsampling
-from fcnedge.exporters.export_run import ExportRun, parity, save_proto, stamp
+from fcnedge.exporters.export_run import ExportReport, ExportRun, parity, save_proto, stamp
 from fcnedge.exporters.onnx_meta import embed_meta, embed_upsampling_nodes
 from fcnedge.exporters.quant_steps import GateSpec, step_gate, step_pick_range, step_quantize
 from fcnedge.exporters.rewrite import RewriteReport, find_upsampling, rewrite_upsampling
@@ -27,7 +27,7 @@ from fcnedge.specs import ExportSpec, Quantize, RewriteForm
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExportRun", "GateSpec", "report_path_for", "run", "time_models"]
+__all__ = ["ExportReport", "ExportRun", "GateSpec", "report_path_for", "run", "time_models"]
 
 K = TypeVar("K")
 
@@ -54,9 +54,9 @@ def step_export(run: ExportRun, model: Any) -> None:
     t0 = time.perf_counter()
     path = run.work / "exported.onnx"
     run.proto = export_torch(model, path, opset=run.spec.opset, shape=run.spec.export_shape, dynamo=run.spec.dynamo)
-    run.report["exporter"] = "dynamo" if run.spec.dynamo else "torchscript"
-    run.report["nodes"] = {"exported": len(run.proto.graph.node)}
-    run.report["bytes"] = {"exported": path.stat().st_size}
+    run.report.exporter = "dynamo" if run.spec.dynamo else "torchscript"
+    run.report.nodes = {"exported": len(run.proto.graph.node)}
+    run.report.bytes = {"exported": path.stat().st_size}
     run.step("export", t0)
 
 
@@ -66,10 +66,10 @@ def step_simplify(run: ExportRun) -> None:
     t0 = time.perf_counter()
     res = simplify(run.proto)
     run.proto = res.model
-    run.report["simplifier"] = res.tool
+    run.report.simplifier = res.tool
     if res.failure:
-        run.report["simplifier_failure"] = res.failure
-    run.report["nodes"]["simplified"] = len(run.proto.graph.node)
+        run.report.simplifier_failure = res.failure
+    run.report.nodes["simplified"] = len(run.proto.graph.node)
     run.step("simplify", t0)
 
 
@@ -126,14 +126,14 @@ def step_rewrite(run: ExportRun, threads: int) -> None:
         best_rep = rewrite_upsampling(best, force_form=None if choice is RewriteForm.AUTO else choice)
         run.proto = best
     run.upsampling_nodes = [n for r in best_rep.rewrites for n in r["nodes"]] or find_upsampling(run.proto)
-    run.report["rewrite"] = {
+    run.report.rewrite = {
         "requested": run.spec.rewrite_form.value,
         "chosen": choice.value,
         "rewrites": best_rep.rewrites,
         "upsampling_nodes": run.upsampling_nodes,
         "form_timings_ms": {k.value: round(v * 1e3, 2) for k, v in timings.items()},
     }
-    run.report["nodes"]["rewritten"] = len(run.proto.graph.node)
+    run.report.nodes["rewritten"] = len(run.proto.graph.node)
     run.step("rewrite", t0)
 
 
@@ -142,7 +142,7 @@ def step_verify(run: ExportRun, model: Any, path: Path, threads: int) -> None:
 
     t0 = time.perf_counter()
     results = parity(run, model, path, threads)
-    run.report["parity_fp32"] = as_dicts(results)
+    run.report.parity_fp32 = as_dicts(results)
     check_fp32(results)
     run.step("verify", t0)
 
@@ -154,8 +154,8 @@ def report_path_for(out: Path) -> Path:
 
 def run(
     spec: ExportSpec, model: Any, meta: ModelMeta, *, gate: GateSpec | None = None, threads: int = 0
-) -> dict[str, Any]:
-    """Export ``model`` per ``spec``; returns the ExportReport (also written as ``<output>.report.json``).
+) -> ExportReport:
+    """Export ``model`` per ``spec``; returns the :class:`ExportReport` (also written as ``<output>.report.json``).
 
     Raises:
         ExportError, ParityError, AccuracyGateError: a step failed (nothing is written).
@@ -178,7 +178,7 @@ def run(
         if spec.simplify:
             step_simplify(r)
         if spec.runtime_upsampling:
-            r.report["runtime_upsampling"] = move_final_upsampling(r.proto)
+            r.report.runtime_upsampling = move_final_upsampling(r.proto)
         if spec.rewrite:
             step_rewrite(r, threads)
         else:
@@ -190,7 +190,7 @@ def run(
         stamp(r.proto, r)
         fp32 = r.work / "fp32.onnx"
         save_proto(r.proto, fp32)
-        r.report["bytes"]["fp32"] = fp32.stat().st_size
+        r.report.bytes["fp32"] = fp32.stat().st_size
         if spec.verify:
             step_verify(r, model, fp32, threads)
         final = fp32
@@ -204,18 +204,13 @@ def run(
                 qspec = trial.qspec if trial is not None else spec.quant
                 known = trial.miou if trial is not None else None
                 step_gate(r, fp32, final, gate, threads, model=model, qspec=qspec, known_miou=known)
-            r.report["bytes"][spec.quantize.value] = final.stat().st_size
+            r.report.bytes[spec.quantize.value] = final.stat().st_size
         if spec.uint8_input:
             final = step_uint8_input(r, final, threads)
-        r.report.update(
-            output=str(out),
-            quantize=spec.quantize.value,
-            opset=spec.opset,
-            versions=_versions(),
-            export_shape=list(spec.export_shape),
-            total_s=round(time.perf_counter() - t_all, 3),
-        )
+        r.report.output, r.report.quantize, r.report.opset = str(out), spec.quantize.value, spec.opset
+        r.report.versions, r.report.export_shape = _versions(), list(spec.export_shape)
+        r.report.total_s = round(time.perf_counter() - t_all, 3)
         final.replace(out)  # same folder: an atomic rename
     with writing(report_path):
-        atomic_write_json(report_path, r.report)
+        atomic_write_json(report_path, r.report.to_json())
     return r.report

@@ -68,7 +68,7 @@ def step_pick_range(run: ExportRun, fp32_path: Path, gate: GateSpec, threads: in
     scores = {reduce: t.miou for reduce, t in trials.items()}
     chosen = scores[False] <= scores[True]
     trials[not chosen].path.unlink()
-    run.report["reduce_range_trial"] = {
+    run.report.reduce_range_trial = {
         "why": int8_reduce_range()[1],
         "miou_7bit": scores[True],
         "miou_8bit": scores[False],
@@ -90,21 +90,21 @@ def step_quantize(
     if run.spec.quantize is Quantize.INT8:
         if trial is not None:
             trial.path.replace(out_tmp)
-            run.report["int8"] = trial.facts
+            run.report.int8 = trial.facts
         else:
             qspec = run.spec.quant or QuantSpec()
-            run.report["int8"] = quantize_int8(fp32_path, out_tmp, run.meta, qspec, calibration_images(qspec))
+            run.report.int8 = quantize_int8(fp32_path, out_tmp, run.meta, qspec, calibration_images(qspec))
         embed_into_file(out_tmp, run)
     else:
         import onnx
 
         fp16 = convert_fp16(onnx.load(str(fp32_path)))
         save_proto(fp16, out_tmp)
-        run.report["fp16"] = {"io": "float32 (keep_io_types)", "compute": "float16"}
+        run.report.fp16 = {"io": "float32 (keep_io_types)", "compute": "float16"}
     run.step(f"quantize_{run.spec.quantize.value}", t0)
     if run.spec.quantize is Quantize.INT8:
         t1 = time.perf_counter()
-        run.report["parity_int8"] = as_dicts(parity(run, model, out_tmp, threads))
+        run.report.parity_int8 = as_dicts(parity(run, model, out_tmp, threads))
         run.step("verify_int8", t1)
     return out_tmp
 
@@ -151,8 +151,8 @@ def step_gate(
         if model is not None:
             from fcnedge.exporters.verify import as_dicts
 
-            run.report["parity_int8"] = as_dicts(parity(run, model, q_path, threads))
-    run.report["accuracy"] = {
+            run.report.parity_int8 = as_dicts(parity(run, model, q_path, threads))
+    run.report.accuracy = {
         "data": str(gate.data),
         "split": gate.split,
         "miou": scores,
@@ -161,7 +161,7 @@ def step_gate(
     }
     run.step("accuracy_gate", t0)
     if drop > gate.max_drop and not gate.allow_drop:
-        tried = " after returning the worst layers to float" if "accuracy_control" in run.report else ""
+        tried = " after returning the worst layers to float" if run.report.accuracy_control is not None else ""
         raise AccuracyGateError(
             f"{name} mIoU {100 * scores[name]:.2f} is {drop:.2f} points below fp32 {100 * scores['fp32']:.2f}{tried} "
             f"(limit {gate.max_drop}): nothing written; try --calib-method entropy, more --calib-count, or pass "
@@ -219,11 +219,11 @@ def step_accuracy_control(
     final = chosen or (steps[-1]["float_layers"] if steps else 0)  # none within the limit: the last tried
     miou = scores["int8"]
     if final:
-        path, run.report["int8"], miou = tried[final]
+        path, run.report.int8, miou = tried[final]
         path.replace(q_path)
     for path, _, _ in tried.values():
         path.unlink(missing_ok=True)
-    run.report["accuracy_control"] = {
+    run.report.accuracy_control = {
         "plain_int8_miou": scores["int8"],
         "ranking": [{"node": n, "added_rel_error": round(e, 5)} for n, e in ranking[:16]],
         "steps": steps,

@@ -126,7 +126,7 @@ def step_uint8_input(run: Any, src: Path, threads: int) -> Path:
     facts["parity"] = [
         {"shape": list(shape), "argmax_agreement": a} for shape, a in zip(shapes, agreement, strict=True)
     ]
-    run.report["uint8_input"] = facts
+    run.report.uint8_input = facts
     worst = min(agreement)
     if worst < AGREEMENT_MIN:
         raise ParityError(

@@ -54,8 +54,8 @@ def main(src: Path, camvid: Path, command: str, weights: Path | None = None) -> 
             {
                 "checkpoint_bytes": ckpt.stat().st_size,
                 "int8_bytes": spec.output.stat().st_size,
-                "accuracy": report["accuracy"],
-                "steps_s": report["steps_s"],
+                "accuracy": report.accuracy,
+                "steps_s": report.steps_s,
                 "catalog": {  # paste into fcnedge/catalog.py: the runtime refuses files whose hash differs
                     p.name: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "bytes": p.stat().st_size}
                     for p in (ckpt, spec.output)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -62,6 +62,9 @@ WeightType = Annotated[
     str, typer.Option("--weight-type", help="int8 weights (symmetric; default) or uint8 (asymmetric; u8u8 kernels).")
 ]
 
+if TYPE_CHECKING:
+    from fcnedge.exporters.export_run import ExportReport
+
 
 def _quant_spec(
     data: Optional[Path],
@@ -87,17 +90,17 @@ def _quant_spec(
     )
 
 
-def _summary(report: dict[str, Any]) -> None:
-    mb = {k: f"{v / 1e6:.2f} MB" for k, v in report.get("bytes", {}).items()}
-    out.print(f"wrote {report['output']} ({report['quantize']}) in {report['total_s']:.1f}s; sizes {mb}")
-    for key in ("parity_fp32", "parity_int8"):
-        for row in report.get(key, []):
+def _summary(report: ExportReport) -> None:
+    mb = {k: f"{v / 1e6:.2f} MB" for k, v in report.bytes.items()}
+    out.print(f"wrote {report.output} ({report.quantize}) in {report.total_s or 0.0:.1f}s; sizes {mb}")
+    for key, rows in (("parity_fp32", report.parity_fp32), ("parity_int8", report.parity_int8)):
+        for row in rows or []:
             out.print(
                 f"  {key} {row['shape'][0]}x{row['shape'][1]}: rel diff {row['rel_diff']:.2e}, "
                 f"argmax agreement {100 * row['argmax_agreement']:.3f} %"
             )
-    if "accuracy" in report:
-        acc = report["accuracy"]
+    if report.accuracy is not None:
+        acc = report.accuracy
         out.print(
             f"  mIoU {json.dumps({k: round(100 * v, 2) for k, v in acc['miou'].items()})}, "
             f"drop {acc['drop_points']:.2f} points"

@@ -35,12 +35,13 @@ def test_exported_model_is_dynamic_named_and_carries_meta(tiny_onnx: tuple[Path,
     meta = read_meta_props(proto)
     assert meta is not None and meta.num_classes == 4 and meta.head == "8s"
     assert not any(n.op_type == "ConvTranspose" for n in proto.graph.node)
-    assert {r["form"] for r in report["rewrite"]["rewrites"]} == {"resize"}
-    assert len(report["parity_fp32"]) == 3
-    assert any(s % 32 for row in report["parity_fp32"] for s in row["shape"])
-    for row in report["parity_fp32"]:
+    assert {r["form"] for r in report.rewrite["rewrites"]} == {"resize"}
+    assert len(report.parity_fp32) == 3
+    assert any(s % 32 for row in report.parity_fp32 for s in row["shape"])
+    for row in report.parity_fp32:
         assert row["rel_diff"] <= 1e-4 and row["argmax_agreement"] >= 0.9999
     saved = json.loads(path.with_suffix(".report.json").read_text())
+    assert (saved["schema"], saved["schema_version"]) == ("fcnedge.export-report", 1)
     assert saved["nodes"]["exported"] >= saved["nodes"]["simplified"]
     assert set(saved["steps_s"]) >= {"export", "simplify", "rewrite", "verify"}
 
@@ -122,16 +123,16 @@ def test_int8_and_fp16(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Pa
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert read_meta_props(proto) is not None
-    assert rep["bytes"]["int8"] < rep["bytes"]["fp32"]
-    assert rep["int8"]["calibration_images"] == 8
-    for row in rep["parity_int8"]:  # int8: argmax agreement, never raw equality
+    assert rep.bytes["int8"] < rep.bytes["fp32"]
+    assert rep.int8["calibration_images"] == 8
+    for row in rep.parity_int8:  # int8: argmax agreement, never raw equality
         assert row["argmax_agreement"] > 0.8
     out16 = tmp_path / "fp16.onnx"
     rep16 = run(ExportSpec(output=out16, export_shape=(64, 96), quantize=Quantize.FP16), model, meta, threads=2)
     sess = Session(out16)
     y = sess.run(np.zeros((1, 3, 64, 96), np.float32))
     assert y.dtype == np.float32 and y.shape == (1, 4, 64, 96)
-    assert rep16["bytes"]["fp16"] < rep16["bytes"]["fp32"]
+    assert rep16.bytes["fp16"] < rep16.bytes["fp32"]
 
 
 def test_uint8_weights(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Path) -> None:
@@ -144,14 +145,14 @@ def test_uint8_weights(tmp_path: Path, tiny8s_checkpoint: Path, calib_folder: Pa
     )
     out = tmp_path / "u8w.onnx"
     rep = run(ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q), model, meta, threads=2)
-    assert rep["int8"]["weights"] == "uint8"
+    assert rep.int8["weights"] == "uint8"
     if is_x86():  # measured 29x slower there: said, not silent
-        assert any("slow path" in w for w in rep["int8"]["warnings"])
+        assert any("slow path" in w for w in rep.int8["warnings"])
     proto = onnx.load(str(out))
     dq_inputs = {n.input[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
     weights = [numpy_helper.to_array(i) for i in proto.graph.initializer if i.name in dq_inputs and len(i.dims) == 4]
     assert weights and all(w.dtype == np.uint8 for w in weights)
-    assert all(row["argmax_agreement"] > 0.8 for row in rep["parity_int8"])
+    assert all(row["argmax_agreement"] > 0.8 for row in rep.parity_int8)
     with pytest.raises(ConfigError, match="--weight-type 'int4' is invalid"):
         QuantSpec(weight_type="int4")
 
@@ -186,8 +187,8 @@ def test_dynamo_exporter(tmp_path: Path) -> None:
     out = tmp_path / "dyn.onnx"
     rep = run(ExportSpec(output=out, export_shape=(64, 96), dynamo=True, opset=18), model,
               default_meta("fcn_tiny", num_classes=3), threads=2)  # fmt: skip
-    assert rep["exporter"] == "dynamo"
-    assert all(r["argmax_agreement"] >= 0.9999 for r in rep["parity_fp32"])
+    assert rep.exporter == "dynamo"
+    assert all(r["argmax_agreement"] >= 0.9999 for r in rep.parity_fp32)
 
 
 def test_accuracy_gate_refuses_a_drop_and_writes_nothing(
@@ -213,7 +214,7 @@ def test_accuracy_gate_refuses_a_drop_and_writes_nothing(
         run(spec, model, meta, gate=strict, threads=2)
     assert not (tmp_path / "g.onnx").exists()
     rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=-100.0, allow_drop=True), threads=2)
-    acc = rep["accuracy"]
+    acc = rep.accuracy
     assert set(acc["miou"]) == {"fp32", "int8"} and acc["drop_points"] == pytest.approx(
         100 * (acc["miou"]["fp32"] - acc["miou"]["int8"])
     )
@@ -224,8 +225,8 @@ def test_requested_rewrite_form_is_used_where_exact(tmp_path: Path, tiny8s_check
     model, meta = load_checkpoint(tiny8s_checkpoint)
     out = tmp_path / "dw.onnx"
     rep = run(ExportSpec(output=out, export_shape=(64, 96), rewrite_form="depthwise"), model, meta, threads=2)
-    assert rep["rewrite"]["requested"] == "depthwise" and rep["rewrite"]["form_timings_ms"] == {}
-    assert {r["form"] for r in rep["rewrite"]["rewrites"]} == {"depthwise"}
+    assert rep.rewrite["requested"] == "depthwise" and rep.rewrite["form_timings_ms"] == {}
+    assert {r["form"] for r in rep.rewrite["rewrites"]} == {"depthwise"}
     assert sum(n.op_type == "DepthToSpace" for n in onnx.load(str(out)).graph.node) == 3
 
 
@@ -234,7 +235,8 @@ def test_auto_rewrite_keeps_the_fastest_exact_form_including_the_original(
 ) -> None:
     model, meta = load_checkpoint(tiny8s_checkpoint)
     out = tmp_path / "auto.onnx"
-    rep = run(ExportSpec(output=out, export_shape=(64, 96)), model, meta, threads=2)["rewrite"]
+    rep = run(ExportSpec(output=out, export_shape=(64, 96)), model, meta, threads=2).rewrite
+    assert rep is not None
     timings = rep["form_timings_ms"]
     assert set(timings) == {"convtranspose", "resize", "depthwise"}  # dense is dominated by depthwise here
     assert rep["chosen"] == min(timings, key=lambda f: timings[f])

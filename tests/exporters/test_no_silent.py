@@ -85,7 +85,7 @@ def test_int8_keeps_exactly_the_recorded_upsampling_nodes_float(
     path, report = tiny_onnx
     proto = onnx.load(str(path))
     recorded = read_upsampling_nodes(proto)
-    assert recorded == report["rewrite"]["upsampling_nodes"] and len(recorded) >= 3  # 8s: three upsamplings
+    assert recorded == report.rewrite["upsampling_nodes"] and len(recorded) >= 3  # 8s: three upsamplings
     meta = load_checkpoint_meta(path)
     q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=2, calib_shape=(64, 96))
     facts = quantize_int8(path, tmp_path / "q.onnx", meta, q, calibration_images(q))
@@ -175,12 +175,12 @@ def test_gated_int8_on_a_saturating_cpu_measures_both_ranges(
     q = QuantSpec(calib_data=calib_folder, calib_format="images", calib_count=4, calib_shape=(64, 96))
     spec = ExportSpec(output=tmp_path / "q.onnx", export_shape=(64, 96), quantize=Quantize.INT8, quant=q)
     rep = run(spec, model, meta, gate=GateSpec(data, "folder", max_drop=100.0), threads=2)
-    trial = rep["reduce_range_trial"]
+    trial = rep.reduce_range_trial
     assert 0.0 <= trial["miou_7bit"] <= 1.0 and 0.0 <= trial["miou_8bit"] <= 1.0
     seven = trial["miou_8bit"] <= trial["miou_7bit"]
     assert trial["chosen"] == ("7-bit (reduce_range)" if seven else "8-bit")
-    assert rep["int8"]["reduce_range"] is seven
-    assert rep["accuracy"]["miou"]["int8"] == pytest.approx(max(trial["miou_7bit"], trial["miou_8bit"]))
+    assert rep.int8["reduce_range"] is seven
+    assert rep.accuracy["miou"]["int8"] == pytest.approx(max(trial["miou_7bit"], trial["miou_8bit"]))
 
 
 def _control_run(tmp_path: Path, checkpoint: Path, calib: Path, **gate: Any) -> dict[str, Any]:
@@ -209,13 +209,13 @@ def test_accuracy_control_returns_the_worst_layers_to_float(
     """Over the limit, int8 is not only refused: the convolutions that add the most error go back to float, 1, 2,
     4, ... at a time, each step re-quantised and re-scored, all recorded (an unreachable limit walks every step)."""
     rep = _control_run(tmp_path, tiny8s_checkpoint, calib_folder, max_drop=-100.0, allow_drop=True, max_float_layers=4)
-    ac = rep["accuracy_control"]
+    ac = rep.accuracy_control
     errors = [r["added_rel_error"] for r in ac["ranking"]]
     assert errors == sorted(errors, reverse=True) and len(errors) >= 4
     assert [s["float_layers"] for s in ac["steps"]] == [1, 2, 4]
     assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:4]]
-    assert set(ac["kept_float"]) <= set(rep["int8"]["excluded_nodes"])
-    assert rep["accuracy"]["miou"]["int8"] == ac["steps"][-1]["miou"]
+    assert set(ac["kept_float"]) <= set(rep.int8["excluded_nodes"])
+    assert rep.accuracy["miou"]["int8"] == ac["steps"][-1]["miou"]
     proto = onnx.load(str(tmp_path / "q.onnx"))
     float_convs = {n.name for n in proto.graph.node if n.op_type == "Conv"} & set(ac["kept_float"])
     assert float_convs == set(ac["kept_float"])
@@ -254,12 +254,12 @@ def test_accuracy_control_bisects_for_the_fewest_float_layers(
 
     monkeypatch.setattr(quant_steps, "gate_miou", _scored_by_count(3, []))
     rep = _control_run(tmp_path, tiny8s_checkpoint, calib_folder, max_drop=1.0, max_float_layers=16)
-    ac = rep["accuracy_control"]
+    ac = rep.accuracy_control
     assert [s["float_layers"] for s in ac["steps"]] == [1, 2, 4, 3]  # 4 passes, 2 does not: bisect to 3
     assert ac["steps"][-1]["drop_points"] <= 1.0
     assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:3]]
     assert set(ac["kept_float"]) <= _float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
-    assert rep["accuracy"]["miou"]["int8"] == 0.6 and rep["accuracy"]["drop_points"] == 0.0
+    assert rep.accuracy["miou"]["int8"] == 0.6 and rep.accuracy["drop_points"] == 0.0
 
 
 def test_the_gate_scores_as_eval_runs_the_model(tmp_path: Path, calib_folder: Path) -> None:
@@ -288,7 +288,7 @@ def test_the_gate_scores_as_eval_runs_the_model(tmp_path: Path, calib_folder: Pa
     as_eval = evaluate_predictor(open_predictor(spec.output, threads=2), ds)["miou"]
     at_export_shape = evaluate_predictor(open_predictor(spec.output, threads=2, tile=(64, 96)), ds)["miou"]
     assert as_eval != at_export_shape  # the test tells the two apart
-    assert rep["accuracy"]["miou"]["int8"] == pytest.approx(as_eval, abs=1e-12)
+    assert rep.accuracy["miou"]["int8"] == pytest.approx(as_eval, abs=1e-12)
 
 
 def test_accuracy_control_keeps_the_chosen_file_when_the_last_count_tried_fails(
@@ -301,13 +301,13 @@ def test_accuracy_control_keeps_the_chosen_file_when_the_last_count_tried_fails(
     seen: list[str] = []
     monkeypatch.setattr(quant_steps, "gate_miou", _scored_by_count(8, seen))
     rep = _control_run(tmp_path, tiny8s_checkpoint, calib_folder, max_drop=1.0, max_float_layers=16)
-    ac = rep["accuracy_control"]
+    ac = rep.accuracy_control
     counts = [s["float_layers"] for s in ac["steps"]]
     assert counts == [1, 2, 4, 8, 6, 7] and ac["steps"][-1]["drop_points"] > 1.0  # the last count tried fails
     assert len(seen) == 2 + len(counts)  # plain int8 and fp32, then each count once: nothing scored twice
     assert ac["kept_float"] == [r["node"] for r in ac["ranking"][:8]]
     assert set(ac["kept_float"]) <= _float_convs(tmp_path / "q.onnx")  # the file holds the chosen model
-    assert rep["accuracy"]["miou"]["int8"] == 0.6
+    assert rep.accuracy["miou"]["int8"] == 0.6
 
 
 def test_calibration_recognises_the_layout_it_is_given(tmp_path: Path) -> None:

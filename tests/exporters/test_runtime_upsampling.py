@@ -35,11 +35,11 @@ def test_export_moves_the_final_upsampling_and_stays_exact(tmp_path: Path, tiny8
     cut, full = tmp_path / "cut.onnx", tmp_path / "full.onnx"
     rep = run(ExportSpec(output=cut, export_shape=(64, 96), runtime_upsampling=True), model, meta, threads=2)
     run(ExportSpec(output=full, export_shape=(64, 96)), model, meta, threads=2)
-    assert rep["runtime_upsampling"]["stride"] == 8
+    assert rep.runtime_upsampling["stride"] == 8
     proto = onnx.load(str(cut))
     dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
     assert dims[2:] == ["H/8", "W/8"]
-    assert all(r["rel_diff"] <= 1e-4 and r["argmax_agreement"] >= 0.9999 for r in rep["parity_fp32"])
+    assert all(r["rel_diff"] <= 1e-4 and r["argmax_agreement"] >= 0.9999 for r in rep.parity_fp32)
     a, b = open_predictor(cut), open_predictor(full)
     assert a.session.upsample_stride == 8 and b.session.upsample_stride == 1
     assert a.ids_runner is not None and b.ids_runner is None  # one tile: ids straight from the stride-8 logits
@@ -54,7 +54,7 @@ def test_int8_keeps_the_runtime_upsampling(tmp_path: Path, tiny8s_checkpoint: Pa
     out = tmp_path / "q.onnx"
     spec = ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q, runtime_upsampling=True)
     rep = run(spec, model, meta, threads=2)
-    assert all(r["argmax_agreement"] > 0.8 for r in rep["parity_int8"])
+    assert all(r["argmax_agreement"] > 0.8 for r in rep.parity_int8)
     pred = open_predictor(out)
     assert pred.session.upsample_stride == 8
     assert pred.predict(synthetic_images([(70, 100)])[0]).shape == (70, 100)
@@ -95,7 +95,7 @@ def test_ids_output_survives_int8_and_refuses_runtime_upsampling(
     out = tmp_path / "q.onnx"
     rep = run(ExportSpec(output=out, export_shape=(64, 96), quantize=Quantize.INT8, quant=q, ids_output=True),
               model, meta, threads=2)  # fmt: skip
-    assert {"fcnedge/ids/ArgMax", "fcnedge/ids/Cast"} <= set(rep["int8"]["excluded_nodes"])
+    assert {"fcnedge/ids/ArgMax", "fcnedge/ids/Cast"} <= set(rep.int8["excluded_nodes"])
     pred = open_predictor(out)
     img = synthetic_images([(64, 96)], seed=5)[0]
     from fcnedge.runtime.postprocess import argmax_ids

@@ -50,8 +50,8 @@ def test_export_uint8_input_cast_form(
     out = tmp_path / "u8.onnx"
     spec = ExportSpec(output=out, export_shape=(64, 96), quantize=quantize, quant=q, uint8_input=True)
     rep = run(spec, model, meta, threads=2)
-    assert rep["uint8_input"]["form"] == "cast"
-    assert all(r["argmax_agreement"] >= 0.999 for r in rep["uint8_input"]["parity"])
+    assert rep.uint8_input["form"] == "cast"
+    assert all(r["argmax_agreement"] >= 0.999 for r in rep.uint8_input["parity"])
     proto = onnx.load(str(out))
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
     pred = open_predictor(out, threads=2)
