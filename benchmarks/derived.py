@@ -8,19 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fcnedge.benchmarks.harness import BenchConfig
+    from fcnedge.benchmarks.rows import BenchRow
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
+def add_ratios(rows: list[BenchRow]) -> None:
     """speedup_vs_torch and speedup_vs_fp32 (p50 ratios within the same model and shape)."""
     for r in rows:
-        same = [o for o in rows if o["model"] == r["model"] and o["shape"] == r["shape"]]
+        same = [o for o in rows if o.model == r.model and o.shape == r.shape]
         for base in ("torch", "fp32"):
-            ref = next((o for o in same if o["variant"] == base), None)
+            ref = next((o for o in same if o.variant == base), None)
             if ref is not None:
-                r[f"speedup_vs_{base}"] = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"]
+                setattr(r, f"speedup_vs_{base}", ref.p50 / r.p50)
 
 
-def add_roofline(rows: list[dict[str, Any]], cfg: BenchConfig) -> dict[str, Any] | None:
+def add_roofline(rows: list[BenchRow], cfg: BenchConfig) -> dict[str, Any] | None:
     """Measure the conv roofline once and each ONNX CPU row's achieved GFLOP/s as a share of it."""
     from fcnedge.benchmarks.roofline import conv_roofline, model_gflop
 
@@ -32,20 +33,17 @@ def add_roofline(rows: list[dict[str, Any]], cfg: BenchConfig) -> dict[str, Any]
             (
                 o
                 for o in rows
-                if o["model"] == r["model"]
-                and o["variant"] in ("fp32", "onnx")
-                and o["shape"] == r["shape"]
-                and "onnx" in o
+                if o.model == r.model and o.variant in ("fp32", "onnx") and o.shape == r.shape and o.onnx is not None
             ),
             None,
         )
-        if fp32 is None:
+        if fp32 is None or fp32.onnx is None:
             continue
-        h, w = (int(v) for v in r.get("model_input", r["shape"]).split("x"))
-        gflop = model_gflop(Path(fp32["onnx"]), (h, w)) * r["batch"]
-        achieved = gflop / (r["stages_ms"]["inference"]["p50"] / 1e3)
-        r["gflop"] = round(gflop, 3)
-        r["achieved_gflops"] = round(achieved, 2)
-        if r["provider"] in ("CPUExecutionProvider", "torch-cpu") or r["provider"].startswith("OpenVINO-CPU"):
-            r["roofline_share"] = achieved / roof["gflops"]
+        h, w = (int(v) for v in (r.model_input or r.shape).split("x"))
+        gflop = model_gflop(Path(fp32.onnx), (h, w)) * r.batch
+        achieved = gflop / (r.stages["inference"].p50 / 1e3)
+        r.gflop = round(gflop, 3)
+        r.achieved_gflops = round(achieved, 2)
+        if r.provider in ("CPUExecutionProvider", "torch-cpu") or r.provider.startswith("OpenVINO-CPU"):
+            r.roofline_share = achieved / roof["gflops"]
     return roof

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from fcnedge.benchmarks.derived import add_ratios, add_roofline
 from fcnedge.benchmarks.machine import current_rss_mb, machine_facts, peak_rss_mb, reset_peak_rss
+from fcnedge.benchmarks.rows import BenchReport, BenchRow
 from fcnedge.benchmarks.timing import StageTimer, time_interleaved
 from fcnedge.benchmarks.variants import (
     ONNX_VARIANTS,
@@ -216,18 +217,15 @@ def stage_timer(b: Built, image: NDArray[np.uint8], cfg: BenchConfig) -> StageTi
     return PredictTimer(b, batch_image(image, cfg.batch))
 
 
-def latency_fields(timer: StageTimer, cfg: BenchConfig) -> dict[str, Any]:
-    """Report fields of a finished timer."""
+def add_latency(row: BenchRow, timer: StageTimer, cfg: BenchConfig) -> None:
+    """A finished timer's figures into its row."""
     total, per = timer.stats()
-    return {
-        "latency_ms": total.as_dict(),
-        "stages_ms": {k: v.as_dict() for k, v in per.items()},
-        "throughput": cfg.batch * 1e3 / total.mean,
-        "runs": total.runs,
-    }
+    row.latency, row.stages = total, per
+    row.throughput = cfg.batch * 1e3 / total.mean
+    row.runs = total.runs
 
 
-def accuracy(b: Built, cfg: BenchConfig) -> dict[str, Any]:
+def add_accuracy(row: BenchRow, b: Built, cfg: BenchConfig) -> None:
     """mIoU etc. on --data with the same metric code as fcnedge eval."""
     from fcnedge.data.datasets import open_dataset
     from fcnedge.evaluation import evaluate_predictor
@@ -235,27 +233,19 @@ def accuracy(b: Built, cfg: BenchConfig) -> dict[str, Any]:
     assert cfg.data is not None
     ds = open_dataset(cfg.data, cfg.data_format, cfg.split, num_classes=b.meta.num_classes)
     s = evaluate_predictor(b.predictor, ds, limit=cfg.eval_limit)
-    return {
-        "miou": s["miou"],
-        "pixel_accuracy": s["pixel_accuracy"],
-        "per_class_iou": s["per_class_iou"],
-        "eval_images": s["images"],
-    }
+    row.miou, row.pixel_accuracy = s["miou"], s["pixel_accuracy"]
+    row.per_class_iou, row.eval_images = s["per_class_iou"], s["images"]
 
 
-def fidelity(
-    b: Built, ref: NDArray[np.float32] | None, x: NDArray[np.float32], pixels: NDArray[np.uint8]
-) -> dict[str, Any]:
+def add_fidelity(
+    row: BenchRow, b: Built, ref: NDArray[np.float32], x: NDArray[np.float32], pixels: NDArray[np.uint8]
+) -> None:
     """Argmax agreement and max abs logit difference against the PyTorch reference output (``x``: the normalised
     batch; ``pixels``: the same batch as uint8 planes, for models that take pixels)."""
-    if ref is None:
-        return {}
     batch: Any = pixels if b.predictor.input_dtype == np.uint8 else x
     got = b.run(batch)
-    return {
-        "argmax_agreement_vs_torch": float(np.mean(got.argmax(1) == ref.argmax(1))),
-        "max_abs_logit_diff_vs_torch": float(np.abs(got - ref).max()),
-    }
+    row.argmax_agreement_vs_torch = float(np.mean(got.argmax(1) == ref.argmax(1)))
+    row.max_abs_logit_diff_vs_torch = float(np.abs(got - ref).max())
 
 
 def _reference(src: Source, x: NDArray[np.float32]) -> NDArray[np.float32] | None:
@@ -268,47 +258,45 @@ def _reference(src: Source, x: NDArray[np.float32]) -> NDArray[np.float32] | Non
 
 def build_one(
     src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, int], mshape: tuple[int, int]
-) -> tuple[dict[str, Any], Built]:
+) -> tuple[BenchRow, Built]:
     """Build one variant (exporting it if needed) and start its report row; records the RSS it added. ``shape``:
     the image; ``mshape``: what the model takes (:func:`source_input`)."""
     rss_before = current_rss_mb()
     reset_peak_rss()
     t0 = time.perf_counter()
     b = _build(src, variant, cfg, mshape)
-    row: dict[str, Any] = {
-        "model": src.label,
-        "variant": b.variant.value,
-        "provider": b.provider,
-        "shape": f"{shape[0]}x{shape[1]}",
-        "batch": cfg.batch,
-        "threads": cfg.threads,
-        "build_s": round(time.perf_counter() - t0, 2),
-        "rss_before_mb": rss_before,
-    }
+    row = BenchRow(
+        model=src.label,
+        variant=b.variant.value,
+        provider=b.provider,
+        shape=f"{shape[0]}x{shape[1]}",
+        batch=cfg.batch,
+        threads=cfg.threads,
+        build_s=round(time.perf_counter() - t0, 2),
+        rss_before_mb=rss_before,
+        note=b.note or None,
+        warnings=list(b.warnings),
+    )
     if b.predictor.scale != 1.0:
-        row["scale"] = b.predictor.scale
-        row["model_input"] = f"{mshape[0]}x{mshape[1]}"
+        row.scale = b.predictor.scale
+        row.model_input = f"{mshape[0]}x{mshape[1]}"
     if b.onnx_path is not None:
-        row["onnx"] = str(b.onnx_path)
-        row["file_mb"] = round(b.onnx_path.stat().st_size / 1e6, 2)
-    if b.note:
-        row["note"] = b.note
-    if b.warnings:
-        row["warnings"] = list(b.warnings)
+        row.onnx = str(b.onnx_path)
+        row.file_mb = round(b.onnx_path.stat().st_size / 1e6, 2)
     return row, b
 
 
-def score_one(row: dict[str, Any], b: Built, cfg: BenchConfig, mshape: tuple[int, int]) -> None:
+def score_one(row: BenchRow, b: Built, cfg: BenchConfig, mshape: tuple[int, int]) -> None:
     """Accuracy on --data and the optional profile (at the model input ``mshape``), after timing."""
     if cfg.data is not None:
-        row.update(accuracy(b, cfg))
+        add_accuracy(row, b, cfg)
     if cfg.profile and b.onnx_path is not None and b.provider == "CPUExecutionProvider":
         from fcnedge.benchmarks.profile import profile_onnx
 
-        row["profile"] = profile_onnx(b.onnx_path, mshape, threads=cfg.threads)
+        row.profile = profile_onnx(b.onnx_path, mshape, threads=cfg.threads)
 
 
-def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
+def run_bench(sources: list[Source], cfg: BenchConfig) -> BenchReport:
     """Run every source x variant x shape; returns the report (the CLI writes it).
 
     Raises:
@@ -318,37 +306,35 @@ def run_bench(sources: list[Source], cfg: BenchConfig) -> dict[str, Any]:
     from fcnedge.runtime.open import check_providers
 
     check_providers(cfg.providers)  # fail before any work when a requested provider is missing
-    rows: list[dict[str, Any]] = []
+    rows: list[BenchRow] = []
     for shape in cfg.shapes:
         image = bench_input(cfg, shape)
         for src in sources:
             rows.extend(_bench_source(src, cfg, shape, image))
     add_ratios(rows)
     roof = add_roofline(rows, cfg)
-    return {"machine": machine_facts(), "config": _config_dict(cfg), "roofline": roof, "rows": rows}
+    return BenchReport(machine=machine_facts(), config=_config_dict(cfg), rows=rows, roofline=roof)
 
 
-def _bench_source(
-    src: Source, cfg: BenchConfig, shape: tuple[int, int], image: NDArray[np.uint8]
-) -> list[dict[str, Any]]:
+def _bench_source(src: Source, cfg: BenchConfig, shape: tuple[int, int], image: NDArray[np.uint8]) -> list[BenchRow]:
     """All variants of one source, timed in interleaved blocks on the same input; then fidelity and accuracy."""
     variants = (Variant.ONNX,) if src.onnx_path is not None else cfg.variants
     for v in variants:
         if src.onnx_path is None and v not in (*TORCH_VARIANTS, *ONNX_VARIANTS, *OPENVINO_VARIANTS):
             raise ConfigError(f"variant {v.value!r} does not apply to {src.label}")
     mshape = source_input(src, cfg, shape)  # the same for every variant of the source
-    rows: dict[Variant, dict[str, Any]] = {}
+    rows: dict[Variant, BenchRow] = {}
     built: dict[Variant, Built] = {}
     timers: dict[Variant, StageTimer] = {}
     for v in variants:
         rows[v], built[v] = build_one(src, v, cfg, shape, mshape)
         timers[v] = stage_timer(built[v], image, cfg)
         timers[v].run(record=False)  # first run: compiles torch.compile, allocates arenas
-        rows[v]["peak_rss_mb"] = peak_rss_mb()
+        rows[v].peak_rss_mb = peak_rss_mb()
     time_interleaved(timers, warmup=cfg.warmup, runs=cfg.runs)
     for v in variants:
-        rows[v].update(latency_fields(timers[v], cfg))
-        log.info("%s %s %s: p50 %.1f ms", src.label, v, built[v].provider, rows[v]["latency_ms"]["p50"])
+        add_latency(rows[v], timers[v], cfg)
+        log.info("%s %s %s: p50 %.1f ms", src.label, v, built[v].provider, rows[v].p50)
     if src.meta is not None and src.torch_model is not None:
         # the model's input, for the parity check only: the image resized to it (a timed run pads instead)
         seen = image if mshape == shape else np.asarray(cv2.resize(image, mshape[::-1]), dtype=np.uint8)
@@ -356,8 +342,8 @@ def _bench_source(
         pixels = np.ascontiguousarray(seen.transpose(2, 0, 1))[None].repeat(cfg.batch, axis=0)
         ref = _reference(src, x)
         for v in variants:
-            if v not in TORCH_VARIANTS:
-                rows[v].update(fidelity(built[v], ref, x, pixels))
+            if v not in TORCH_VARIANTS and ref is not None:
+                add_fidelity(rows[v], built[v], ref, x, pixels)
     for v in variants:
         score_one(rows[v], built[v], cfg, mshape)
     return [rows[v] for v in variants]

@@ -144,11 +144,14 @@ def miou_axis(values: list[float], *, min_span: float = 2.0) -> tuple[float, flo
 
 
 def write_reports(report: dict[str, Any], out: Path) -> list[Path]:
-    """Write report.json, report.md and (when possible) latency_vs_miou.png into ``out``."""
+    """Write report.json, report.csv, report.md and (when possible) latency_vs_miou.png into ``out``."""
+    from fcnedge.benchmarks.rows import to_csv
+
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.csv", to_csv(report))
     atomic_write_text(out / "report.md", markdown(report))
-    written = [out / "report.json", out / "report.md"]
+    written = [out / "report.json", out / "report.csv", out / "report.md"]
     if plot(report, out / "latency_vs_miou.png"):
         written.append(out / "latency_vs_miou.png")
     return written

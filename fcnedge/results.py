@@ -99,7 +99,7 @@ class TrainResult:
         if self.selection is Selection.SCHEDULE:
             return f"{self.schedule}, val mIoU {val['miou']:.4f}" if val else f"{self.schedule}"
         if self.selection is Selection.SEQUENCES:
-            tail = f", val mIoU {val['miou']:.4f}" if self.final_val else " (val not scored yet)"
+            tail = f", val mIoU {val['miou']:.4f}" if self.final_val and val else " (val not scored yet)"
             return f"best selection mIoU {self.best:.4f}{tail}"
         return f"best val mIoU {self.best:.4f}"
 

@@ -19,19 +19,22 @@ ran before it started) and is redone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fcnedge.errors import ConfigError, MissingDependencyError, OutputExistsError
+from fcnedge.errors import ConfigError, MissingDependencyError, OutputError, OutputExistsError
 from fcnedge.fsutil import atomic_write_text
 from fcnedge.imagesize import DEFAULT_MAX_PIXELS
 from fcnedge.runtime.batch import FIELDS, OutputSpec, Status, file_sha256, segment_file
@@ -203,11 +206,20 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
         write_manifest(manifest, paths, rows)  # every input listed before any work: the to-do ones as pending
         try:
             if todo:
-                _map(job, todo, done)
+                with _interrupt_flag() as interrupted:
+                    _map(job, todo, done)
+                if interrupted.is_set():  # Ctrl-C reached Ray's iterator, which may end quietly: never exit 0
+                    raise KeyboardInterrupt
         finally:  # finished, failed or interrupted: what the workers finished is recorded either way
             rows.update(read_journals(folder))
             rows.update({r["path"]: r for r in done})
             write_manifest(manifest, paths, rows)
+        left = [p for p in todo if rows[p].get("status") == PENDING]
+        if left:  # the stream ended without them: a job that says done must have done everything
+            raise OutputError(
+                f"the Ray job ended with {len(left)} of {len(todo)} inputs not processed (first: {left[0]}): run the "
+                "same command with --resume to finish them"
+            )
     finally:
         if started:
             ray.shutdown()
@@ -299,6 +311,27 @@ def plan_rows(
             rows[p] = {**_failed(p, job.outputs, "not run yet"), "status": PENDING}
             todo.append(p)
     return rows, todo, blocked
+
+
+@contextlib.contextmanager
+def _interrupt_flag() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C (SIGINT) while inside, which still raises KeyboardInterrupt as usual: a library that
+    catches the interrupt cannot make the job look finished. Only the main thread installs the handler."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        flag.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _map(job: RayJob, todo: list[str], done: list[dict[str, Any]]) -> None:

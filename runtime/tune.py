@@ -32,6 +32,7 @@ from fcnedge import __version__
 from fcnedge.errors import ConfigError
 from fcnedge.fsutil import atomic_write_json, writing
 from fcnedge.host import cpu_flags, cpu_model
+from fcnedge.results import versioned
 from fcnedge.sources import cache_dir
 
 log = logging.getLogger(__name__)
@@ -288,4 +289,4 @@ def write_tuned(target: Path, report: dict[str, Any]) -> None:
     """Write the report atomically (a full disk or read-only folder is one line, nothing at the final name)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with writing(target):
-        atomic_write_json(target, report)
+        atomic_write_json(target, versioned("tune", report))

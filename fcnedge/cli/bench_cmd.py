@@ -19,6 +19,7 @@ from fcnedge.cli.options import (
     panels,
 )
 from fcnedge.errors import ConfigError
+from fcnedge.results import versioned
 from fcnedge.specs import Blend, CalibMethod, DataFormat, ProviderSpec, QuantSpec, parse_hw
 
 
@@ -173,7 +174,7 @@ def bench(
         else None,
     )
     with console.status("benchmarking..."):
-        report = run_bench(sources, cfg)
+        report = run_bench(sources, cfg).to_json()  # JSON from here on: the table and the files read the same
     table = Table(title=f"fcnedge bench on {report['machine']['cpu']} ({threads} threads)")
     for c in COLUMNS:
         table.add_column(c, justify="right" if c not in ("model", "variant", "provider") else "left")
@@ -247,7 +248,7 @@ def bench_runtime(
         )
     with writing(output / "runtime.json"):
         output.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(output / "runtime.json", report)
+        atomic_write_json(output / "runtime.json", versioned("bench-runtime", report))
     out.print(f"wrote {output / 'runtime.json'}")
 
 

@@ -29,10 +29,11 @@ def check(
     """Pairs, unpaired files, sizes, ids per class (pixel share, images), the ignored share and every problem that
     would break training; exit 2 with a one-line reason if there is one."""
     from fcnedge.data.check import check_dataset
+    from fcnedge.results import versioned
 
     reports = check_dataset(path, fmt, num_classes=num_classes)
     if as_json:
-        doc = {"schema_version": 1, "path": str(path), "splits": [asdict(r) for r in reports]}
+        doc = versioned("data-check", {"path": str(path), "splits": [asdict(r) for r in reports]})
         out.print_json(json.dumps(doc))
     else:
         for r in reports:

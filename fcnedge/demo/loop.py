@@ -18,6 +18,7 @@ from fcnedge.demo.overlay import blend, draw_legend, draw_stats, palette_bgr
 from fcnedge.errors import ConfigError, SourceError
 from fcnedge.fsutil import atomic_write_json, tmp_prefix, writing
 from fcnedge.protocols import Predictor
+from fcnedge.results import versioned
 
 log = logging.getLogger(__name__)
 
@@ -227,5 +228,5 @@ def _finish(frames: list[dict[str, Any]], src: FrameSource, t_first: float | Non
     }
     if cfg.stats is not None:
         with writing(cfg.stats):
-            atomic_write_json(cfg.stats, stats, indent=1)
+            atomic_write_json(cfg.stats, versioned("demo-stats", stats), indent=1)
     return stats

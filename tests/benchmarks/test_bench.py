@@ -67,6 +67,14 @@ def test_bench_checkpoint_variants_on_identical_inputs(tiny8s_checkpoint: Path, 
     assert report["machine"]["cores"] >= 1 and "onnxruntime" in report["machine"]["versions"]
     md = (out / "report.md").read_text()
     assert "| tiny8s | fp32 | CPUExecutionProvider | 64x96 |" in md
+    assert (report["schema"], report["schema_version"]) == ("fcnedge.bench-report", 1)
+    import csv
+
+    lines = list(csv.DictReader((out / "report.csv").open()))  # the figures as CSV, one line per row
+    assert [(c["variant"], float(c["p50_ms"])) for c in lines] == [
+        (r["variant"], round(r["latency_ms"]["p50"], 3)) for r in report["rows"]
+    ]
+    assert all(c["cpu"] == report["machine"]["cpu"] for c in lines)
     # the cached export is reused on a second run
     cached = list((out / "cache").glob("*.onnx"))
     assert len(cached) == 1
