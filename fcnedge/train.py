@@ -27,7 +27,6 @@ from fcnedge.losses import SegLoss
 from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.metrics import ConfusionMatrix
 from fcnedge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from fcnedge.models.fcn import UPSAMPLING_INITS
 from fcnedge.models.infer import torch_runner
 from fcnedge.models.registry import build, check_arch, default_meta
 from fcnedge.results import Selection, TrainResult
@@ -48,7 +47,6 @@ class TrainConfig:
     arch: str = "fcn_efficientnet_lite0"
     head: str | None = None
     freeze_upsampling: bool = False
-    upsampling_init: str = "bilinear"
     pretrained_backbone: bool = True
     epochs: int = 5
     batch_size: int = 8
@@ -188,10 +186,6 @@ def check_config(cfg: TrainConfig) -> None:
             "--bf16 needs a CPU with AVX512-BF16 or AMX (this one has neither: bf16 would be emulated, slower than "
             "float32): drop --bf16"
         )
-    if cfg.upsampling_init not in UPSAMPLING_INITS:
-        raise ConfigError(
-            f"--upsampling-init {cfg.upsampling_init!r} is unknown: choose one of {', '.join(UPSAMPLING_INITS)}"
-        )
     if not (math.isfinite(cfg.rotate) and 0 <= cfg.rotate <= 45):
         raise ConfigError(f"--rotate {cfg.rotate} is invalid: use degrees from 0 (off) to 45, e.g. 10")
     if not (math.isfinite(cfg.lovasz) and 0 <= cfg.lovasz <= 10):
@@ -308,7 +302,6 @@ def _prepare(cfg: TrainConfig) -> _Run:
         pretrained_backbone=cfg.pretrained_backbone,
         head=cfg.head,
         freeze_upsampling=cfg.freeze_upsampling,
-        upsampling_init=cfg.upsampling_init,
     )
     if cfg.init_from is not None:
         from fcnedge.models.checkpoint import warm_start

@@ -76,7 +76,7 @@ def resolve_train_config(recipe: Path | None, given: dict[str, tuple[str, Any]])
 
 @panels(
     {
-        "Model": ("freeze_upsampling", "pretrained_backbone", "upsampling_init", "init_from"),
+        "Model": ("freeze_upsampling", "pretrained_backbone", "init_from"),
         "Optimiser and loss": ("weight_decay", "optimizer", "class_weighting", "lovasz", "ce_weight"),
         "Augmentation": ("scale", "rotate", "jitter"),
         "Selection and schedule": (
@@ -125,9 +125,6 @@ def train(
     optimizer: Annotated[Optional[str], typer.Option(help="sgd or adamw (default: sgd for ResNets).")] = None,
     crop: Annotated[str, typer.Option(help="Random crop HxW (multiples of 32).")] = "320x480",
     scale: Annotated[str, typer.Option(help="Scale jitter MIN,MAX.")] = "1.0,1.0",
-    upsampling_init: Annotated[
-        str, typer.Option(help="Initial transposed convs: bilinear (FCN paper) or random (PyTorch default).")
-    ] = "bilinear",
     rotate: Annotated[float, typer.Option(help="Random rotation up to +-DEGREES (0: off).")] = 0.0,
     jitter: Annotated[
         float, typer.Option(help="Colour jitter strength: brightness, contrast, saturation x[1-S,1+S] (0: off).")

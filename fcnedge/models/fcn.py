@@ -4,10 +4,9 @@
 are the FCN paper's skip variants that fuse stride-16 / stride-8 features before the final upsampling; ``"4s"`` adds
 one more skip from the stride-4 features and ``"2s"`` another from the stride-2 ones (thin structures: poles and
 sign posts are 1-3 pixels wide); ``"2s-k3"`` is the 2s head with 3x3 score convs at strides 4 and 2 (a thin line
-is a pattern in a neighbourhood, not in one pixel's features). Three more
-32s heads answer the seed's questions (docs/seed-qa.md): ``"32s-mid128"`` (1x1 conv to 128 channels, ReLU, 1x1 to
-K), ``"32s-x2"`` (five stacked x2 transposed convs instead of one x32) and ``"32s-bicubic"`` (one x32 transposed conv
-of kernel 128, padding 48, initialised as bicubic interpolation).
+is a pattern in a neighbourhood, not in one pixel's features). The heads and initialisations the seed's questions
+tried and the project did not keep (a 128-channel score, five x2 upsamplings, bicubic, random initialisation) are
+in docs/seed-qa.md and git history (0.2.0), not here.
 """
 
 from __future__ import annotations
@@ -17,11 +16,10 @@ from torch import nn
 
 from fcnedge.errors import ConfigError
 
-HEADS = ("32s", "16s", "8s", "4s", "2s", "2s-k3", "32s-mid128", "32s-x2", "32s-bicubic")
+HEADS = ("32s", "16s", "8s", "4s", "2s", "2s-k3")
 SKIP_STRIDES = {"16s": 16, "8s": 8, "4s": 4, "2s": 2, "2s-k3": 2}  # the finest skip of each skip head
 WIDE_SKIPS = {"2s-k3": (4, 2)}  # heads whose skip scores at these strides are 3x3 convs (padding 1), not 1x1
 SKIP_CHAIN = (16, 8, 4, 2)  # skips are fused coarse to fine: x2 of the running score + the stride's score conv
-UPSAMPLING_INITS = ("bilinear", "random")
 
 
 def skip_strides(head: str) -> tuple[int, ...]:
@@ -46,45 +44,11 @@ def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     return weight
 
 
-def cubic_weights(x: torch.Tensor, a: float = -0.75) -> torch.Tensor:
-    """Keys' cubic convolution kernel at distances ``x`` (a = -0.75, OpenCV's and PyTorch's bicubic)."""
-    x = x.abs()
-    near = ((a + 2) * x - (a + 3)) * x * x + 1
-    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-    return torch.where(x <= 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
-
-
-def bicubic_kernel(channels: int, factor: int) -> torch.Tensor:
-    """The (C, C, 4f, 4f) transposed-conv weight (stride f, padding 3f/2) that upsamples each channel by ``factor``
-    with half-pixel bicubic interpolation (zeros outside the image), off-diagonal filters zero."""
-    k = 4 * factor
-    og = torch.arange(k, dtype=torch.float64)
-    filt1d = cubic_weights((og - (2 * factor - 0.5)) / factor)
-    filt = (filt1d[:, None] * filt1d[None, :]).to(torch.float32)
-    weight = torch.zeros(channels, channels, k, k)
-    idx = torch.arange(channels)
-    weight[idx, idx] = filt
-    return weight
-
-
-def bilinear_upsampler(channels: int, factor: int, *, frozen: bool, init: str = "bilinear") -> nn.ConvTranspose2d:
-    """ConvTranspose2d(kernel 2f, stride f, padding f/2) initialised as bilinear x``factor`` upsampling
-    (``init="random"``: PyTorch's default initialisation instead, for the seed's question 5)."""
+def bilinear_upsampler(channels: int, factor: int, *, frozen: bool) -> nn.ConvTranspose2d:
+    """ConvTranspose2d(kernel 2f, stride f, padding f/2) initialised as bilinear x``factor`` upsampling."""
     up = nn.ConvTranspose2d(channels, channels, kernel_size=2 * factor, stride=factor, padding=factor // 2)
-    if init == "bilinear":
-        with torch.no_grad():
-            up.weight.copy_(bilinear_kernel(channels, 2 * factor))
-            assert up.bias is not None
-            up.bias.zero_()
-    up.requires_grad_(not frozen)
-    return up
-
-
-def bicubic_upsampler(channels: int, factor: int, *, frozen: bool) -> nn.ConvTranspose2d:
-    """ConvTranspose2d(kernel 4f, stride f, padding 3f/2) initialised as bicubic x``factor`` upsampling."""
-    up = nn.ConvTranspose2d(channels, channels, kernel_size=4 * factor, stride=factor, padding=3 * factor // 2)
     with torch.no_grad():
-        up.weight.copy_(bicubic_kernel(channels, factor))
+        up.weight.copy_(bilinear_kernel(channels, 2 * factor))
         assert up.bias is not None
         up.bias.zero_()
     up.requires_grad_(not frozen)
@@ -107,13 +71,11 @@ class FCN(nn.Module):
         channels: feature channels at those strides.
         num_classes: K.
         head: ``"32s"`` (the seed), ``"16s"``, ``"8s"``, ``"4s"`` or ``"2s"`` (skips down to stride 4 or 2: for
-            thin structures), or one of the variants in :data:`HEADS`.
+            thin structures), or ``"2s-k3"`` (:data:`HEADS`).
         freeze_upsampling: keep the transposed convs fixed at bilinear (FCN paper) instead of training them.
-        upsampling_init: ``"bilinear"`` (FCN paper, the default) or ``"random"`` (PyTorch's default init; the
-            bicubic head is always initialised bicubic).
 
     Raises:
-        ConfigError: unknown head or initialisation, or num_classes < 2.
+        ConfigError: unknown head, or num_classes < 2.
     """
 
     def __init__(
@@ -124,44 +86,27 @@ class FCN(nn.Module):
         num_classes: int,
         head: str = "32s",
         freeze_upsampling: bool = False,
-        upsampling_init: str = "bilinear",
     ) -> None:
         super().__init__()
         if head not in HEADS:
             raise ConfigError(f"head {head!r} is unknown: choose one of {', '.join(HEADS)}")
-        if upsampling_init not in UPSAMPLING_INITS:
-            raise ConfigError(
-                f"upsampling init {upsampling_init!r} is unknown: choose one of {', '.join(UPSAMPLING_INITS)}"
-            )
         if num_classes < 2:
             raise ConfigError(f"num_classes {num_classes} is invalid: use 2 or more")
         self.backbone = backbone
         self.head = head
-        k, frozen, init = num_classes, freeze_upsampling, upsampling_init
-        self.score32: nn.Module
-        if head == "32s-mid128":
-            self.score32 = nn.Sequential(
-                nn.Conv2d(channels[32], 128, kernel_size=1), nn.ReLU(inplace=True), nn.Conv2d(128, k, kernel_size=1)
-            )
-        else:
-            self.score32 = nn.Conv2d(channels[32], k, kernel_size=1)
+        k, frozen = num_classes, freeze_upsampling
+        self.score32 = nn.Conv2d(channels[32], k, kernel_size=1)
         self.upsample: nn.Module
-        if head in ("32s", "32s-mid128"):
-            self.upsample = bilinear_upsampler(k, 32, frozen=frozen, init=init)
-            return
-        if head == "32s-x2":
-            self.upsample = nn.Sequential(*(bilinear_upsampler(k, 2, frozen=frozen, init=init) for _ in range(5)))
-            return
-        if head == "32s-bicubic":
-            self.upsample = bicubic_upsampler(k, 32, frozen=frozen)
+        if head == "32s":
+            self.upsample = bilinear_upsampler(k, 32, frozen=frozen)
             return
         for stride in skip_strides(head):  # score16, up32to16, score8, up16to8, ... (the checkpoints' names)
             size = 3 if stride in WIDE_SKIPS.get(head, ()) else 1
             conv = nn.Conv2d(channels[stride], k, kernel_size=size, padding=size // 2)
             _zero(conv)
             setattr(self, f"score{stride}", conv)
-            setattr(self, f"up{2 * stride}to{stride}", bilinear_upsampler(k, 2, frozen=frozen, init=init))
-        self.upsample = bilinear_upsampler(k, SKIP_STRIDES[head], frozen=frozen, init=init)
+            setattr(self, f"up{2 * stride}to{stride}", bilinear_upsampler(k, 2, frozen=frozen))
+        self.upsample = bilinear_upsampler(k, SKIP_STRIDES[head], frozen=frozen)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised RGB -> (N, K, H, W) logits (H, W multiples of 32)."""

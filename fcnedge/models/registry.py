@@ -17,8 +17,8 @@ from fcnedge.models.fcn import FCN, HEADS
 
 __all__ = ["ARCHS", "LITE_MEAN", "LITE_STD", "ArchInfo", "build", "build_from_meta", "check_arch", "default_meta"]
 
-# (num_classes, pretrained_backbone, head, freeze, upsampling_init) -> module
-Builder = Callable[[int, bool, str, bool, str], nn.Module]
+# (num_classes, pretrained_backbone, head, freeze) -> module
+Builder = Callable[[int, bool, str, bool], nn.Module]
 
 
 @dataclass(frozen=True)
@@ -80,22 +80,16 @@ def _register_fcn(bname: str) -> None:
         std=bb.std,
         optimizer=bb.optimizer,
     )
-    def fcn(num_classes: int, pretrained: bool, head: str, freeze: bool, init: str) -> nn.Module:
-        return FCN(
-            bb.factory(pretrained),
-            channels=bb.channels,
-            num_classes=num_classes,
-            head=head,
-            freeze_upsampling=freeze,
-            upsampling_init=init,
-        )
+    def fcn(num_classes: int, pretrained: bool, head: str, freeze: bool) -> nn.Module:
+        return FCN(bb.factory(pretrained), channels=bb.channels, num_classes=num_classes, head=head,
+                   freeze_upsampling=freeze)  # fmt: skip
 
 
 def _register_torchvision(tv: str) -> None:
     @register_model(
         f"tv_{tv}", backbone=tv, summary=f"torchvision segmentation {tv} through the logits adapter", heads=()
     )
-    def tvseg(num_classes: int, pretrained: bool, head: str, freeze: bool, init: str) -> nn.Module:
+    def tvseg(num_classes: int, pretrained: bool, head: str, freeze: bool) -> nn.Module:
         return torchvision_segmentation(tv)(num_classes, pretrained)
 
 
@@ -143,7 +137,6 @@ def build(
     pretrained_backbone: bool = False,
     head: str | None = None,
     freeze_upsampling: bool = False,
-    upsampling_init: str = "bilinear",
 ) -> nn.Module:
     """Build a segmentation model that maps (N, 3, H, W) normalised RGB to (N, K, H, W) logits.
 
@@ -154,19 +147,16 @@ def build(
             torchvision; EfficientNet-Lite0's ship with its PyPI package).
         head: FCN head ``32s`` (the seed, the default), ``16s``, ``8s``, ``4s`` or ``2s``; FCN architectures only.
         freeze_upsampling: keep the transposed-conv upsampling fixed at bilinear; FCN architectures only.
-        upsampling_init: ``bilinear`` (default) or ``random`` initial transposed convs; FCN architectures only.
 
     Raises:
-        ConfigError: unknown name, head or initialisation, a head option for a model with its own head, or
+        ConfigError: unknown name or head, a head option for a model with its own head, or
             num_classes < 2.
     """
     info = check_arch(name)
     if num_classes < 2:
         raise ConfigError(f"num_classes {num_classes} is invalid: a segmentation model needs 2 or more")
     head = check_head(info, head, freeze_upsampling)
-    if not info.heads and upsampling_init != "bilinear":
-        raise ConfigError(f"{info.name} has its own segmentation head: --upsampling-init does not apply to it")
-    return info.builder(num_classes, pretrained_backbone, head, freeze_upsampling, upsampling_init)
+    return info.builder(num_classes, pretrained_backbone, head, freeze_upsampling)
 
 
 def default_meta(

@@ -51,35 +51,16 @@ def test_transposed_conv_is_bilinear_upsampling_of_smooth_input() -> None:
     torch.testing.assert_close(up[inner], ref[inner], rtol=1e-5, atol=1e-4)
 
 
-def test_bicubic_head_is_bicubic_upsampling_away_from_the_border() -> None:
-    """The 32s-bicubic head's ConvTranspose (kernel 128, padding 48) equals F.interpolate(bicubic) inside."""
-    model = build("fcn_tiny", num_classes=2, head="32s-bicubic")
-    up = model.upsample
-    assert (up.kernel_size, up.stride, up.padding) == ((128, 128), (32, 32), (48, 48))
-    x = torch.rand(1, 2, 8, 9, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        out = up(x)
-    ref = torch.nn.functional.interpolate(x, scale_factor=32, mode="bicubic", align_corners=False)
-    assert out.shape == (1, 2, 256, 288)
-    inner = (slice(None), slice(None), slice(64, -64), slice(64, -64))  # two input pixels from each side
-    torch.testing.assert_close(out[inner], ref[inner], rtol=1e-5, atol=1e-5)
+def test_heads_that_lost_are_gone() -> None:
+    """The seed's question heads and random initialisation lost by the project's measure (docs/seed-qa.md): a
+    recipe naming one gets one line with the heads there are."""
+    for head in ("32s-mid128", "32s-x2", "32s-bicubic"):
+        heads = "32s, 16s, 8s, 4s, 2s, 2s-k3"
+        with pytest.raises(ConfigError, match=f"head '{head}' is unknown for fcn_tiny: choose one of {heads}"):
+            build("fcn_tiny", num_classes=3, head=head)
 
 
-def test_question_heads_and_random_init() -> None:
-    mid = build("fcn_tiny", num_classes=3, head="32s-mid128")
-    assert [m.out_channels for m in mid.score32 if isinstance(m, torch.nn.Conv2d)] == [128, 3]
-    cascade = build("fcn_tiny", num_classes=3, head="32s-x2")
-    ups = [m for m in cascade.upsample if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert len(ups) == 5 and all(u.stride == (2, 2) and u.kernel_size == (4, 4) for u in ups)
-    torch.testing.assert_close(ups[0].weight.detach(), bilinear_kernel(3, 4))
-    rand = build("fcn_tiny", num_classes=3, upsampling_init="random")
-    assert not torch.allclose(rand.upsample.weight, bilinear_kernel(3, 64))
-    assert float(rand.upsample.weight.detach()[0, 1].abs().sum()) > 0  # off-class filters start nonzero
-    with pytest.raises(ConfigError, match="upsampling init 'cubic' is unknown"):
-        build("fcn_tiny", num_classes=3, upsampling_init="cubic")
-
-
-@pytest.mark.parametrize("head", ["32s", "16s", "8s", "4s", "2s", "2s-k3", "32s-mid128", "32s-x2", "32s-bicubic"])
+@pytest.mark.parametrize("head", ["32s", "16s", "8s", "4s", "2s", "2s-k3"])
 def test_heads_keep_input_size(head: str) -> None:
     model = build("fcn_tiny", num_classes=3, head=head).eval()
     with torch.no_grad():
