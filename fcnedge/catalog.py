@@ -45,6 +45,9 @@ class Weights:
     licence: str
     recipe: str
     card: str = "MODEL_CARD.md"
+    # val mIoU (int8, as predict runs it: one tile of the scaled frame) at each inference scale it was measured at,
+    # for --fps / --budget-ms (the picker times each scale on the machine it runs on)
+    accuracy_at: tuple[tuple[float, float], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def path(self, kind: str = "onnx") -> Path:
@@ -117,6 +120,12 @@ class Catalog(Enum):
             "d413e197aa89046bed3e3ca53d9b022f182d2e3be8476f5a9f8488bc10211bab",
             3832614,
             "onnx",
+        ),
+        accuracy_at=(  # fcnedge eval --data CamVid --threads 2 --scale S --tile T (T: the scaled 360x480 frame)
+            (0.75, 0.7066),  # Intel Xeon AMX, 2026-12-05
+            (1.0, 0.7291),  # AMD EPYC VM (MODEL_CARD.md)
+            (1.25, 0.7552),  # its default
+            (1.5, 0.7647),
         ),
         metrics=(
             ("camvid_val_miou_int8", 0.7552),  # as predict runs it: scale 1.25, one 480x608 tile per frame

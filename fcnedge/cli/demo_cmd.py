@@ -11,7 +11,9 @@ from fcnedge.cli.common import cli_errors, out
 from fcnedge.cli.options import (
     AllowFallbackOpt,
     BlendOpt,
+    BudgetOpt,
     FlipOpt,
+    FpsOpt,
     OverlapOpt,
     RuntimeArgs,
     ScaleOpt,
@@ -19,6 +21,7 @@ from fcnedge.cli.options import (
     TunedBatchOpt,
     TunedProviderOpt,
     TunedThreadsOpt,
+    apply_budget,
     model_line,
     panels,
 )
@@ -27,7 +30,7 @@ from fcnedge.specs import Blend, parse_hw
 
 @panels(
     {
-        "Runtime": ("allow_fallback", "tile", "overlap", "blend", "flip_tta", "scale", "batch"),
+        "Runtime": ("allow_fallback", "tile", "overlap", "blend", "flip_tta", "scale", "batch", "budget_ms"),
         "Recording": ("record", "stats", "force"),
     }
 )
@@ -37,6 +40,7 @@ def demo(
         Optional[str], typer.Argument(help="An .onnx model, checkpoint or bundled name; omit for the default.")
     ] = None,
     source: Annotated[str, typer.Option(help="Camera index (0), video file, folder or glob.")] = "0",
+    fps: FpsOpt = None,
     provider: TunedProviderOpt = None,
     allow_fallback: AllowFallbackOpt = False,
     input_size: Annotated[
@@ -56,6 +60,7 @@ def demo(
     live: Annotated[bool, typer.Option(help="Read files at their frame rate, dropping frames like a camera.")] = False,
     threads: TunedThreadsOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --record video / --stats file.")] = False,
+    budget_ms: BudgetOpt = None,
 ) -> None:
     """Segment live video with an overlay, legend and FPS. Keys: q/Esc quit, space pause, m mask, s snapshot."""
     from fcnedge.demo.loop import DemoConfig, check_window_support, run_demo
@@ -73,6 +78,7 @@ def demo(
             check_output(target, force=force)
     # frames resized to --input-size run as one tile of that size unless --tile says otherwise
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
+    rt, model, pick = apply_budget(rt, model, fps, budget_ms, size)
     pred = rt.open(model, default_tile=size)
     out.print(model_line(pred))
     cfg = DemoConfig(
@@ -86,6 +92,7 @@ def demo(
         live=live,
         provider=pred.provider,
         model_file=str(pred.session.path),
+        pick=None if pick is None else {**pick, "tile": list(pred.spec.size)},
     )
     result = run_demo(pred, cfg)
     med = result["median_ms"]

@@ -4,12 +4,14 @@ model with them (``fcnedge.runtime.open_predictor``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
+from fcnedge.cli.common import out
+from fcnedge.errors import ConfigError
 from fcnedge.specs import Blend, parse_hw
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,3 +156,59 @@ def panels(groups: dict[str, tuple[str, ...]]) -> Callable[[F], F]:
         return fn
 
     return decorate
+
+
+FpsOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--fps",
+        help="Frames per second to keep up with: picks the most accurate bundled model, scale and engine whose time "
+        "on this machine fits (timed once, then cached).",
+    ),
+]
+BudgetOpt = Annotated[
+    Optional[float], typer.Option("--budget-ms", help="The same as --fps, as milliseconds per frame.")
+]
+
+
+def apply_budget(
+    rt: RuntimeArgs,
+    model: str | None,
+    fps: float | None,
+    budget: float | None,
+    frame_hw: tuple[int, int] | None,
+) -> tuple[RuntimeArgs, str | None, dict[str, Any] | None]:
+    """With ``--fps`` / ``--budget-ms``: the runtime options and bundled model the picker chose (said in one line),
+    and the pick as a record; without them, everything as given.
+
+    Raises:
+        ConfigError: a budget with a model, scale or provider of the user's own, no frame size, or nothing fits.
+    """
+    if fps is None and budget is None:
+        return rt, model, None
+    from fcnedge.catalog import DEFAULT_NAMES
+    from fcnedge.runtime.budget import choose
+
+    flag = "--fps" if fps is not None else "--budget-ms"
+    if model is not None and model not in DEFAULT_NAMES:
+        raise ConfigError(f"{flag} picks among the bundled models and their scales: drop MODEL ({model}) or {flag}")
+    if rt.scale is not None or rt.provider is not None:
+        raise ConfigError(f"{flag} picks the scale and the engine itself: drop --scale / --provider or {flag}")
+    if frame_hw is None:
+        raise ConfigError(f"{flag} needs a frame size to time: give --input-size HxW (e.g. 352x480)")
+    chosen = choose(fps, budget, frame_hw, threads=rt.threads or 0, say=out.print)
+    assert chosen is not None
+    cand, line = chosen
+    out.print(line)
+    picked = replace(rt, provider=cand.engine, threads=cand.threads, scale=cand.scale)
+    record = {
+        "model": cand.model,
+        "scale": cand.scale,
+        "engine": cand.engine,
+        "threads": cand.threads,
+        "measured_ms": round(cand.ms or 0.0, 2),
+        "val_miou": cand.miou,
+        "budget_ms": round(1e3 / fps if fps is not None else float(budget or 0.0), 2),
+        "fps_asked": fps,
+    }
+    return picked, cand.model, record

@@ -15,7 +15,9 @@ from fcnedge.cli.common import cli_errors, console, fail, out, quiet_loggers
 from fcnedge.cli.options import (
     AllowFallbackOpt,
     BlendOpt,
+    BudgetOpt,
     FlipOpt,
+    FpsOpt,
     OverlapOpt,
     RuntimeArgs,
     ScaleOpt,
@@ -23,10 +25,12 @@ from fcnedge.cli.options import (
     TunedBatchOpt,
     TunedProviderOpt,
     TunedThreadsOpt,
+    apply_budget,
     model_line,
     panels,
 )
 from fcnedge.data.datasets import IMAGE_EXTS
+from fcnedge.demo.video import VIDEO_EXTS, is_video
 from fcnedge.errors import ConfigError, InputImageError, OutputError
 from fcnedge.fsutil import check_folder_writable, check_not_inputs
 from fcnedge.imagesize import DEFAULT_MAX_PIXELS
@@ -133,14 +137,15 @@ def check_outputs_spare_inputs(paths: list[Path], output: Path, *, overlay: bool
 def looks_like_input(item: str) -> bool:
     """True for what can only be an input, never a model: an image file, a folder or a glob."""
     p = Path(item)
-    return p.is_dir() or p.suffix.lower() in IMAGE_EXTS or any(ch in item for ch in "*?[")
+    return p.is_dir() or p.suffix.lower() in (*IMAGE_EXTS, *VIDEO_EXTS) or any(ch in item for ch in "*?[")
 
 
 @panels(
     {
         "Runtime": ("allow_fallback", "overlap", "blend", "flip_tta", "batch"),
         "Models without fcnedge metadata": ("num_classes", "mean", "std"),
-        "Ray (--engine ray)": ("address", "actors", "threads_per_actor", "batch_size", "resume"),
+        "Ray (--engine ray)": ("address", "actors", "threads_per_actor", "batch_size"),
+        "Videos, resuming and real time": ("resume", "save_video", "fps", "budget_ms"),
     }
 )
 @cli_errors
@@ -149,7 +154,9 @@ def predict(
         Optional[str],
         typer.Argument(help="An .onnx model, a .pt checkpoint, a bundled model name; omit for the bundled default."),
     ],
-    inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders or globs.")] = None,
+    inputs: Annotated[
+        Optional[list[str]], typer.Argument(help="Image files, folders, globs or videos (a mask per frame).")
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the outputs.")] = Path("predictions"),
     provider: TunedProviderOpt = None,
     allow_fallback: AllowFallbackOpt = False,
@@ -188,7 +195,12 @@ def predict(
             "its old name).",
         ),
     ] = 4,
-    resume: Annotated[bool, typer.Option(help="With --engine ray: skip inputs the manifest has done.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Skip what an interrupted run finished: video frames with a mask, Ray's manifest rows.")
+    ] = False,
+    save_video: Annotated[bool, typer.Option(help="Videos: also write OUT/NAME.overlay.mp4.")] = False,
+    fps: FpsOpt = None,
+    budget_ms: BudgetOpt = None,
     max_pixels: Annotated[
         int,
         typer.Option(help="Refuse images of more pixels than this (read from the header, before decoding).", min=1),
@@ -204,11 +216,21 @@ def predict(
     paths = expand_inputs(inputs)
     check_distinct_stems(paths)
     check_folder_writable(output, what="-o")
+    videos = [p for p in paths if is_video(p)]
+    paths = [p for p in paths if not is_video(p)]
     check_outputs_spare_inputs(paths, output, overlay=save_overlay, probs=save_probs, color=save_color)
-    if engine is Engine.LOCAL and (resume or address or actors):
-        raise ConfigError("--resume, --address and --actors are for --engine ray: add --engine ray or drop them")
+    if engine is Engine.LOCAL and (address or actors):
+        raise ConfigError("--address and --actors are for --engine ray: add --engine ray or drop them")
+    if engine is Engine.LOCAL and resume and not videos:
+        raise ConfigError("--resume finishes videos or a Ray job: add --engine ray, or drop --resume")
+    if videos and engine is Engine.RAY:
+        raise ConfigError(f"--engine ray takes images; run the video(s) ({videos[0].name}, ...) with --engine local")
+    if save_video and not videos:
+        raise ConfigError("--save-video writes an overlay video of a video input: give a video, or drop it")
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
     meta = _meta_override(num_classes, mean, std)
+    if fps is not None or budget_ms is not None:
+        rt, model, _ = apply_budget(rt, model, fps, budget_ms, _first_frame_size(videos or paths))
     if engine is Engine.RAY:
         _run_ray(rt, model, meta, paths, output, (save_overlay, save_probs, save_color), force, address, actors,
                  threads_per_actor, batch_size, resume, max_pixels)  # fmt: skip
@@ -217,8 +239,11 @@ def predict(
     out.print(model_line(pred))
     output.mkdir(parents=True, exist_ok=True)
     spec = OutputSpec(output, overlay=save_overlay, probs=save_probs, color=save_color, force=force)
-    failures = _run_all(pred, paths, spec, max_pixels=max_pixels)
-    out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({pred.provider})")
+    failures = _run_all(pred, paths, spec, max_pixels=max_pixels) if paths else []
+    if paths:
+        out.print(f"wrote {len(paths) - len(failures)} of {len(paths)} predictions to {output} ({pred.provider})")
+    for v in videos:
+        _run_video(pred, v, output, resume=resume, force=force, save_video=save_video)
     if failures:
         for p, msg in failures:
             typer.echo(f"failed: {p}: {msg}", err=True)
@@ -326,6 +351,60 @@ def _run_all(pred, paths: list[Path], spec: OutputSpec, *, max_pixels: int):  # 
                 failures.append((p, row["error"]))
             bar.advance(task)
     return failures
+
+
+def _first_frame_size(paths: list[Path]) -> tuple[int, int] | None:
+    """The size of the first input (a video's first frame, an image's header), for --fps to time."""
+    if not paths:
+        return None
+    import cv2
+
+    from fcnedge.imagesize import header_size
+
+    p = paths[0]
+    if is_video(p):
+        cap = cv2.VideoCapture(str(p))
+        h, w = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        cap.release()
+        return (h, w) if h and w else None
+    size = header_size(p)
+    return None if size is None else (size[0], size[1])
+
+
+def _run_video(pred, video: Path, output: Path, *, resume: bool, force: bool, save_video: bool) -> None:  # type: ignore[no-untyped-def]
+    from rich.progress import Progress
+
+    from fcnedge.demo.video import segment_video
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"predicting {video.name}", total=None)
+
+        def tick(done: int, declared: int) -> None:
+            bar.update(task, completed=done, total=declared or None)
+
+        try:
+            res = segment_video(pred, video, output, resume=resume, force=force, save_video=save_video, on_frame=tick)
+        except KeyboardInterrupt:
+            raise OutputError(
+                f"interrupted: the finished frame masks of {video.name} are in {output / video.stem}; run the same "
+                "command with --resume to finish the rest"
+            ) from None
+        except OSError as exc:
+            raise OutputError(
+                f"could not write the frame masks of {video} into {output / video.stem} ({exc.strerror}): free space "
+                "or choose another -o, then --resume"
+            ) from None
+    skipped = f", {res.skipped} done before, skipped" if res.skipped else ""
+    overlay = f"; overlay {res.overlay}" if res.overlay else ""
+    out.print(
+        f"wrote {res.written} frame masks of {video.name} to {res.folder}/ ({res.frames} frames{skipped}; "
+        f"timestamps in frames.csv){overlay}"
+    )
+    if not res.complete:
+        raise OutputError(
+            f"video {video} ended after {res.frames} of the {res.declared} frames it declares (truncated or corrupt): "
+            f"the {res.frames} masks are kept; repair the file and run with --resume for the rest"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -38,6 +38,7 @@ class DemoConfig:
     provider: str = "CPUExecutionProvider"
     model_file: str = ""  # the file that ran (tune may have picked the model's fast form)
     snapshot_dir: Path = Path(".")
+    pick: dict[str, Any] | None = None  # what --fps / --budget-ms chose (model, scale, engine, tile, ...)
 
 
 def gui_available() -> bool:
@@ -145,8 +146,12 @@ def run_demo(pred: Predictor, cfg: DemoConfig) -> dict[str, Any]:
     check_window_support(cfg.headless)
     if not 0.0 <= cfg.alpha <= 1.0:
         raise ConfigError(f"--alpha {cfg.alpha} is invalid: use a value in [0, 1]")
-    src = FrameSource(cfg.source, live=cfg.live).start()
     seg = Segmenter(pred, cfg.input_size)
+    if cfg.input_size is not None:  # compile/allocate before the first frame, as a live demo does before it shows
+        t0 = time.perf_counter()
+        seg(np.zeros((*cfg.input_size, 3), dtype=np.uint8), {})
+        log.info("warm-up %.0f ms", (time.perf_counter() - t0) * 1e3)
+    src = FrameSource(cfg.source, live=cfg.live).start()
     lut = palette_bgr(pred.meta.palette)
     rec = Recorder(cfg.record, src.fps) if cfg.record else None
     state = {"paused": False, "mask_only": False, "quit": False}
@@ -224,6 +229,11 @@ def _finish(frames: list[dict[str, Any]], src: FrameSource, t_first: float | Non
         "provider": cfg.provider,
         "model_file": cfg.model_file,
         "input_size": list(cfg.input_size) if cfg.input_size else None,
+        **(
+            {k: cfg.pick[k] for k in ("model", "scale", "tile", "engine")} | {"pick": cfg.pick}
+            if cfg.pick is not None
+            else {}
+        ),
         "per_frame": frames,
     }
     if cfg.stats is not None:
