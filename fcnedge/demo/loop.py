@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +141,11 @@ def _playable(path: Path) -> bool:
 def run_demo(pred: Predictor, cfg: DemoConfig) -> dict[str, Any]:
     """Run until the source ends, ``max_frames`` frames, or q/Esc; returns (and optionally writes) the stats.
 
+    Three stages overlap: capture (its own thread; a live source drops frames there, never queues them), inference
+    (its own thread) and drawing, recording and the window (this thread, where GUI calls belong). A file source in
+    the default mode hands every frame over, in order. The FPS shown and recorded is end to end: overlays finished
+    per second of wall time.
+
     Raises:
         SourceError: the source cannot be opened or the recording cannot be written.
         ConfigError: a window was requested on a GUI-less OpenCV.
@@ -157,23 +164,22 @@ def run_demo(pred: Predictor, cfg: DemoConfig) -> dict[str, Any]:
     state = {"paused": False, "mask_only": False, "quit": False}
     frames: list[dict[str, Any]] = []
     t_first: float | None = None
+    worker = _Inference(src, seg, cfg.max_frames).start()
     try:
-        while not state["quit"] and (cfg.max_frames is None or len(frames) < cfg.max_frames):
-            frame = src.get()
-            if frame is None:
+        while not state["quit"]:
+            item = worker.get()
+            if item is None:
                 break
-            t_pick = time.perf_counter()
+            frame, ids, times, t_pick = item
             t_first = t_first or frame.t_capture
-            times: dict[str, float] = {}
-            ids = seg(frame.bgr, times)
             t0 = time.perf_counter()
             shown = blend(frame.bgr, ids, lut, cfg.alpha, mask_only=bool(state["mask_only"]))
             fps = len(frames) / max(1e-9, time.perf_counter() - t_first) if frames else 0.0
-            draw_legend(shown, pred.meta.class_names, lut, present=seg.present)
+            draw_legend(shown, pred.meta.class_names, lut, present=times.pop("present"))  # type: ignore[arg-type]
             draw_stats(shown, fps, {k: times[k] for k in ("model",)}, cfg.provider)
-            times["overlay"] = (time.perf_counter() - t0) * 1e3
             if rec is not None:
                 rec.write(shown)
+            times["overlay"] = (time.perf_counter() - t0) * 1e3
             if not cfg.headless:
                 _window(shown, state, cfg)
             # e2e: from taking the frame to the finished overlay (written/shown); age: how long the frame waited
@@ -181,6 +187,7 @@ def run_demo(pred: Predictor, cfg: DemoConfig) -> dict[str, Any]:
             times["age"] = (t_pick - frame.t_capture) * 1e3
             frames.append({"index": frame.index, **{k: round(v, 3) for k, v in times.items()}})
     finally:
+        worker.stop()
         src.close()
         if rec is not None:
             rec.close()
@@ -190,6 +197,65 @@ def run_demo(pred: Predictor, cfg: DemoConfig) -> dict[str, Any]:
         why = src.error or (f"{src.skipped} unreadable image file(s)" if src.skipped else "it holds no frames")
         raise SourceError(f"no frame could be read from {cfg.source} ({why}): pass a camera index, a video or images")
     return _finish(frames, src, t_first, cfg)
+
+
+class _Inference:
+    """The inference stage on its own thread: frames from the source, ids out through a two-slot queue (the
+    drawing stage works on one result while the next is computed). An error here is raised in the caller."""
+
+    def __init__(self, src: FrameSource, seg: Segmenter, max_frames: int | None) -> None:
+        self.src, self.seg, self.max_frames = src, seg, max_frames
+        self.results: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.halt = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="fcnedge-inference", daemon=True)
+
+    def start(self) -> _Inference:
+        self.thread.start()
+        return self
+
+    def _put(self, item: Any) -> bool:
+        while not self.halt.is_set():
+            try:
+                self.results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        done = 0
+        try:
+            while not self.halt.is_set() and (self.max_frames is None or done < self.max_frames):
+                frame = self.src.get()
+                if frame is None:
+                    break
+                t_pick = time.perf_counter()
+                times: dict[str, Any] = {}
+                ids = self.seg(frame.bgr, times)
+                times["present"] = list(self.seg.present)
+                if not self._put((frame, ids, times, t_pick)):
+                    return
+                done += 1
+        except BaseException as exc:  # handed to the caller, which raises it
+            self.error = exc
+        finally:
+            self._put(None)
+
+    def get(self) -> Any:
+        """The next (frame, ids, times, t_pick), or None at the end.
+
+        Raises:
+            BaseException: what the inference stage raised.
+        """
+        item = self.results.get()
+        if item is None and self.error is not None:
+            raise self.error
+        return item
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.thread.join(timeout=10)
 
 
 def _window(shown: NDArray[np.uint8], state: dict[str, bool], cfg: DemoConfig) -> None:
