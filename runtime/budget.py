@@ -203,20 +203,38 @@ def choose(
     ms = budget_ms(fps, budget)
     if ms is None:
         return None
-    from fcnedge.catalog import Catalog
-    from fcnedge.host import cpu_model
     from fcnedge.sources import cache_dir
 
     threads = threads or _cores()
     cands = bundled_candidates(threads)
-    key = {
-        "models": sorted({m.value.onnx.sha256 for m in Catalog}),
-        "cpu": cpu_model(),
-        "threads": threads,
-    }
+    key = _machine_key(threads)
     timed = timed_candidates(cands, frame_hw, cache=cache_dir() / "budget", key=key, timer=time_bundled, say=say)
     what = f"--fps {fps:g}" if fps is not None else f"--budget-ms {budget:g}"
     return pick(timed, ms, what=what)
+
+
+def _machine_key(threads: int) -> dict[str, Any]:
+    from fcnedge.catalog import Catalog
+    from fcnedge.host import cpu_model
+
+    return {"models": sorted({m.value.onnx.sha256 for m in Catalog}), "cpu": cpu_model(), "threads": threads}
+
+
+def known_timings(frame_hw: tuple[int, int], threads: int = 0) -> list[Candidate]:
+    """The bundled candidates with the times this machine measured for ``frame_hw`` (``ms`` None where it has
+    not: nothing is timed here)."""
+    from fcnedge.sources import cache_dir
+
+    threads = threads or _cores()
+    full = {**_machine_key(threads), "frame": list(frame_hw), "version": BUDGET_VERSION}
+    path = _cache_file(cache_dir() / "budget", full)
+    known: dict[str, float] = {}
+    if path.is_file():
+        try:
+            known = {str(k): float(v) for k, v in json.loads(path.read_text()).get("ms", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            known = {}
+    return [Candidate(**{**asdict(c), "ms": known.get(_name(c))}) for c in bundled_candidates(threads)]
 
 
 def _cores() -> int:

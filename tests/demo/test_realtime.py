@@ -95,8 +95,9 @@ def test_demo_fps_picks_a_bundled_configuration_and_records_it(
     the stats JSON; --fps 1000 refused with the fastest time; without --fps the accurate default stays."""
     monkeypatch.setenv("FCNEDGE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out.mp4"
+    cores = str(len(os.sched_getaffinity(0)))
     res = runner.invoke(app, ["demo", "--source", str(road), "--headless", "--record", str(out), "--fps", "5",
-                              "--max-frames", "6", "--threads", "2"])  # fmt: skip
+                              "--max-frames", "6", "--threads", cores])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "timing" in res.output and "--fps 5: picked fcn_lite0_camvid at scale" in res.output
     stats = json.loads(out.with_suffix(".json").read_text())
@@ -106,9 +107,13 @@ def test_demo_fps_picks_a_bundled_configuration_and_records_it(
     assert stats["model"] == "fcn_lite0_camvid" and stats["engine"] in ("cpu", "openvino")
     assert stats["pick"]["val_miou"] == table[stats["scale"]] and stats["tile"][0] % 32 == 0
     assert stats["pick"]["measured_ms"] <= HEADROOM * 200.0
-    res = runner.invoke(app, ["demo", "--source", str(road), "--headless", "--fps", "1000", "--threads", "2"])
+    res = runner.invoke(app, ["demo", "--source", str(road), "--headless", "--fps", "1000", "--threads", cores])
     assert res.exit_code == 2 and "fits nothing on this machine: the fastest is" in res.stderr
     assert "timing" not in res.output  # measured once, above
+    listed = runner.invoke(app, ["models"])  # the table, with this machine's times now
+    assert listed.exit_code == 0
+    assert "val mIoU by inference scale (ms per 352x480 frame on this machine)" in listed.output
+    assert f"{stats['scale']:g}: mIoU {stats['pick']['val_miou']:.4f} (cpu " in listed.output
     res = runner.invoke(app, ["demo", "x.onnx", "--source", str(road), "--headless", "--fps", "30"])
     assert res.exit_code == 2 and "drop MODEL" in res.stderr
 
