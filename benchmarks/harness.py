@@ -30,7 +30,7 @@ from fcnedge.benchmarks.variants import (
     openvino_bf16_available,
 )
 from fcnedge.errors import ConfigError
-from fcnedge.meta import ModelMeta, check_scale
+from fcnedge.meta import ModelMeta, Upsampling, check_scale
 from fcnedge.normalize import Normalizer
 from fcnedge.runtime.predictor import STAGES, scaled_input
 from fcnedge.specs import DataFormat, Provider, ProviderSpec, QuantSpec, TileSpec, Variant, as_enum
@@ -158,7 +158,7 @@ def _build(src: Source, variant: Variant, cfg: BenchConfig, shape: tuple[int, in
         )
         ov.warnings = warnings
         return ov
-    movable = src.meta is not None and src.meta.upsampling == "frozen"
+    movable = src.meta is not None and src.meta.upsampling is Upsampling.FROZEN
     runtime_up = cfg.runtime_upsampling and movable
     path, warnings = build_onnx(
         src,

@@ -16,7 +16,7 @@ from typing import Any
 
 from fcnedge.data.datasets import CAMVID_CLASSES, CAMVID_IGNORE, CAMVID_PALETTE
 from fcnedge.errors import ConfigError, ModelMetaError
-from fcnedge.meta import LITE_MEAN, LITE_STD, ModelMeta
+from fcnedge.meta import LITE_MEAN, LITE_STD, ModelMeta, Upsampling
 
 PACKAGE = "fcnedge.models.weights"
 
@@ -105,7 +105,7 @@ class Catalog(Enum):
             stride=32,
             ignore_index=CAMVID_IGNORE,
             head="2s-k3",
-            upsampling="frozen",
+            upsampling=Upsampling.FROZEN,
             scale=1.25,  # run at 1.25x (a 360x480 frame as one 480x608 tile): MODEL_CARD.md, rounds 5 and 7
             tile=(480, 608),
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from fcnedge.errors import ConfigError, ModelMetaError
@@ -28,6 +29,17 @@ def check_scale(
     """
     if scale is not None and not MIN_SCALE <= scale <= MAX_SCALE:
         raise error(f"{what} {scale} is invalid: give an inference scale in [{MIN_SCALE}, {MAX_SCALE}]")
+
+
+class Upsampling(str, Enum):
+    """How a model's final upsampling was made (a str: ``meta.upsampling == "frozen"`` holds, JSON writes the value)."""
+
+    TRAINED = "trained"  # the transposed convs were trained
+    FROZEN = "frozen"  # kept at bilinear: exact, so it can run in the runtime (--runtime-upsampling)
+    NONE = "n/a"  # a model with its own segmentation head (no FCN upsampling)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -86,7 +98,7 @@ class ModelMeta:
     stride: int = 32
     ignore_index: int | None = 255
     head: str = "32s"
-    upsampling: str = "trained"
+    upsampling: Upsampling = Upsampling.TRAINED
     input_format: str = "RGB"
     provenance: dict[str, Any] = field(default_factory=dict)
     scale: float = 1.0
@@ -106,6 +118,11 @@ class ModelMeta:
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         object.__setattr__(self, "scale", float(self.scale))
+        try:
+            object.__setattr__(self, "upsampling", Upsampling(self.upsampling))
+        except ValueError:
+            ups = ", ".join(u.value for u in Upsampling)
+            raise ModelMetaError(f"meta upsampling {self.upsampling!r} is unknown: it is one of {ups}") from None
         check_scale(self.scale, what="meta scale", error=ModelMetaError)
         if self.tile is not None:
             tile = tuple(int(v) for v in self.tile)
@@ -129,6 +146,7 @@ class ModelMeta:
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
         d["tile"] = list(self.tile) if self.tile is not None else None
+        d["upsampling"] = self.upsampling.value  # plain str: checkpoints load with weights_only
         return {"schema_version": SCHEMA_VERSION, **d}
 
     def to_json(self) -> str:

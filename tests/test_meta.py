@@ -76,3 +76,15 @@ def test_result_documents_carry_their_schema_and_refuse_a_newer_one() -> None:
         check_schema({**doc, "schema_version": 99}, "bench-report", "r.json")
     with pytest.raises(ConfigError, match="not a train-log"):
         check_schema(doc, "train-log", "r.json")
+
+
+def test_upsampling_is_an_enum_that_reads_and_writes_its_old_strings() -> None:
+    from fcnedge.meta import Upsampling
+
+    m = ModelMeta(arch="a", backbone="b", num_classes=3, upsampling="frozen")
+    assert m.upsampling is Upsampling.FROZEN and m.upsampling == "frozen"
+    assert m.to_dict()["upsampling"] == "frozen" and type(m.to_dict()["upsampling"]) is str
+    assert ModelMeta.from_json(m.to_json()) == m
+    assert ModelMeta(arch="a", backbone="b", num_classes=3, upsampling="n/a").upsampling is Upsampling.NONE
+    with pytest.raises(ModelMetaError, match="meta upsampling 'bicubic' is unknown"):
+        ModelMeta(arch="a", backbone="b", num_classes=3, upsampling="bicubic")

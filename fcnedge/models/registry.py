@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from fcnedge.errors import ConfigError
-from fcnedge.meta import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, ModelMeta
+from fcnedge.meta import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, ModelMeta, Upsampling
 from fcnedge.models.adapter import TORCHVISION_SEGMENTATION, torchvision_segmentation
 from fcnedge.models.backbones import BACKBONES
 from fcnedge.models.fcn import FCN, HEADS
@@ -187,7 +187,7 @@ def default_meta(
         stride=32,
         ignore_index=ignore_index,
         head=head,
-        upsampling=("frozen" if freeze_upsampling else "trained") if info.heads else "n/a",
+        upsampling=(Upsampling.FROZEN if freeze_upsampling else Upsampling.TRAINED) if info.heads else Upsampling.NONE,
     )
 
 
@@ -198,7 +198,7 @@ def build_from_meta(meta: ModelMeta) -> nn.Module:
         ConfigError: the meta names an unknown architecture or a head it does not have.
     """
     info = check_arch(meta.arch)
-    frozen = meta.upsampling == "frozen"
+    frozen = meta.upsampling is Upsampling.FROZEN
     return build(
         meta.arch, num_classes=meta.num_classes, head=meta.head if info.heads else None, freeze_upsampling=frozen
     )
