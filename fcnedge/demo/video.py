@@ -105,9 +105,10 @@ def segment_video(
     index = 0
     try:
         while True:
-            ok, bgr = cap.read()
-            if not ok or bgr is None:
+            ok, read = cap.read()
+            if not ok or read is None:
                 break
+            bgr: NDArray[np.uint8] = np.asarray(read, dtype=np.uint8)
             t_ms = float(cap.get(cv2.CAP_PROP_POS_MSEC) or (index * 1e3 / fps if fps else 0.0))
             target = folder / f"{index:06d}.png"
             if resume and target.exists() and recorder is None:
