@@ -78,6 +78,10 @@ def demo(
             check_output(target, force=force)
     # frames resized to --input-size run as one tile of that size unless --tile says otherwise
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
+    if fps is None and budget_ms is None and model is None and scale is None and provider is None:
+        fps = camera_rate(source)  # a live camera: keep up with it unless told otherwise
+        if fps is not None:
+            out.print(f"camera {source} delivers {fps:g} FPS: picking for --fps {fps:g} (--fps or --scale to choose)")
     rt, model, pick = apply_budget(rt, model, fps, budget_ms, size)
     pred = rt.open(model, default_tile=size)
     out.print(model_line(pred))
@@ -105,6 +109,20 @@ def demo(
     )
     if record:
         out.print(f"wrote {record}" + (f" and {stats}" if stats else ""))
+
+
+def camera_rate(source: str) -> float | None:
+    """The frame rate a camera source (``"0"``) reports, None for files or a camera that reports none."""
+    if not source.isdigit():
+        return None
+    import cv2
+
+    cap = cv2.VideoCapture(int(source))
+    try:
+        rate = float(cap.get(cv2.CAP_PROP_FPS)) if cap.isOpened() else 0.0
+    finally:
+        cap.release()
+    return rate if 1.0 <= rate <= 240.0 else None
 
 
 def register(app: typer.Typer) -> None:

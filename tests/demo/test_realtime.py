@@ -192,3 +192,12 @@ def test_a_truncated_video_keeps_its_masks_and_says_so(identity_onnx: Path, tmp_
     else:
         assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
         assert ("ended after" in res.stderr and "--resume" in res.stderr) or "no readable frame" in res.stderr
+
+
+def test_a_camera_rate_is_read_only_from_a_camera(tmp_path: Path) -> None:
+    """--source 0 defaults to --fps of the camera's rate; a file, or a camera that is not there, has none (and
+    the demo then keeps its default, or says the camera cannot be opened when it reads it)."""
+    from fcnedge.cli.demo_cmd import camera_rate
+
+    assert camera_rate(str(tmp_path / "road.mp4")) is None
+    assert camera_rate("97") is None  # no such camera here: no rate, no exception
