@@ -26,6 +26,7 @@ SCHEMAS = {
     "demo-stats": 1,
     "data-check": 1,
     "video-frames": 1,
+    "targets": 1,
 }
 
 

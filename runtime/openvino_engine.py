@@ -122,3 +122,28 @@ class OpenVINOSession(ModelIO):
         return out
 
     __call__ = run
+
+
+def query_support(path: Path, shape: tuple[int, int] | None = None) -> list[tuple[str, int, int, tuple[str, ...]]]:
+    """For each OpenVINO device here: (device, operations, operations it supports, the types it does not), from
+    ``query_model`` on the model read from ``path`` (reshaped to (1, 3, H, W) when ``shape`` is given). Nothing is
+    compiled.
+
+    Raises:
+        ProviderUnavailableError: openvino is not installed.
+    """
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ProviderUnavailableError(f"OpenVINO is not installed: {INSTALL}") from None
+    core = ov.Core()
+    model = core.read_model(str(path))
+    if shape is not None:
+        model.reshape({model.inputs[0]: [1, 3, *shape]})
+    ops = model.get_ops()
+    out = []
+    for device in core.available_devices:
+        supported = core.query_model(model, device)
+        missing = sorted({op.get_type_name() for op in ops if op.get_friendly_name() not in supported})
+        out.append((device, len(ops), sum(op.get_friendly_name() in supported for op in ops), tuple(missing)))
+    return out

@@ -20,6 +20,7 @@ from fcnedge.cli import (
     info_cmd,
     models_cmd,
     predict_cmd,
+    targets_cmd,
     train_cmd,
     tune_cmd,
 )
@@ -124,7 +125,18 @@ def main(
     handle_sigterm()
 
 
-for _module in (models_cmd, info_cmd, data_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, tune_cmd, demo_cmd):
+for _module in (
+    models_cmd,
+    info_cmd,
+    data_cmd,
+    train_cmd,
+    export_cmd,
+    predict_cmd,
+    bench_cmd,
+    tune_cmd,
+    demo_cmd,
+    targets_cmd,
+):
     _module.register(app)
 
 __all__ = ["app"]
