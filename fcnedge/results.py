@@ -27,6 +27,7 @@ SCHEMAS = {
     "data-check": 1,
     "video-frames": 1,
     "targets": 1,
+    "target": 1,
 }
 
 

@@ -31,6 +31,7 @@ class SourceKind(str, Enum):
 
     BUNDLED = "bundled"
     ONNX = "onnx"
+    OPENVINO_IR = "openvino-ir"  # model.xml (+ model.bin): runs on the OpenVINO engine only
     CHECKPOINT = "checkpoint"
     ARCH = "architecture"
 
@@ -109,6 +110,8 @@ def _sniff(path: Path) -> SourceKind:
         return SourceKind.CHECKPOINT
     if head[:1] == ONNX_MAGIC:
         return SourceKind.ONNX
+    if head == b"<?xm" and path.suffix.lower() == ".xml":
+        return SourceKind.OPENVINO_IR
     raise ModelMetaError(
         f"model {path} is neither an ONNX model nor a .pt checkpoint (corrupt or truncated, or another kind of "
         "file): re-export or re-download it"
@@ -188,7 +191,7 @@ def onnx_path(src: ModelSource, *, num_classes: int | None = None, head: str | N
             ``fcnedge.exporters`` imported (a library caller: ``import fcnedge.exporters`` first).
         ConfigError, CheckpointError, ExportError: see the exporter.
     """
-    if src.kind in (SourceKind.ONNX, SourceKind.BUNDLED):
+    if src.kind in (SourceKind.ONNX, SourceKind.BUNDLED, SourceKind.OPENVINO_IR):
         assert src.path is not None
         return src.path
     require_torch(f"model {src.text!r} ({src.kind.value})")

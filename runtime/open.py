@@ -18,7 +18,7 @@ from fcnedge.errors import ConfigError, ModelMetaError, ProviderUnavailableError
 from fcnedge.meta import ModelMeta, check_scale
 from fcnedge.protocols import Runner
 from fcnedge.runtime.openvino_engine import INSTALL as OV_INSTALL
-from fcnedge.runtime.openvino_engine import OpenVINOSession, openvino_available
+from fcnedge.runtime.openvino_engine import OpenVINOSession, is_ir, openvino_available
 from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model, scaled_input
 from fcnedge.runtime.providers import parse_providers, resolve
 from fcnedge.runtime.session import Session, read_onnx_meta
@@ -85,6 +85,16 @@ def open_session(
     Raises:
         ProviderUnavailableError: see :func:`engine_for` and :class:`Session`.
     """
+    if is_ir(path):  # an OpenVINO IR runs on OpenVINO only (the CPU provider means OpenVINO's CPU device)
+        others = [p for p in spec.providers if p not in (Provider.OPENVINO, Provider.CPU)]
+        if others and spec.providers[0] is not Provider.OPENVINO:
+            raise ProviderUnavailableError(
+                f"{path} is an OpenVINO IR, which only OpenVINO runs: drop --provider {others[0].value} (or pass "
+                "--provider openvino), or run the .onnx file on that provider"
+            )
+        if not openvino_available():
+            raise ProviderUnavailableError(f"{path} is an OpenVINO IR: running it needs OpenVINO: {OV_INSTALL}")
+        return OpenVINOSession(path, spec, meta=meta, precision=spec.openvino_precision)
     native, ort_spec = engine_for(spec)
     if native:
         return OpenVINOSession(path, spec, meta=meta, precision=spec.openvino_precision)

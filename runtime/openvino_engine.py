@@ -60,8 +60,12 @@ class OpenVINOSession(ModelIO):
         self.path = Path(path)
         self.spec = spec or ProviderSpec()
         _check_file(self.path)
-        self._read_graph(_inspect(self.path), meta)
         self.core = ov.Core()
+        ir = is_ir(self.path)
+        if ir:  # an OpenVINO IR: its names, shapes and fcnedge metadata (rt_info) read by OpenVINO itself
+            self._read_graph(IRGraph(self._read(ov)), meta)
+        else:
+            self._read_graph(_inspect(self.path), meta)
         device = self.spec.openvino_device
         if device not in self.core.available_devices:
             raise ProviderUnavailableError(
@@ -69,10 +73,8 @@ class OpenVINOSession(ModelIO):
             )
         if precision == "bf16" and "BF16" not in self.core.get_property(device, "OPTIMIZATION_CAPABILITIES"):
             raise ConfigError(f"OpenVINO bf16 needs a CPU with AVX512-BF16 or AMX; {device} has none: use f32")
-        try:
-            self.model = self.core.read_model(str(self.path))
-        except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses
-            raise ModelMetaError(f"OpenVINO cannot read {self.path} ({str(exc).splitlines()[0][:160]})") from None
+        if not ir:
+            self._read(ov)
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
         if self.spec.threads:
             self.config["INFERENCE_NUM_THREADS"] = self.spec.threads
@@ -84,6 +86,13 @@ class OpenVINOSession(ModelIO):
         names = [o.get_any_name() for o in self.model.outputs]
         self._logits_index = names.index(self.output_name)
         self._ids_index = names.index(self.ids_name) if self.ids_name is not None else None
+
+    def _read(self, ov: Any) -> Any:
+        try:
+            self.model: Any = self.core.read_model(str(self.path))
+        except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses
+            raise ModelMetaError(f"OpenVINO cannot read {self.path} ({str(exc).splitlines()[0][:160]})") from None
+        return self.model
 
     def _request(self, shape: tuple[int, ...]) -> Any:
         """This thread's infer request for the model compiled at ``shape`` (compiled once, on first use)."""
@@ -122,6 +131,71 @@ class OpenVINOSession(ModelIO):
         return out
 
     __call__ = run
+
+
+RT_INFO = ["fcnedge", "metadata_props"]  # where an IR keeps the ONNX file's fcnedge entries (JSON of a dict)
+
+
+_ORT_TYPES = {"f32": "tensor(float)", "u8": "tensor(uint8)"}  # OpenVINO element type -> ONNX Runtime's name
+
+
+def is_ir(path: Path) -> bool:
+    """Whether ``path`` is an OpenVINO IR (``.xml``)."""
+    return Path(path).suffix.lower() == ".xml"
+
+
+class IRGraph:
+    """An OpenVINO IR model seen through the interface :meth:`ModelIO._read_graph` reads from an ONNX Runtime
+    session: inputs and outputs with ORT-style types and shapes, and the fcnedge metadata the IR carries in its
+    rt_info (written by ``fcnedge convert --target openvino``)."""
+
+    class _Arg:
+        def __init__(self, port: Any) -> None:
+            self.name = port.get_any_name()
+            self.type = _ORT_TYPES.get(port.get_element_type().get_type_name(), str(port.get_element_type()))
+            self.shape = [int(d.get_length()) if d.is_static else "?" for d in port.get_partial_shape()]
+
+    class _Meta:
+        def __init__(self, custom: dict[str, str]) -> None:
+            self.custom_metadata_map = custom
+
+    def __init__(self, model: Any) -> None:
+        import json
+
+        self.model = model
+        custom: dict[str, str] = {}
+        if model.has_rt_info(RT_INFO):
+            try:
+                custom = {str(k): str(v) for k, v in json.loads(model.get_rt_info(RT_INFO).astype(str)).items()}
+            except (ValueError, AttributeError):
+                custom = {}
+        self.custom = custom
+
+    def get_inputs(self) -> list[Any]:
+        return [IRGraph._Arg(p) for p in self.model.inputs]
+
+    def get_outputs(self) -> list[Any]:
+        return [IRGraph._Arg(p) for p in self.model.outputs]
+
+    def get_modelmeta(self) -> Any:
+        return IRGraph._Meta(self.custom)
+
+
+def read_ir(path: Path) -> IRGraph:
+    """An IR's graph facts and fcnedge metadata, read by OpenVINO (nothing compiled).
+
+    Raises:
+        ProviderUnavailableError: openvino is not installed.
+        ModelMetaError: OpenVINO cannot read the file.
+    """
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ProviderUnavailableError(f"{path} is an OpenVINO IR: reading it needs OpenVINO: {INSTALL}") from None
+    try:
+        return IRGraph(ov.Core().read_model(str(path)))
+    except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses
+        raise ModelMetaError(f"OpenVINO cannot read {path} ({str(exc).splitlines()[0][:160]})") from None
 
 
 def query_support(path: Path, shape: tuple[int, int] | None = None) -> list[tuple[str, int, int, tuple[str, ...]]]:

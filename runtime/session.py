@@ -52,13 +52,19 @@ def read_onnx_meta(path: Path) -> tuple[ModelMeta | None, dict[str, Any]]:
     """
     path = Path(path)
     _check_file(path)
-    sess = _inspect(path)
+    kind = "onnx"
+    if path.suffix.lower() == ".xml":  # an OpenVINO IR: read by OpenVINO (its import would be circular at the top)
+        from fcnedge.runtime.openvino_engine import read_ir
+
+        sess, kind = read_ir(path), "openvino-ir"
+    else:
+        sess = _inspect(path)
     check_one_input(path, sess.get_inputs())
     custom = sess.get_modelmeta().custom_metadata_map
     meta = ModelMeta.from_json(custom[META_KEY]) if META_KEY in custom else None
     inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
     extra = {
-        "kind": "onnx",
+        "kind": kind,
         "file_bytes": path.stat().st_size,
         "input": f"{inp.name} {inp.shape} {inp.type}",
         "fixed_hw": tuple(inp.shape[2:4]) if all(isinstance(d, int) for d in inp.shape[2:4]) else None,

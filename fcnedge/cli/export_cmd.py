@@ -295,26 +295,69 @@ def convert_cmd(
     model: Annotated[
         Optional[str], typer.Argument(help="An fcnedge .onnx file or a bundled name (its int8 file); none: default.")
     ] = None,
-    output: OnnxOutput = Path("model.fast.onnx"),
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="The .onnx file (--target onnx) or folder (--target openvino) to write."),
+    ] = None,
+    target: Annotated[
+        str, typer.Option(help="onnx: the runtime's exact fast forms; openvino: an OpenVINO IR folder.")
+    ] = "onnx",
     runtime_upsampling: RuntimeUpsampling = False,
     uint8_input: Uint8Input = False,
+    data: Annotated[
+        Optional[Path],
+        typer.Option(help="--target openvino: frames to prove the IR on (a dataset; its val images, 8 of them)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
-    """Rewrite an existing fcnedge ONNX model into the runtime's exact fast forms (same ids, proven on write)."""
+    """Rewrite an existing fcnedge ONNX model into the runtime's exact fast forms, or into another target's format
+    (same ids, proven on write)."""
     from fcnedge.sources import SourceKind, identify, require_module
 
     require_module("onnx", "fcnedge convert")
-    from fcnedge.exporters.standalone import convert_onnx
-
     src = identify(model)
     if src.kind not in (SourceKind.ONNX, SourceKind.BUNDLED) or src.path is None:
         raise ConfigError(
             f"{src.text} is not an ONNX model (it is a {src.kind.value}): export it with fcnedge export "
             "--runtime-upsampling (and --uint8-input) instead"
         )
+    if target == "openvino":
+        if runtime_upsampling or uint8_input:
+            raise ConfigError("--target openvino converts the file as it is: drop --runtime-upsampling/--uint8-input")
+        _convert_openvino(src.path, output or Path("openvino-ir"), data, force)
+        return
+    if target != "onnx":
+        raise ConfigError(f"--target {target!r} is unknown: use onnx or openvino")
+    if data is not None:
+        raise ConfigError("--data proves an --target openvino conversion: add --target openvino or drop --data")
+    from fcnedge.exporters.standalone import convert_onnx
+
+    output = output or Path("model.fast.onnx")
     report = convert_onnx(src.path, output, runtime_upsampling=runtime_upsampling, uint8_input=uint8_input, force=force)
     worst = min(r["argmax_agreement"] for r in report["parity"])
     out.print(f"wrote {output} from {src.path.name}: class ids agree on {100 * worst:.3f} % of pixels (worst shape)")
+
+
+def _convert_openvino(src: Path, output: Path, data: Path | None, force: bool) -> None:
+    from fcnedge.data.synthetic import synthetic_images
+    from fcnedge.exporters.openvino_ir import to_openvino_ir
+
+    if data is None:
+        frames = synthetic_images([(360, 480)] * 4, seed=0)
+        out.print("proving the IR on 4 synthetic 360x480 frames (--data DIR proves it on real ones)")
+    else:
+        from fcnedge.data.datasets import open_dataset, read_image_file
+        from fcnedge.specs import DataFormat
+
+        ds = open_dataset(data, DataFormat.AUTO, "val")
+        frames = [read_image_file(p) for p, _ in ds.pairs[:8]]
+    report = to_openvino_ir(src, output, frames, force=force)
+    out.print(
+        f"wrote {output}/model.xml, model.bin and target.json from {src.name} ({report['precision']}): class ids "
+        f"agree with the ONNX file on {100 * report['worst_agreement_vs_onnx_on_openvino']:.3f} % of pixels on "
+        f"OpenVINO and {100 * report['worst_agreement_vs_onnx_on_onnxruntime']:.3f} % against ONNX Runtime "
+        f"(worst of {len(report['parity'])} frames)"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -43,3 +43,41 @@ def test_a_shape_off_the_stride_is_one_line(tiny_onnx: tuple[Path, dict]) -> Non
     path, _ = tiny_onnx
     res = runner.invoke(app, ["targets", str(path), "--shape", "63x96"])
     assert res.exit_code == 2 and "off the stride" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_convert_to_an_openvino_ir_that_runs_through_the_seam(tiny_onnx: tuple[Path, dict], tmp_path: Path) -> None:
+    """--target openvino: model.xml/.bin with the meta in rt_info and target.json; proven exact against the ONNX
+    file on OpenVINO before it is published; predict, info and the seam open the .xml on OpenVINO."""
+    import pytest
+
+    pytest.importorskip("openvino")
+    import cv2
+    import numpy as np
+
+    from fcnedge.runtime.open import open_predictor
+
+    path, _ = tiny_onnx
+    out = tmp_path / "ir"
+    res = runner.invoke(app, ["convert", str(path), "--target", "openvino", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["model.bin", "model.xml", "target.json"]
+    report = json.loads((out / "target.json").read_text())
+    assert (report["schema"], report["target"], report["precision"]) == ("fcnedge.target", "openvino", "fp32")
+    assert report["worst_agreement_vs_onnx_on_openvino"] == 1.0 and len(report["parity"]) == 4
+    assert any(d["device"] == "CPU" and d["supported"] == d["operations"] for d in report["devices"])
+    ir = open_predictor(out / "model.xml")  # the default provider: OpenVINO's CPU device for an IR
+    assert ir.provider.startswith("OpenVINO-CPU") and ir.meta == open_predictor(path).meta
+    img = np.random.default_rng(3).integers(0, 255, (70, 100, 3), dtype=np.uint8)
+    assert np.array_equal(ir.predict(img), open_predictor(path, providers="openvino").predict(img))
+    info = runner.invoke(app, ["info", str(out / "model.xml")])
+    assert info.exit_code == 0 and "openvino-ir" in info.output
+    cv2.imwrite(str(tmp_path / "a.png"), img[:, :, ::-1])
+    pred = runner.invoke(app, ["predict", str(out / "model.xml"), str(tmp_path / "a.png"), "-o", str(tmp_path / "p")])
+    assert pred.exit_code == 0, pred.output
+    bad = runner.invoke(app, ["predict", str(out / "model.xml"), str(tmp_path / "a.png"), "-o", str(tmp_path / "q"),
+                              "--provider", "cuda"])  # fmt: skip
+    assert bad.exit_code == 2 and "only OpenVINO runs" in bad.stderr
+    again = runner.invoke(app, ["convert", str(path), "--target", "openvino", "-o", str(out)])
+    assert again.exit_code == 2 and "--force" in again.stderr
+    odd = runner.invoke(app, ["convert", str(path), "--target", "tflite", "-o", str(tmp_path / "t")])
+    assert odd.exit_code == 2 and "--target 'tflite' is unknown" in odd.stderr and not (tmp_path / "t").exists()

@@ -1,0 +1,125 @@
+"""``fcnedge convert MODEL --target openvino -o DIR``: an OpenVINO IR (``model.xml`` + ``model.bin``) of an fcnedge
+ONNX model, with the model's fcnedge metadata in its rt_info and a ``target.json`` report beside it.
+
+The IR is the same graph (fp32, or the int8 QDQ file's quantised graph as OpenVINO reads it; weights kept in their
+precision, no fp16 compression). Before anything is published, the IR is opened through the seam and its class ids
+are compared with the ONNX file's on OpenVINO (the conversion must be exact: >= 99.5 % of the pixels of every
+frame, in practice 100 %) and, as information, with ONNX Runtime's; a failed check writes nothing at ``DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fcnedge.errors import ExportError, MissingDependencyError, OutputExistsError
+from fcnedge.fsutil import atomic_write_json
+from fcnedge.results import versioned
+
+log = logging.getLogger(__name__)
+
+PARITY_MIN = 0.995  # the share of pixels whose class id must match, per frame (the runtime's parity rule)
+
+__all__ = ["PARITY_MIN", "to_openvino_ir"]
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props if p.key.startswith("fcnedge")}
+
+
+def _agreement(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> float:
+    return float(np.mean(a == b))
+
+
+def to_openvino_ir(
+    src: Path, out_dir: Path, frames: list[NDArray[np.uint8]], *, force: bool = False, threads: int = 0
+) -> dict[str, Any]:
+    """Write ``out_dir/model.xml``, ``model.bin`` and ``target.json``; returns the report.
+
+    Raises:
+        MissingDependencyError: openvino is not installed.
+        OutputExistsError: ``out_dir`` exists and not ``force``.
+        ExportError: the IR's ids differ from the ONNX file's on OpenVINO (nothing is written).
+    """
+    try:
+        import openvino as ov
+    except ImportError:
+        raise MissingDependencyError("--target openvino needs OpenVINO: pip install 'fcnedge[openvino]'") from None
+    from fcnedge.runtime.open import open_predictor
+    from fcnedge.runtime.openvino_engine import RT_INFO, query_support
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise OutputExistsError(f"{out_dir} exists: pass --force to replace it, or choose another -o")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        model = ov.Core().read_model(str(src))
+        model.set_rt_info(json.dumps(_metadata(src), sort_keys=True), RT_INFO)
+        xml = work / "model.xml"
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+        ir = open_predictor(xml, providers="openvino", threads=threads)
+        ref_ov = open_predictor(src, providers="openvino", threads=threads)
+        ref_ort = open_predictor(src, providers="cpu", threads=threads)
+        rows: list[dict[str, Any]] = []
+        for i, frame in enumerate(frames):
+            ids = ir.predict(frame)
+            rows.append(
+                {
+                    "frame": i,
+                    "shape": list(frame.shape[:2]),
+                    "agreement_vs_onnx_on_openvino": _agreement(ids, ref_ov.predict(frame)),
+                    "agreement_vs_onnx_on_onnxruntime": _agreement(ids, ref_ort.predict(frame)),
+                }
+            )
+        worst = min(float(r["agreement_vs_onnx_on_openvino"]) for r in rows)
+        if worst < PARITY_MIN:
+            raise ExportError(
+                f"the OpenVINO IR of {src.name} agrees with the ONNX file on only {100 * worst:.2f} % of a frame's "
+                f"pixels (needs {100 * PARITY_MIN:.1f} %): nothing written; report it with the model"
+            )
+        support = [
+            {"device": d, "operations": n, "supported": k, "unsupported_ops": list(m)}
+            for d, n, k, m in query_support(xml)
+        ]
+        report = {
+            "target": "openvino",
+            "source": str(src),
+            "files": ["model.xml", "model.bin"],
+            "precision": "int8 (QDQ)" if _quantised(src) else "fp32",
+            "meta_in": "rt_info " + "/".join(RT_INFO),
+            "parity": rows,
+            "worst_agreement_vs_onnx_on_openvino": worst,
+            "worst_agreement_vs_onnx_on_onnxruntime": min(float(r["agreement_vs_onnx_on_onnxruntime"]) for r in rows),
+            "devices": support,
+            "openvino": ov.__version__,
+        }
+        atomic_write_json(work / "target.json", versioned("target", report))
+        del ir, ref_ov, ref_ort
+        if out_dir.exists():  # --force: the old folder goes only once the new one is proven
+            shutil.rmtree(out_dir)
+        os.replace(work, out_dir)
+        report["files"] = [str(out_dir / f) for f in ("model.xml", "model.bin", "target.json")]
+        return report
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _quantised(path: Path) -> bool:
+    import onnx
+
+    from fcnedge.runtime.session import quantised_ops
+
+    return bool(quantised_ops(onnx.load(str(path), load_external_data=False)))
