@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fcnedge.benchmarks.timing import LatencyStats
+from fcnedge.host import int8_isa
 from fcnedge.results import versioned
 
 __all__ = ["CSV_FIELDS", "BenchReport", "BenchRow"]
@@ -118,7 +119,7 @@ def to_csv(report: dict[str, Any]) -> str:
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     m = report["machine"]
-    isa = " ".join(f for f in m.get("cpu_flags", []) if "vnni" in f.lower() or "amx" in f.lower() or f == "avx2")
+    isa = " ".join(int8_isa(m.get("cpu_flags", [])))
     for r in report["rows"]:
         line = {k: r.get(k) for k in CSV_FIELDS}
         line["p50_ms"] = round(r["latency_ms"]["p50"], 3)

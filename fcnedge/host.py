@@ -31,6 +31,12 @@ def cpu_flags() -> list[str]:
     return []
 
 
+def int8_isa(flags: list[str] | None = None) -> list[str]:
+    """The flags that decide int8 speed, for reports beside a figure: AVX2, the VNNI family and AMX."""
+    flags = cpu_flags() if flags is None else flags
+    return sorted(f for f in flags if f == "avx2" or "vnni" in f.lower() or "amx" in f.lower())
+
+
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
 
 

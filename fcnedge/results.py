@@ -25,7 +25,6 @@ SCHEMAS = {
     "tune": 1,
     "demo-stats": 1,
     "data-check": 1,
-    "video-frames": 1,
     "targets": 1,
     "target": 1,
 }

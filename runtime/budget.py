@@ -30,7 +30,17 @@ log = logging.getLogger(__name__)
 HEADROOM = 0.85  # the share of a frame's budget the model may take
 BUDGET_VERSION = 1
 
-__all__ = ["HEADROOM", "Candidate", "budget_ms", "measure", "pick", "timed_candidates"]
+__all__ = [
+    "HEADROOM",
+    "Candidate",
+    "budget_ms",
+    "bundled_timings",
+    "choose",
+    "known_timings",
+    "measure",
+    "pick",
+    "timed_candidates",
+]
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,21 @@ def _cache_file(cache: Path, key: dict[str, Any]) -> Path:
     return cache / f"budget-{digest}.json"
 
 
+def _read_timings(path: Path) -> dict[str, float]:
+    """The ms per configuration a cache file holds (empty when there is none or it is unreadable)."""
+    if not path.is_file():
+        return {}
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text()).get("ms", {}).items()}
+    except (OSError, ValueError, AttributeError):
+        log.warning("ignoring the unreadable budget timings %s: timing again", path)
+        return {}
+
+
+def _full_key(key: dict[str, Any], frame_hw: tuple[int, int]) -> dict[str, Any]:
+    return {**key, "frame": list(frame_hw), "version": BUDGET_VERSION}
+
+
 def timed_candidates(
     cands: Sequence[Candidate],
     frame_hw: tuple[int, int],
@@ -113,15 +138,9 @@ def timed_candidates(
 ) -> list[Candidate]:
     """``cands`` with their ms/frame: from the cache when this machine measured them for this key, else timed now
     with ``timer`` (saying so) and cached."""
-    full = {**key, "frame": list(frame_hw), "version": BUDGET_VERSION}
+    full = _full_key(key, frame_hw)
     path = _cache_file(cache, full)
-    known: dict[str, float] = {}
-    if path.is_file():
-        try:
-            doc = json.loads(path.read_text())
-            known = {str(k): float(v) for k, v in doc.get("ms", {}).items()}
-        except (OSError, ValueError, AttributeError):
-            log.warning("ignoring the unreadable budget timings %s: timing again", path)
+    known = _read_timings(path)
     out: list[Candidate] = []
     todo = [c for c in cands if _name(c) not in known]
     if todo:
@@ -203,14 +222,22 @@ def choose(
     ms = budget_ms(fps, budget)
     if ms is None:
         return None
+    timed = bundled_timings(frame_hw, threads=threads, say=say)
+    what = f"--fps {fps:g}" if fps is not None else f"--budget-ms {budget:g}"
+    return pick(timed, ms, what=what)
+
+
+def bundled_timings(
+    frame_hw: tuple[int, int], *, threads: int = 0, say: Callable[[str], None] = log.info
+) -> list[Candidate]:
+    """Every bundled candidate with this machine's ms per frame of ``frame_hw``, timing what the cache lacks."""
     from fcnedge.sources import cache_dir
 
     threads = threads or _cores()
-    cands = bundled_candidates(threads)
-    key = _machine_key(threads)
-    timed = timed_candidates(cands, frame_hw, cache=cache_dir() / "budget", key=key, timer=time_bundled, say=say)
-    what = f"--fps {fps:g}" if fps is not None else f"--budget-ms {budget:g}"
-    return pick(timed, ms, what=what)
+    return timed_candidates(
+        bundled_candidates(threads), frame_hw, cache=cache_dir() / "budget", key=_machine_key(threads),
+        timer=time_bundled, say=say,
+    )  # fmt: skip
 
 
 def _machine_key(threads: int) -> dict[str, Any]:
@@ -226,14 +253,7 @@ def known_timings(frame_hw: tuple[int, int], threads: int = 0) -> list[Candidate
     from fcnedge.sources import cache_dir
 
     threads = threads or _cores()
-    full = {**_machine_key(threads), "frame": list(frame_hw), "version": BUDGET_VERSION}
-    path = _cache_file(cache_dir() / "budget", full)
-    known: dict[str, float] = {}
-    if path.is_file():
-        try:
-            known = {str(k): float(v) for k, v in json.loads(path.read_text()).get("ms", {}).items()}
-        except (OSError, ValueError, AttributeError):
-            known = {}
+    known = _read_timings(_cache_file(cache_dir() / "budget", _full_key(_machine_key(threads), frame_hw)))
     return [Candidate(**{**asdict(c), "ms": known.get(_name(c))}) for c in bundled_candidates(threads)]
 
 

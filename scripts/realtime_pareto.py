@@ -16,16 +16,8 @@ from pathlib import Path
 
 from fcnedge.benchmarks.machine import machine_facts
 from fcnedge.errors import ConfigError
-from fcnedge.runtime.budget import (
-    Candidate,
-    _cores,
-    _machine_key,
-    bundled_candidates,
-    pick,
-    time_bundled,
-    timed_candidates,
-)
-from fcnedge.sources import cache_dir
+from fcnedge.host import int8_isa
+from fcnedge.runtime.budget import Candidate, bundled_timings, pick
 from fcnedge.specs import parse_hw
 
 FPS = (15, 30, 60)
@@ -49,11 +41,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/realtime"))
     args = ap.parse_args()
     frame = parse_hw(args.frame, what="--frame")
-    threads = args.threads or _cores()
-    cands = timed_candidates(
-        bundled_candidates(threads), frame, cache=cache_dir() / "budget", key=_machine_key(threads),
-        timer=time_bundled, say=print,
-    )  # fmt: skip
+    cands = bundled_timings(frame, threads=args.threads, say=print)
+    threads = cands[0].threads
     front = pareto(cands)
     picks: dict[int, Candidate | None] = {}
     for fps in FPS:
@@ -62,7 +51,7 @@ def main() -> None:
         except ConfigError:
             picks[fps] = None
     m = machine_facts()
-    isa = " ".join(f for f in m["cpu_flags"] if "vnni" in f.lower() or "amx" in f.lower() or f == "avx2")
+    isa = " ".join(int8_isa(m["cpu_flags"]))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["model", "scale", "engine", "threads", "ms_per_frame", "val_miou", "pareto", "picked_by", "frame",

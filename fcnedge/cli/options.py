@@ -187,7 +187,7 @@ def apply_budget(
     if fps is None and budget is None:
         return rt, model, None
     from fcnedge.catalog import DEFAULT_NAMES
-    from fcnedge.runtime.budget import choose
+    from fcnedge.runtime.budget import budget_ms, choose
 
     flag = "--fps" if fps is not None else "--budget-ms"
     if model is not None and model not in DEFAULT_NAMES:
@@ -208,7 +208,7 @@ def apply_budget(
         "threads": cand.threads,
         "measured_ms": round(cand.ms or 0.0, 2),
         "val_miou": cand.miou,
-        "budget_ms": round(1e3 / fps if fps is not None else float(budget or 0.0), 2),
+        "budget_ms": round(budget_ms(fps, budget) or 0.0, 2),
         "fps_asked": fps,
     }
     return picked, cand.model, record

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.errors import InputImageError, OutputExistsError, SourceError
+from fcnedge.errors import InputImageError, OutputExistsError
 from fcnedge.fsutil import atomic_path, atomic_write_text
 from fcnedge.protocols import Predictor
 
@@ -150,13 +150,3 @@ def _write_frames_csv(path: Path, rows: list[tuple[int, float]]) -> None:
     for i, t in rows:
         writer.writerow([i, f"{i:06d}.png", t])
     atomic_write_text(path, buf.getvalue())
-
-
-def check_video_outputs(video: Path, output: Path) -> None:
-    """Refuse a video whose frame folder would be the video itself or hold it (``-o`` pointing at it).
-
-    Raises:
-        SourceError: the output folder for the frames is the video's own path.
-    """
-    if (output / video.stem).resolve() == video.resolve():
-        raise SourceError(f"-o {output} would put the masks of {video} at the video's own path: choose another -o")
