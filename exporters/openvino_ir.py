@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import shutil
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import ExportError, MissingDependencyError, OutputExistsError
-from fcnedge.fsutil import atomic_write_json
+from fcnedge.fsutil import atomic_write_json, work_dir_for
 from fcnedge.results import versioned
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,13 @@ def _agreement(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> float:
 
 
 def to_openvino_ir(
-    src: Path, out_dir: Path, frames: list[NDArray[np.uint8]], *, force: bool = False, threads: int = 0
+    src: Path,
+    out_dir: Path,
+    frames: list[NDArray[np.uint8]],
+    *,
+    force: bool = False,
+    threads: int = 0,
+    extras: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Write ``out_dir/model.xml``, ``model.bin`` and ``target.json``; returns the report.
 
@@ -62,8 +68,7 @@ def to_openvino_ir(
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
         raise OutputExistsError(f"{out_dir} exists: pass --force to replace it, or choose another -o")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    work = work_dir_for(out_dir)
     try:
         model = ov.Core().read_model(str(src))
         model.set_rt_info(json.dumps(_metadata(src), sort_keys=True), RT_INFO)
@@ -106,6 +111,8 @@ def to_openvino_ir(
             "openvino": ov.__version__,
         }
         atomic_write_json(work / "target.json", versioned("target", report))
+        for extra in extras:  # e.g. the export's report: published with the folder, never after it
+            shutil.copyfile(extra, work / extra.name)
         del ir, ref_ov, ref_ort
         if out_dir.exists():  # --force: the old folder goes only once the new one is proven
             shutil.rmtree(out_dir)

@@ -8,6 +8,9 @@ Forms (all exact; the pipeline times the candidates that are exact for the weigh
 * ``depthwise``: only diagonal filters are nonzero: a grouped 3x3 Conv (groups=K, K*s*s outputs) -> DepthToSpace.
 * ``dense``: any trained weights: a 3x3 Conv to K*s*s channels -> DepthToSpace(s). Output block (q, r) of a
   stride-s ConvTranspose reads only inputs q-1, q, q+1, so a 3x3 conv holds every tap exactly.
+* ``dense-dcr``: ``dense`` with the Conv's output channels ordered for DepthToSpace's DCR mode (block offset
+  major), the only mode NNAPI and CoreML's NeuralNetwork format take; never chosen by timing, only asked for
+  (the ``ort-mobile`` target).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ PREFERENCE = (RewriteForm.DEPTHWISE, RewriteForm.RESIZE, RewriteForm.DENSE)
 def exact_forms(weight: NDArray[np.float32], s: int, *, atol: float = 1e-6) -> list[RewriteForm]:
     """Every form that reproduces these ConvTranspose weights exactly, in :data:`PREFERENCE` order."""
     cin, cout = weight.shape[:2]
-    forms = {RewriteForm.DENSE}
+    forms = {RewriteForm.DENSE, RewriteForm.DENSE_DCR}
     if cin == cout:
         eye = np.eye(cin, dtype=bool)
         if not np.any(np.abs(weight[~eye]) > 0):
@@ -79,7 +82,7 @@ def exact_forms(weight: NDArray[np.float32], s: int, *, atol: float = 1e-6) -> l
             diag = weight[np.arange(cin), np.arange(cin)]
             if np.allclose(diag, bilinear_filter(s)[None], atol=atol, rtol=0):
                 forms.add(RewriteForm.RESIZE)
-    return [f for f in PREFERENCE if f in forms]
+    return [f for f in (*PREFERENCE, RewriteForm.DENSE_DCR) if f in forms]
 
 
 def conv3x3_weight(weight: NDArray[np.float32], s: int) -> NDArray[np.float32]:
@@ -144,13 +147,16 @@ def _d2s_nodes(
     cin, cout = weight.shape[:2]
     w3 = conv3x3_weight(weight, s)
     group = 1
+    if form is RewriteForm.DENSE_DCR:  # channel (ry*s + rx)*K + c instead of c*s*s + ry*s + rx
+        w3 = w3.reshape(cout, s * s, cin, 3, 3).transpose(1, 0, 2, 3, 4).reshape(cout * s * s, cin, 3, 3)
     if form is RewriteForm.DEPTHWISE:
         # keep only each class's own filter: (K*s*s, 1, 3, 3), groups=K
         w3 = w3.reshape(cout, s * s, cin, 3, 3)[np.arange(cout), :, np.arange(cin)].reshape(cout * s * s, 1, 3, 3)
         group = cout
     b = np.zeros(cout, np.float32) if bias is None else bias
     wname = _const(graph, f"{p}/w3", np.ascontiguousarray(w3))
-    bname = _const(graph, f"{p}/b3", np.repeat(b.astype(np.float32), s * s))
+    dcr = form is RewriteForm.DENSE_DCR
+    bname = _const(graph, f"{p}/b3", (np.tile if dcr else np.repeat)(b.astype(np.float32), s * s))
     return [
         helper.make_node(
             "Conv",
@@ -161,7 +167,14 @@ def _d2s_nodes(
             pads=[1, 1, 1, 1],
             group=group,
         ),
-        helper.make_node("DepthToSpace", [f"{p}/blocks"], [node.output[0]], name=f"{p}/D2S", blocksize=s, mode="CRD"),
+        helper.make_node(
+            "DepthToSpace",
+            [f"{p}/blocks"],
+            [node.output[0]],
+            name=f"{p}/D2S",
+            blocksize=s,
+            mode="DCR" if dcr else "CRD",
+        ),
     ]
 
 

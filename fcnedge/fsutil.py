@@ -227,6 +227,17 @@ def atomic_write_json(path: Path, obj: Any, *, indent: int = 2) -> None:
     atomic_write_text(path, json.dumps(finite_json(obj), indent=indent, allow_nan=False, default=str))
 
 
+def work_dir_for(out_dir: Path) -> Path:
+    """A new hidden folder beside ``out_dir`` to build it in (renamed into place once proven), with the
+    permissions a plain ``mkdir`` would give (mkdtemp's 0700 would follow it to its final name)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(work, 0o777 & ~umask)
+    return work
+
+
 @contextlib.contextmanager
 def temp_dir(parent: Path, what: str) -> Iterator[Path]:
     """A recognisable temporary folder in ``parent`` (same file system as the output: renames are atomic), also

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format
 PICKLE_MAGIC = b"\x80"  # torch.save's legacy format: a pickle protocol opcode
 ONNX_MAGIC = b"\x08"  # a serialised ModelProto starts with field 1 (ir_version), a varint
+ORT_MAGIC = b"ORTM"  # an ORT-format model: a flatbuffer whose file identifier (bytes 4-8) is ORTM
 
 
 class SourceKind(str, Enum):
@@ -32,6 +33,7 @@ class SourceKind(str, Enum):
     BUNDLED = "bundled"
     ONNX = "onnx"
     OPENVINO_IR = "openvino-ir"  # model.xml (+ model.bin): runs on the OpenVINO engine only
+    ORT_FORMAT = "ort-format"  # model.ort (ORT Mobile's format): runs on ONNX Runtime only
     CHECKPOINT = "checkpoint"
     ARCH = "architecture"
 
@@ -101,7 +103,8 @@ def _sniff(path: Path) -> SourceKind:
     """
     try:
         with path.open("rb") as fh:
-            head = fh.read(4)
+            head8 = fh.read(8)
+            head = head8[:4]
     except OSError as exc:
         raise ModelMetaError(f"model {path} cannot be read ({exc.strerror}): check its permissions") from None
     if not head:
@@ -110,6 +113,8 @@ def _sniff(path: Path) -> SourceKind:
         return SourceKind.CHECKPOINT
     if head[:1] == ONNX_MAGIC:
         return SourceKind.ONNX
+    if head8[4:8] == ORT_MAGIC:
+        return SourceKind.ORT_FORMAT
     if head == b"<?xm" and path.suffix.lower() == ".xml":
         return SourceKind.OPENVINO_IR
     raise ModelMetaError(
@@ -191,7 +196,7 @@ def onnx_path(src: ModelSource, *, num_classes: int | None = None, head: str | N
             ``fcnedge.exporters`` imported (a library caller: ``import fcnedge.exporters`` first).
         ConfigError, CheckpointError, ExportError: see the exporter.
     """
-    if src.kind in (SourceKind.ONNX, SourceKind.BUNDLED, SourceKind.OPENVINO_IR):
+    if src.kind in (SourceKind.ONNX, SourceKind.BUNDLED, SourceKind.OPENVINO_IR, SourceKind.ORT_FORMAT):
         assert src.path is not None
         return src.path
     require_torch(f"model {src.text!r} ({src.kind.value})")

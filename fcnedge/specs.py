@@ -46,7 +46,17 @@ class RewriteForm(str, Enum):
     RESIZE = "resize"  # Pad -> Resize(linear) -> Slice; exact while the kernel is still bilinear
     DEPTHWISE = "depthwise"  # grouped 3x3 Conv -> DepthToSpace; exact when off-class filters are zero
     DENSE = "dense"  # 3x3 Conv -> DepthToSpace; always exact
+    DENSE_DCR = "dense-dcr"  # dense with DepthToSpace in DCR order: the one form NNAPI and CoreML take whole
     CONVTRANSPOSE = "convtranspose"  # keep the ConvTranspose as exported
+
+
+class Target(str, Enum):
+    """What ``fcnedge export/convert --target`` writes."""
+
+    ONNX = "onnx"  # one dynamic-shape .onnx file (the default)
+    OPENVINO = "openvino"  # a folder: OpenVINO IR (model.xml/.bin) + target.json
+    ORT_MOBILE = "ort-mobile"  # a folder: fixed-shape model.onnx + model.ort + operator config + target.json
+    TENSORRT = "tensorrt"  # a folder: TensorRT engine cache built through ORT's TensorRT EP (a CUDA machine only)
 
 
 class Engine(str, Enum):

@@ -96,9 +96,19 @@ def open_session(
             raise ProviderUnavailableError(f"{path} is an OpenVINO IR: running it needs OpenVINO: {OV_INSTALL}")
         return OpenVINOSession(path, spec, meta=meta, precision=spec.openvino_precision)
     native, ort_spec = engine_for(spec)
+    if native and _is_ort_format(path):
+        raise ProviderUnavailableError(
+            f"{path} is in ONNX Runtime's own format (.ort), which only ONNX Runtime runs: drop --provider openvino, "
+            "or run its model.onnx on OpenVINO"
+        )
     if native:
         return OpenVINOSession(path, spec, meta=meta, precision=spec.openvino_precision)
     return Session(path, ort_spec, meta=meta, tile=tile, optimization=optimization)
+
+
+def _is_ort_format(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(8)[4:8] == b"ORTM"
 
 
 def predictor_for(

@@ -44,7 +44,7 @@ def _sources(models: list[str], num_classes: Optional[int], *, explicit_variants
     sources = []
     for m in models or ["default"]:
         src = identify(m)
-        as_onnx = src.kind in (SourceKind.ONNX, SourceKind.OPENVINO_IR) or (
+        as_onnx = src.kind in (SourceKind.ONNX, SourceKind.OPENVINO_IR, SourceKind.ORT_FORMAT) or (
             src.kind is SourceKind.BUNDLED and not explicit_variants and not torch_available()
         )
         if as_onnx:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -18,6 +18,7 @@ from fcnedge.specs import (
     Quantize,
     QuantSpec,
     RewriteForm,
+    Target,
     check_threads,
     parse_hw,
 )
@@ -57,6 +58,22 @@ Uint8Input = Annotated[
 ]
 
 OnnxOutput = Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")]
+TargetOutput = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--output",
+        "-o",
+        help="The .onnx file (--target onnx; default model.onnx) or the folder (other targets; default: the "
+        "target's name) to write.",
+    ),
+]
+TargetOpt = Annotated[
+    Target,
+    typer.Option(
+        help="onnx (one dynamic .onnx), openvino (IR folder), ort-mobile (fixed --shape, one partition on NNAPI and "
+        "CoreML, .onnx + .ort), tensorrt (engine, on a CUDA machine).",
+    ),
+]
 
 WeightType = Annotated[
     str, typer.Option("--weight-type", help="int8 weights (symmetric; default) or uint8 (asymmetric; u8u8 kernels).")
@@ -90,9 +107,10 @@ def _quant_spec(
     )
 
 
-def _summary(report: ExportReport) -> None:
+def _summary(report: ExportReport, *, staged: bool = False) -> None:
     mb = {k: f"{v / 1e6:.2f} MB" for k, v in report.bytes.items()}
-    out.print(f"wrote {report.output} ({report.quantize}) in {report.total_s or 0.0:.1f}s; sizes {mb}")
+    what = "exported and checked the ONNX model" if staged else f"wrote {report.output}"
+    out.print(f"{what} ({report.quantize}) in {report.total_s or 0.0:.1f}s; sizes {mb}")
     for key, rows in (("parity_fp32", report.parity_fp32), ("parity_int8", report.parity_int8)):
         for row in rows or []:
             out.print(
@@ -134,18 +152,24 @@ def export(
     model: Annotated[
         Optional[str], typer.Argument(help="Checkpoint .pt, architecture name, bundled name, or nothing (default).")
     ] = None,
-    output: OnnxOutput = Path("model.onnx"),
+    output: TargetOutput = None,
+    target: TargetOpt = Target.ONNX,
     num_classes: Annotated[Optional[int], typer.Option(help="Classes, with an architecture name.")] = None,
     head: Annotated[
         Optional[str], typer.Option(help="FCN head with an architecture name: 32s (default), 16s, 8s, 4s, 2s.")
     ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset (13-21).")] = 17,
-    shape: Annotated[str, typer.Option(help="Export/verify shape HxW (multiples of 32).")] = "320x480",
+    shape: Annotated[
+        str, typer.Option(help="Export/verify shape HxW (multiples of 32); --target ort-mobile: the fixed input.")
+    ] = "320x480",
     simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Run onnxsim (onnxslim fallback).")] = True,
     rewrite: Annotated[bool, typer.Option("--rewrite/--no-rewrite", help="Replace ConvTranspose upsampling.")] = True,
     rewrite_form: Annotated[
         RewriteForm,
-        typer.Option(help="auto (time exact forms, keep the fastest), resize, depthwise, dense or convtranspose."),
+        typer.Option(
+            help="auto (time exact forms, keep the fastest), resize, depthwise, dense, dense-dcr (mobile NPUs) or "
+            "convtranspose."
+        ),
     ] = RewriteForm.AUTO,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check PyTorch vs ONNX Runtime.")] = True,
     dynamo: Annotated[bool, typer.Option("--dynamo", help="Use the dynamo exporter (needs onnxscript).")] = False,
@@ -188,7 +212,11 @@ def export(
     from fcnedge.fsutil import check_output
     from fcnedge.sources import identify
 
-    check_output(output, force=force)
+    output = output or Path("model.onnx" if target is Target.ONNX else target.value)
+    if target is Target.ONNX:
+        check_output(output, force=force)
+    else:
+        rewrite_form = _check_target(target, output, force, rewrite, rewrite_form, runtime_upsampling, uint8_input)
     check_opset(opset)
     check_threads(threads)
     hw = parse_hw(shape, what="--shape")
@@ -245,9 +273,121 @@ def export(
         from fcnedge.data.datasets import open_dataset
 
         open_dataset(gate.data, gate.fmt, gate.split)  # a wrong --eval-data fails now, not after the export
+    if target is not Target.ONNX:  # --eval-data without --quantize: real frames for the proof, no gate
+        gate = gate if quantize is not Quantize.NONE else None
+        _export_target(target, output, spec, torch_model, meta, gate, eval_data or calib_data, force, threads)
+        return
     with console.status("exporting..."):
         report = run(spec, torch_model, meta, gate=gate, threads=threads)
     _summary(report)
+
+
+def _check_target(
+    target: Target,
+    output: Path,
+    force: bool,
+    rewrite: bool,
+    form: RewriteForm,
+    runtime_upsampling: bool,
+    uint8_input: bool,
+) -> RewriteForm:
+    """Refuse what a folder target cannot take, before the slow steps; returns the rewrite form it needs."""
+    from fcnedge.errors import OutputExistsError
+
+    if output.exists() and not force:
+        raise OutputExistsError(f"{output} exists: pass --force to replace it, or choose another -o")
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--target {target.value} writes a folder and {output} is a file: choose another -o")
+    if runtime_upsampling or uint8_input:
+        raise ConfigError(f"--target {target.value} writes the whole model: drop --runtime-upsampling/--uint8-input")
+    if target is Target.TENSORRT:
+        from fcnedge.exporters.tensorrt_engine import check_tensorrt
+
+        check_tensorrt()
+    if target is not Target.ORT_MOBILE:
+        return form
+    if not rewrite or form not in (RewriteForm.AUTO, RewriteForm.DENSE_DCR):
+        raise ConfigError(
+            "--target ort-mobile writes the upsampling as dense-dcr (the form NNAPI and CoreML take whole): drop "
+            "--no-rewrite/--rewrite-form"
+        )
+    return RewriteForm.DENSE_DCR
+
+
+def _proof_frames(data: Path | None) -> list[Any]:
+    """Up to 8 val frames of ``data`` (a dataset), else 4 seeded synthetic 360x480 frames."""
+    from fcnedge.data.synthetic import synthetic_images
+
+    if data is None:
+        out.print("proving the result on 4 synthetic 360x480 frames (--eval-data/--calib-data prove it on real ones)")
+        return synthetic_images([(360, 480)] * 4, seed=0)
+    from fcnedge.data.datasets import IMAGE_EXTS, open_dataset, read_image_file
+    from fcnedge.errors import DatasetError
+
+    try:
+        paths = [p for p, _ in open_dataset(data, DataFormat.AUTO, "val").pairs[:8]]
+    except DatasetError:  # a plain folder of images (as --calib-data may be)
+        if not data.is_dir():
+            raise
+        paths = sorted(q for q in data.iterdir() if q.suffix.lower() in IMAGE_EXTS and q.is_file())[:8]
+        if not paths:
+            raise
+    return [read_image_file(p) for p in paths]
+
+
+def _export_target(
+    target: Target,
+    output: Path,
+    spec: ExportSpec,
+    torch_model: Any,
+    meta: Any,
+    gate: Any,
+    data: Optional[Path],
+    force: bool,
+    threads: int,
+) -> None:
+    """Export to a temporary .onnx (every step and gate as for --target onnx), then build the target's folder
+    from it; nothing appears at ``output`` unless every check passed."""
+    import dataclasses
+    import tempfile
+
+    from fcnedge.exporters.pipeline import report_path_for, run
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{output.name}-onnx-", dir=output.parent) as tmp:
+        onnx_file = Path(tmp) / "model.onnx"
+        with console.status("exporting..."):
+            report = run(dataclasses.replace(spec, output=onnx_file, force=True), torch_model, meta, gate=gate,
+                         threads=threads)  # fmt: skip
+        _summary(report, staged=True)
+        frames = _proof_frames(data)
+        extras = [report_path_for(onnx_file)]
+        with console.status(f"building --target {target.value}..."):
+            if target is Target.ORT_MOBILE:
+                from fcnedge.exporters.ort_mobile import summary, to_ort_mobile
+                from fcnedge.models.infer import torch_runner
+                from fcnedge.runtime.open import predictor_for
+                from fcnedge.specs import TileSpec
+
+                hw = spec.export_shape
+                ref = predictor_for(torch_runner(torch_model), meta, TileSpec(size=hw, overlap=0.25), fixed_hw=hw)
+                rep = to_ort_mobile(onnx_file, output, hw, frames, ref, reference_name="the PyTorch model",
+                                    force=force, threads=threads, extras=extras)  # fmt: skip
+                out.print(
+                    f"wrote {output}/ (model.ort, model.onnx, required_operators.config, target.json): {summary(rep)}"
+                )
+            elif target is Target.OPENVINO:
+                from fcnedge.exporters.openvino_ir import to_openvino_ir
+
+                rep = to_openvino_ir(onnx_file, output, frames, force=force, threads=threads, extras=extras)
+                _print_openvino(output, onnx_file, rep)
+            else:
+                from fcnedge.exporters.tensorrt_engine import to_tensorrt
+
+                rep = to_tensorrt(onnx_file, output, spec.export_shape, frames, force=force, threads=threads,
+                                  extras=extras)  # fmt: skip
+                out.print(f"wrote {output}/model.onnx, engine/ and target.json: ids agree with the ONNX file on "
+                          f"{100 * rep['worst_agreement_vs_onnx_on_cpu']:.3f} % of pixels")  # fmt: skip
 
 
 @cli_errors
@@ -295,19 +435,18 @@ def convert_cmd(
     model: Annotated[
         Optional[str], typer.Argument(help="An fcnedge .onnx file or a bundled name (its int8 file); none: default.")
     ] = None,
-    output: Annotated[
-        Optional[Path],
-        typer.Option("--output", "-o", help="The .onnx file (--target onnx) or folder (--target openvino) to write."),
-    ] = None,
-    target: Annotated[
-        str, typer.Option(help="onnx: the runtime's exact fast forms; openvino: an OpenVINO IR folder.")
-    ] = "onnx",
+    output: TargetOutput = None,
+    target: TargetOpt = Target.ONNX,
+    shape: Annotated[
+        str, typer.Option(help="--target ort-mobile: the fixed input HxW; tensorrt: the largest tile.")
+    ] = "384x480",
     runtime_upsampling: RuntimeUpsampling = False,
     uint8_input: Uint8Input = False,
     data: Annotated[
         Optional[Path],
-        typer.Option(help="--target openvino: frames to prove the IR on (a dataset; its val images, 8 of them)."),
+        typer.Option(help="Other targets: frames to prove the result on (a dataset; its val images, 8 of them)."),
     ] = None,
+    threads: Annotated[int, typer.Option(help="Threads for the proof (0: all).")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
     """Rewrite an existing fcnedge ONNX model into the runtime's exact fast forms, or into another target's format
@@ -315,21 +454,38 @@ def convert_cmd(
     from fcnedge.sources import SourceKind, identify, require_module
 
     require_module("onnx", "fcnedge convert")
+    check_threads(threads)
     src = identify(model)
     if src.kind not in (SourceKind.ONNX, SourceKind.BUNDLED) or src.path is None:
         raise ConfigError(
             f"{src.text} is not an ONNX model (it is a {src.kind.value}): export it with fcnedge export "
             "--runtime-upsampling (and --uint8-input) instead"
         )
-    if target == "openvino":
-        if runtime_upsampling or uint8_input:
-            raise ConfigError("--target openvino converts the file as it is: drop --runtime-upsampling/--uint8-input")
-        _convert_openvino(src.path, output or Path("openvino-ir"), data, force)
+    if target is not Target.ONNX:
+        output = output or Path(target.value)
+        _check_target(target, output, force, True, RewriteForm.AUTO, runtime_upsampling, uint8_input)
+        hw = parse_hw(shape, what="--shape")
+        if hw[0] % 32 or hw[1] % 32:  # the stride of every fcnedge FCN
+            raise ConfigError(f"--shape {shape} is off the stride: give sides that are multiples of 32, e.g. 384x480")
+        frames = _proof_frames(data)
+        with console.status(f"building --target {target.value}..."):
+            if target is Target.OPENVINO:
+                from fcnedge.exporters.openvino_ir import to_openvino_ir
+
+                _print_openvino(
+                    output, src.path, to_openvino_ir(src.path, output, frames, force=force, threads=threads)
+                )
+            elif target is Target.ORT_MOBILE:
+                _convert_ort_mobile(src.path, output, hw, frames, force, threads)
+            else:
+                from fcnedge.exporters.tensorrt_engine import to_tensorrt
+
+                rep = to_tensorrt(src.path, output, hw, frames, force=force, threads=threads)
+                out.print(f"wrote {output}/model.onnx, engine/ and target.json: ids agree with the ONNX file on "
+                          f"{100 * rep['worst_agreement_vs_onnx_on_cpu']:.3f} % of pixels")  # fmt: skip
         return
-    if target != "onnx":
-        raise ConfigError(f"--target {target!r} is unknown: use onnx or openvino")
     if data is not None:
-        raise ConfigError("--data proves an --target openvino conversion: add --target openvino or drop --data")
+        raise ConfigError("--data proves a conversion to another target: add --target (e.g. openvino) or drop --data")
     from fcnedge.exporters.standalone import convert_onnx
 
     output = output or Path("model.fast.onnx")
@@ -338,20 +494,42 @@ def convert_cmd(
     out.print(f"wrote {output} from {src.path.name}: class ids agree on {100 * worst:.3f} % of pixels (worst shape)")
 
 
-def _convert_openvino(src: Path, output: Path, data: Path | None, force: bool) -> None:
-    from fcnedge.data.synthetic import synthetic_images
-    from fcnedge.exporters.openvino_ir import to_openvino_ir
+def _convert_ort_mobile(
+    src: Path, output: Path, hw: tuple[int, int], frames: list[Any], force: bool, threads: int
+) -> None:
+    """An existing ONNX file to --target ort-mobile: a ConvTranspose upsampling becomes dense-dcr (exact); one
+    already in the CPU's Pad/Resize form cannot be taken whole by NNAPI/CoreML, so it is refused in one line."""
+    import tempfile
 
-    if data is None:
-        frames = synthetic_images([(360, 480)] * 4, seed=0)
-        out.print("proving the IR on 4 synthetic 360x480 frames (--data DIR proves it on real ones)")
-    else:
-        from fcnedge.data.datasets import open_dataset, read_image_file
-        from fcnedge.specs import DataFormat
+    import onnx
 
-        ds = open_dataset(data, DataFormat.AUTO, "val")
-        frames = [read_image_file(p) for p, _ in ds.pairs[:8]]
-    report = to_openvino_ir(src, output, frames, force=force)
+    from fcnedge.exporters.ort_mobile import summary, to_ort_mobile
+    from fcnedge.exporters.rewrite import rewrite_upsampling
+    from fcnedge.runtime.open import open_predictor
+
+    proto = onnx.load(str(src))
+    blockers = sorted({n.op_type for n in proto.graph.node if n.op_type in ("Pad", "Resize")} | {
+        "DepthToSpace (CRD)" for n in proto.graph.node
+        if n.op_type == "DepthToSpace" and any(a.name == "mode" and a.s == b"CRD" for a in n.attribute)
+    })  # fmt: skip
+    if blockers:
+        raise ConfigError(
+            f"{src.name} has its upsampling as {', '.join(blockers)}, which NNAPI and CoreML do not take whole: "
+            "export it from its checkpoint with fcnedge export CKPT --target ort-mobile (bundled models: fcnedge "
+            "export NAME --target ort-mobile)"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{output.name}-onnx-", dir=output.parent) as tmp:
+        dcr = Path(tmp) / "model.onnx"
+        rewrite_upsampling(proto, force_form=RewriteForm.DENSE_DCR)
+        onnx.save(proto, str(dcr))
+        ref = open_predictor(src, threads=threads, tile=hw)
+        rep = to_ort_mobile(dcr, output, hw, frames, ref, reference_name=f"the source {src.name}", force=force,
+                            threads=threads)  # fmt: skip
+    out.print(f"wrote {output}/ (model.ort, model.onnx, required_operators.config, target.json): {summary(rep)}")
+
+
+def _print_openvino(output: Path, src: Path, report: dict[str, Any]) -> None:
     out.print(
         f"wrote {output}/model.xml, model.bin and target.json from {src.name} ({report['precision']}): class ids "
         f"agree with the ONNX file on {100 * report['worst_agreement_vs_onnx_on_openvino']:.3f} % of pixels on "

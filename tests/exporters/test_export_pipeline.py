@@ -86,7 +86,8 @@ def test_every_rewrite_form_is_exact(tmp_path: Path, s: int, kind: str) -> None:
     elif kind == "dense":
         w = torch.randn_like(w)
     base = _export_upsampler(w, s, tmp_path)
-    expected = {"bilinear": {"resize", "depthwise", "dense"}, "diagonal": {"depthwise", "dense"}, "dense": {"dense"}}
+    every = {"dense", "dense-dcr"}
+    expected = {"bilinear": {"resize", "depthwise", *every}, "diagonal": {"depthwise", *every}, "dense": every}
     assert {f.value for f in exact_forms(w.numpy(), s)} == expected[kind]
     x = np.random.default_rng(s).normal(size=(2, 3, 5, 7)).astype(np.float32)
     ref = ort.InferenceSession(base.SerializeToString()).run(None, {"x": x})[0]
