@@ -1,9 +1,10 @@
 """Package the trained CamVid model as fcnedge's bundled default (how the shipped files were made).
 
-Usage: .venv/bin/python scripts/bundle_default.py RUN.pt ../shared/datasets/camvid "COMMAND" [OUTDIR]
+Usage: .venv/bin/python scripts/bundle_default.py RUN.pt ../shared/datasets/camvid "COMMAND" [OUTDIR [NAME]]
 (COMMAND: the fcnedge train command(s) that made RUN.pt, recorded in the checkpoint's provenance; OUTDIR: where to
-write the two files, default the package's weights folder — a candidate goes elsewhere until it is chosen). The
-checkpoint's meta (inference scale and tile included) is what the files carry.
+write the two files, default the package's weights folder — a candidate goes elsewhere until it is chosen; NAME:
+the files' stem, default fcn_lite0_camvid). The checkpoint's meta (inference scale and tile included) is what the
+files carry.
 
 Writes fcnedge/models/weights/fcn_lite0_camvid.pt (fp16 storage) and fcn_lite0_camvid.int8.onnx (int8 QDQ,
 calibrated on 32 CamVid train images, gated on CamVid val at a 0.3-point drop: 7- or 8-bit weights by trial, worst
@@ -26,7 +27,7 @@ from fcnedge.models.checkpoint import read_checkpoint
 from fcnedge.specs import DataFormat, ExportSpec, Quantize, QuantSpec
 
 
-def main(src: Path, camvid: Path, command: str, weights: Path | None = None) -> None:
+def main(src: Path, camvid: Path, command: str, weights: Path | None = None, name: str = "fcn_lite0_camvid") -> None:
     weights = weights or Path(__file__).resolve().parents[1] / "fcnedge" / "models" / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     model, meta = load_checkpoint(src)
@@ -42,12 +43,12 @@ def main(src: Path, camvid: Path, command: str, weights: Path | None = None) -> 
         train_images_per_s=round(sum(h["images_per_s"] for h in log["history"]) / len(log["history"]), 2),
         storage="float16",
     )
-    ckpt = weights / "fcn_lite0_camvid.pt"
+    ckpt = weights / f"{name}.pt"
     save_checkpoint(ckpt, model, meta, force=True, half=True)
     assert read_checkpoint(ckpt)["meta"]["arch"] == meta.arch
     model16, meta16 = load_checkpoint(ckpt)  # what users get: fp16-stored weights, computed in fp32
     q = QuantSpec(calib_data=camvid, calib_format=DataFormat.CAMVID, calib_count=32)
-    spec = ExportSpec(output=weights / "fcn_lite0_camvid.int8.onnx", quantize=Quantize.INT8, quant=q, force=True)
+    spec = ExportSpec(output=weights / f"{name}.int8.onnx", quantize=Quantize.INT8, quant=q, force=True)
     report = run(spec, model16, meta16, gate=GateSpec(camvid, "camvid", max_drop=0.3), threads=2)
     print(
         json.dumps(
@@ -67,4 +68,10 @@ def main(src: Path, camvid: Path, command: str, weights: Path | None = None) -> 
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]) if len(sys.argv) > 4 else None)
+    main(
+        Path(sys.argv[1]),
+        Path(sys.argv[2]),
+        sys.argv[3],
+        Path(sys.argv[4]) if len(sys.argv) > 4 else None,
+        sys.argv[5] if len(sys.argv) > 5 else "fcn_lite0_camvid",
+    )
