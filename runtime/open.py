@@ -288,12 +288,17 @@ def check_model_input(pred: TiledPredictor, shape: tuple[int, int]) -> None:
     check_fixed_size(pred.spec.size if pred.fixed else None, shape)
 
 
-def check_fixed_size(fixed_hw: tuple[int, int] | None, shape: tuple[int, int]) -> None:
-    """Raise unless a model of fixed input ``fixed_hw`` (None: dynamic) takes ``shape`` (the bench's --shape).
+def check_fixed_size(fixed_hw: tuple[int, int] | None, shape: tuple[int, int], *, scale: float = 1.0) -> None:
+    """Raise unless a model of fixed input ``fixed_hw`` (None: dynamic) takes ``shape`` (the bench's --shape,
+    as the model input: the image at ``scale``, padded to the stride).
 
     Raises:
         ConfigError: the model's fixed size differs from ``shape``.
     """
     if fixed_hw is not None and tuple(fixed_hw) != tuple(shape):
         h, w = fixed_hw
-        raise ConfigError(f"the model accepts only {h}x{w} inputs, not {shape[0]}x{shape[1]}: pass --shape {h}x{w}")
+        at = f" (the --shape image at the model's scale {scale:g}; --scale 1 times one tile)" if scale != 1 else ""
+        raise ConfigError(
+            f"the model accepts only {h}x{w} inputs, not {shape[0]}x{shape[1]}{at}: pass --shape {h}x{w}"
+            + (" --scale 1" if at else "")
+        )

@@ -206,7 +206,7 @@ def run_job(job: RayJob, paths: Sequence[Path]) -> dict[str, Any]:
         write_manifest(manifest, paths, rows)  # every input listed before any work: the to-do ones as pending
         try:
             if todo:
-                with _interrupt_flag() as interrupted:
+                with interrupt_flag() as interrupted:
                     _map(job, todo, done)
                 if interrupted.is_set():  # Ctrl-C reached Ray's iterator, which may end quietly: never exit 0
                     raise KeyboardInterrupt
@@ -314,7 +314,7 @@ def plan_rows(
 
 
 @contextlib.contextmanager
-def _interrupt_flag() -> Iterator[threading.Event]:
+def interrupt_flag() -> Iterator[threading.Event]:
     """An event set by Ctrl-C (SIGINT) while inside, which still raises KeyboardInterrupt as usual: a library that
     catches the interrupt cannot make the job look finished. Only the main thread installs the handler."""
     flag = threading.Event()

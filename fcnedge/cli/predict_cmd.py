@@ -223,8 +223,6 @@ def predict(
         raise ConfigError("--address and --actors are for --engine ray: add --engine ray or drop them")
     if engine is Engine.LOCAL and resume and not videos:
         raise ConfigError("--resume finishes videos or a Ray job: add --engine ray, or drop --resume")
-    if videos and engine is Engine.RAY:
-        raise ConfigError(f"--engine ray takes images; run the video(s) ({videos[0].name}, ...) with --engine local")
     if save_video and not videos:
         raise ConfigError("--save-video writes an overlay video of a video input: give a video, or drop it")
     rt = RuntimeArgs(provider, allow_fallback, threads, tile, overlap, blend, batch, flip_tta, scale)
@@ -233,7 +231,7 @@ def predict(
         rt, model, _ = apply_budget(rt, model, fps, budget_ms, _first_frame_size(videos or paths))
     if engine is Engine.RAY:
         _run_ray(rt, model, meta, paths, output, (save_overlay, save_probs, save_color), force, address, actors,
-                 threads_per_actor, batch_size, resume, max_pixels)  # fmt: skip
+                 threads_per_actor, batch_size, resume, max_pixels, videos, save_video)  # fmt: skip
         return
     pred = rt.open(model, meta=meta)
     out.print(model_line(pred))
@@ -264,9 +262,12 @@ def _run_ray(  # type: ignore[no-untyped-def]
     batch_size,
     resume,
     max_pixels,
+    videos=(),
+    save_video=False,
 ) -> None:
     """The Ray engine: the model is opened here first (a bad model or option fails before Ray starts), then by
-    every worker through the same seam with the same options."""
+    every worker through the same seam with the same options. Images go through Ray Data (a manifest); each
+    video is one Ray task (its frames.csv and masks, resumable like a local run)."""
     from fcnedge.runtime.ray_engine import RayJob, run_job
     from fcnedge.specs import Provider
 
@@ -296,21 +297,54 @@ def _run_ray(  # type: ignore[no-untyped-def]
         max_pixels=max_pixels,
     )
     del pred
+    failed = 0
+    if paths:
+        try:
+            summary = run_job(job, paths)
+        except KeyboardInterrupt:
+            raise fail(
+                f"interrupted: the manifest {output / 'manifest.jsonl'} records what was done; run the same command "
+                "with --resume to finish the rest"
+            ) from None
+        out.print(
+            f"ray: {summary['done']} done, {summary['failed']} failed, {summary['skipped']} skipped "
+            f"({summary['images_per_s']:.1f} images/s); manifest {summary['manifest']}"
+        )
+        for p, msg in summary["failures"]:
+            typer.echo(f"failed: {p}: {msg}", err=True)
+        failed += summary["failed"]
+    if videos:
+        failed += _ray_videos(job, [v.resolve() for v in videos], save_video)
+    if failed:
+        raise typer.Exit(code=2)
+
+
+def _ray_videos(job, videos: list[Path], save_video: bool) -> int:  # type: ignore[no-untyped-def]
+    """Each video as one Ray task; one line per video; returns how many failed or ended early."""
+    from fcnedge.demo.video import segment_videos_on_ray
+
     try:
-        summary = run_job(job, paths)
+        results = segment_videos_on_ray(job, videos, save_video=save_video)
     except KeyboardInterrupt:
         raise fail(
-            f"interrupted: the manifest {output / 'manifest.jsonl'} records what was done; run the same command "
+            f"interrupted: the finished frame masks are in {job.outputs.folder}/<video name>/; run the same command "
             "with --resume to finish the rest"
         ) from None
-    out.print(
-        f"ray: {summary['done']} done, {summary['failed']} failed, {summary['skipped']} skipped "
-        f"({summary['images_per_s']:.1f} images/s); manifest {summary['manifest']}"
-    )
-    for p, msg in summary["failures"]:
-        typer.echo(f"failed: {p}: {msg}", err=True)
-    if summary["failed"]:
-        raise typer.Exit(code=2)
+    failed = 0
+    for video, res in zip(videos, results, strict=True):
+        if isinstance(res, str):
+            typer.echo(f"failed: {video}: {res}", err=True)
+            failed += 1
+            continue
+        skipped = f", {res.skipped} done before, skipped" if res.skipped else ""
+        overlay = f"; overlay {res.overlay}" if res.overlay else ""
+        out.print(f"ray: wrote {res.written} frame masks of {video.name} to {res.folder}/ ({res.frames} frames"
+                  f"{skipped}; timestamps in frames.csv){overlay}")  # fmt: skip
+        if not res.complete:
+            typer.echo(f"failed: {video}: ended after {res.frames} of the {res.declared} frames it declares (truncated "
+                       "or corrupt): the masks are kept; repair the file and run with --resume", err=True)  # fmt: skip
+            failed += 1
+    return failed
 
 
 def _meta_override(num_classes: Optional[int], mean: str, std: str):  # type: ignore[no-untyped-def]

@@ -12,23 +12,26 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.errors import InputImageError, OutputExistsError
+from fcnedge.errors import InputImageError, MissingDependencyError, OutputExistsError
 from fcnedge.fsutil import atomic_path, atomic_write_text
 from fcnedge.protocols import Predictor
+from fcnedge.runtime.ray_engine import INSTALL, RayJob, connect, interrupt_flag
+from fcnedge.runtime.ray_reaper import start_reaper, stop_reaper
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
-__all__ = ["VIDEO_EXTS", "VideoResult", "is_video", "segment_video"]
+__all__ = ["VIDEO_EXTS", "VideoResult", "is_video", "segment_video", "segment_videos_on_ray"]
 
 
 def is_video(path: Path) -> bool:
@@ -150,3 +153,58 @@ def _write_frames_csv(path: Path, rows: list[tuple[int, float]]) -> None:
     for i, t in rows:
         writer.writerow([i, f"{i:06d}.png", t])
     atomic_write_text(path, buf.getvalue())
+
+
+def _video_task(
+    model: str, options: dict[str, Any], video: str, folder: str, resume: bool, force: bool, save_video: bool
+) -> VideoResult | str:
+    """One video on a Ray worker: the predictor opened through the seam with the driver's options; an input or
+    output problem comes back as its one-line message (the other videos go on)."""
+    from fcnedge.errors import FcnEdgeError
+    from fcnedge.runtime.open import open_predictor
+
+    try:
+        pred = open_predictor(model, **options)
+        return segment_video(pred, Path(video), Path(folder), resume=resume, force=force, save_video=save_video)
+    except FcnEdgeError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"could not write the frame masks of {video} into {folder} ({exc.strerror}): free space, then --resume"
+
+
+def segment_videos_on_ray(job: RayJob, videos: Sequence[Path], *, save_video: bool = False) -> list[VideoResult | str]:
+    """Segment each video as one Ray task (``job``'s model, options, resources, outputs folder and --resume);
+    returns, per video in order, its :class:`VideoResult` or the one-line reason it failed.
+
+    Raises:
+        MissingDependencyError: Ray is not installed.
+        ConfigError: the cluster cannot be reached.
+        KeyboardInterrupt: Ctrl-C (the finished frame masks stay; ``--resume`` does the rest).
+    """
+    import os
+
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError(f"--engine ray needs Ray: {INSTALL}") from None
+    started = not ray.is_initialized()
+    reaper = start_reaper(os.getpid()) if started else None  # ends this driver's Ray processes if it is killed
+    try:
+        if started:
+            connect(job.address)
+        task = ray.remote(num_cpus=job.threads, num_gpus=job.gpus, max_retries=0)(_video_task)
+        folder = str(job.outputs.folder)
+        refs = [
+            task.remote(job.model, job.options, str(v), folder, job.resume, job.outputs.force, save_video)
+            for v in videos
+        ]
+        with interrupt_flag() as interrupted:
+            results: list[VideoResult | str] = ray.get(refs)
+        if interrupted.is_set():  # Ctrl-C reached Ray, which may return quietly: never report success
+            raise KeyboardInterrupt
+        return results
+    finally:
+        if started:
+            ray.shutdown()
+        if reaper is not None:
+            stop_reaper(reaper)

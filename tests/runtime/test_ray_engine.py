@@ -235,3 +235,34 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_ray_takes_videos_one_task_each(local_ray: None, inputs: Path, identity_onnx: Path, tmp_path: Path) -> None:
+    """Issue 27: --engine ray accepts videos (one Ray task per video) beside images: the same masks as the local
+    engine, one per frame; a corrupt video fails its own line only; --resume skips finished frames."""
+    from helpers import write_video
+
+    a = write_video(tmp_path / "a.mp4", frames=6)
+    b = write_video(tmp_path / "b.mp4", frames=4)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    local = runner.invoke(app, ["predict", str(identity_onnx), str(a), str(b), "-o", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    out = tmp_path / "ray"
+    args = ["predict", str(identity_onnx), str(a), str(b), str(bad), str(inputs / "a0.png"), "-o", str(out),
+            "--engine", "ray"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output  # the corrupt video fails, nothing else
+    assert "ray: wrote 6 frame masks of a.mp4" in res.stdout and "ray: wrote 4 frame masks of b.mp4" in res.stdout
+    assert "ray: 1 done, 0 failed" in res.stdout
+    assert [ln for ln in res.stderr.splitlines() if ln.startswith("failed:")] == [
+        ln for ln in res.stderr.splitlines() if "bad.mp4" in ln
+    ]
+    for name, n in (("a", 6), ("b", 4)):
+        masks = sorted((out / name).glob("*.png"))
+        assert [m.name for m in masks] == [f"{i:06d}.png" for i in range(n)]
+        assert all(m.read_bytes() == (tmp_path / "local" / name / m.name).read_bytes() for m in masks)
+    (out / "a" / "000003.png").unlink()
+    again = runner.invoke(app, ["predict", str(identity_onnx), str(a), "-o", str(out), "--engine", "ray", "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "ray: wrote 1 frame masks of a.mp4" in again.stdout and "5 done before, skipped" in again.stdout
