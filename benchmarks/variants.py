@@ -199,7 +199,9 @@ def build_ort(path: Path, variant: Variant, spec: ProviderSpec, tile: TileSpec, 
     from fcnedge.runtime.open import check_fixed_size, check_model_input, open_predictor
     from fcnedge.runtime.session import read_onnx_meta
 
-    check_fixed_size(read_onnx_meta(path)[1]["fixed_hw"], tile.size)  # names --shape, before the tile is fitted
+    meta, facts = read_onnx_meta(path)
+    own = scale if scale is not None else (meta.scale if meta is not None else 1.0)
+    check_fixed_size(facts["fixed_hw"], tile.size, scale=own)  # names --shape, before the tile is fitted
     pred = open_predictor(
         path, providers=spec, tile=tile.size, overlap=tile.overlap, blend=tile.blend, batch=tile.batch, scale=scale
     )
