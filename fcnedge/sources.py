@@ -123,6 +123,27 @@ def _sniff(path: Path) -> SourceKind:
     )
 
 
+def require_onnx_format(path: Path, command: str) -> None:
+    """Raise unless ``path`` is an ONNX protobuf: ONNX Runtime's own format (``.ort``, what ``--target ort-mobile``
+    writes for phones) runs through the seam but cannot be read by the ONNX tools behind ``command``.
+
+    Raises:
+        ConfigError: ``path`` is an ORT-format model.
+    """
+    try:
+        with Path(path).open("rb") as fh:
+            ort_format = fh.read(8)[4:8] == ORT_MAGIC
+    except OSError:
+        return  # the command's own reading says what is wrong with the file
+    if ort_format:
+        from fcnedge.errors import ConfigError
+
+        raise ConfigError(
+            f"{path} is in ONNX Runtime's own format (.ort), which {command} cannot read: pass the model.onnx "
+            "beside it (predict, eval, bench and info run .ort files)"
+        )
+
+
 def cache_dir() -> Path:
     """Where fcnedge caches exported models (``$FCNEDGE_CACHE`` or ``~/.cache/fcnedge``)."""
     root = os.environ.get("FCNEDGE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "fcnedge")

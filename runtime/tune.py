@@ -277,12 +277,14 @@ def _is_quantised(path: Path) -> bool:
     (field 4 of NodeProto), which float models do not contain."""
     from fcnedge.runtime.session import QUANT_OPS, quantised_ops
 
+    data = Path(path).read_bytes()
+    if data[4:8] == b"ORTM":  # ONNX Runtime's own format (a flatbuffer): op types are plain strings in it
+        return any(op.encode() in data for op in QUANT_OPS)
     try:
         import onnx
     except ImportError:
-        data = Path(path).read_bytes()
         return any(b"\x22" + bytes([len(op)]) + op.encode() in data for op in QUANT_OPS)
-    return bool(quantised_ops(onnx.load(str(path), load_external_data=False)))
+    return bool(quantised_ops(onnx.load_from_string(data)))
 
 
 def write_tuned(target: Path, report: dict[str, Any]) -> None:

@@ -412,6 +412,9 @@ def quantize_cmd(
     from fcnedge.sources import require_module
 
     require_module("onnx", "fcnedge quantize")
+    from fcnedge.sources import require_onnx_format
+
+    require_onnx_format(model, "fcnedge quantize")
     from fcnedge.exporters.standalone import quantize_onnx
 
     hw = parse_hw(shape, what="--shape")
@@ -451,11 +454,13 @@ def convert_cmd(
 ) -> None:
     """Rewrite an existing fcnedge ONNX model into the runtime's exact fast forms, or into another target's format
     (same ids, proven on write)."""
-    from fcnedge.sources import SourceKind, identify, require_module
+    from fcnedge.sources import SourceKind, identify, require_module, require_onnx_format
 
     require_module("onnx", "fcnedge convert")
     check_threads(threads)
     src = identify(model)
+    if src.kind is SourceKind.ORT_FORMAT and src.path is not None:
+        require_onnx_format(src.path, "fcnedge convert")
     if src.kind not in (SourceKind.ONNX, SourceKind.BUNDLED) or src.path is None:
         raise ConfigError(
             f"{src.text} is not an ONNX model (it is a {src.kind.value}): export it with fcnedge export "

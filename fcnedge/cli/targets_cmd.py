@@ -24,11 +24,12 @@ def targets(
     """Per target: nodes it runs, partitions, operators it refuses, and a verdict (before any conversion)."""
     from fcnedge.exporters.targets import readiness
     from fcnedge.results import versioned
-    from fcnedge.sources import identify, onnx_path
+    from fcnedge.sources import identify, onnx_path, require_onnx_format
     from fcnedge.specs import parse_hw
 
     hw = parse_hw(shape, what="--shape") if shape else None
     path = onnx_path(identify(model))
+    require_onnx_format(path, "fcnedge targets")
     rows = readiness(path, hw)
     if as_json:
         doc = versioned("targets", {"model": str(path), "shape": shape, "targets": [r.to_json() for r in rows]})

@@ -132,6 +132,14 @@ def test_export_ort_mobile_is_one_partition_on_nnapi_and_coreml(tiny8s_checkpoin
         assert "only ONNX Runtime runs" in _one_line(ov) or "OpenVINO" in ov.stderr
     again = runner.invoke(app, ["export", str(tiny8s_checkpoint), "--target", "ort-mobile", "-o", str(out)])
     assert "--force" in _one_line(again)
+    # the ONNX tools cannot read ORT's format: one line naming the model.onnx beside it, never a protobuf traceback
+    for cmd in (["targets", str(out / "model.ort")], ["convert", str(out / "model.ort"), "--target", "openvino",
+                "-o", str(tmp_path / "ir")], ["quantize", str(out / "model.ort"), "-o", str(tmp_path / "q.onnx"),
+                "--calib-data", str(tmp_path)]):  # fmt: skip
+        assert "pass the model.onnx beside it" in _one_line(runner.invoke(app, cmd))
+    tune = runner.invoke(app, ["tune", str(out / "model.ort"), "--dry-run", "--runs", "3", "--rounds", "1",
+                               "--threads-list", "1", "--providers", "cpu", "--shape", "64x96"])  # fmt: skip
+    assert tune.exit_code == 0 and "an .ort file is timed as it is" in tune.output, tune.output
 
 
 def test_export_ort_mobile_int8_is_whole_on_nnapi(tiny8s_checkpoint: Path, calib_folder: Path, tmp_path: Path) -> None:
