@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.errors import ExportError, MissingDependencyError, OutputExistsError
-from fcnedge.fsutil import atomic_write_json, work_dir_for
-from fcnedge.results import versioned
+from fcnedge.errors import ExportError, MissingDependencyError
+from fcnedge.exporters.targets import write_target_json
+from fcnedge.fsutil import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +63,7 @@ def to_openvino_ir(
     from fcnedge.runtime.open import open_predictor
     from fcnedge.runtime.openvino_engine import RT_INFO, query_support
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise OutputExistsError(f"{out_dir} exists: pass --force to replace it, or choose another -o")
-    work = work_dir_for(out_dir)
-    try:
+    with staged_folder(Path(out_dir), force=force) as work:
         model = ov.Core().read_model(str(src))
         model.set_rt_info(json.dumps(_metadata(src), sort_keys=True), RT_INFO)
         xml = work / "model.xml"
@@ -110,18 +104,10 @@ def to_openvino_ir(
             "devices": support,
             "openvino": ov.__version__,
         }
-        atomic_write_json(work / "target.json", versioned("target", report))
-        for extra in extras:  # e.g. the export's report: published with the folder, never after it
-            shutil.copyfile(extra, work / extra.name)
+        write_target_json(work, report, extras)
         del ir, ref_ov, ref_ort
-        if out_dir.exists():  # --force: the old folder goes only once the new one is proven
-            shutil.rmtree(out_dir)
-        os.replace(work, out_dir)
         report["files"] = [str(out_dir / f) for f in ("model.xml", "model.bin", "target.json")]
-        return report
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+    return report
 
 
 def _quantised(path: Path) -> bool:

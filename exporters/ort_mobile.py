@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,9 +29,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.errors import ExportError, OutputExistsError
-from fcnedge.fsutil import atomic_write_json, work_dir_for
-from fcnedge.results import versioned
+from fcnedge.errors import ExportError
+from fcnedge.fsutil import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +109,10 @@ def to_ort_mobile(
         ConfigError: ``shape`` off the stride.
         ExportError, ParityError: conversion failed or the ``.ort`` file's ids differ (nothing is written).
     """
-    from fcnedge.exporters.targets import fixed_shape_copy, readiness
+    from fcnedge.exporters.targets import fixed_shape_copy, readiness, write_target_json
     from fcnedge.runtime.open import open_predictor
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise OutputExistsError(f"{out_dir} exists: pass --force to replace it, or choose another -o")
-    work = work_dir_for(out_dir)
-    try:
+    with staged_folder(Path(out_dir), force=force) as work:
         fixed = work / "model.onnx"
         fixed_shape_copy(src, fixed, shape)
         precision = _precision(fixed)
@@ -166,17 +160,9 @@ def to_ort_mobile(
         }
         if precision == "int8":
             report["coreml"] = "ORT's CoreML EP takes no QuantizeLinear/DequantizeLinear: export fp16 or fp32 for iOS"
-        atomic_write_json(work / "target.json", versioned("target", report))
-        for extra in extras:  # e.g. the export's report: published with the folder, never after it
-            shutil.copyfile(extra, work / extra.name)
+        write_target_json(work, report, extras)
         del mobile, same
-        if out_dir.exists():  # --force: the old folder goes only once the new one is proven
-            shutil.rmtree(out_dir)
-        os.replace(work, out_dir)
-        return report
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+    return report
 
 
 def summary(report: dict[str, Any]) -> str:

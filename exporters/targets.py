@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from fcnedge.errors import ConfigError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Readiness", "fixed_shape_copy", "readiness"]
+__all__ = ["Readiness", "fixed_shape_copy", "readiness", "write_target_json"]
 
 MOBILE_EPS = (
     ("nnapi", "ORT Mobile, NNAPI (Android)", None),
@@ -52,6 +53,19 @@ class Readiness:
         d = asdict(self)
         d["unsupported_ops"] = list(self.unsupported_ops)
         return d
+
+
+def write_target_json(work: Path, report: dict[str, Any], extras: Sequence[Path] = ()) -> None:
+    """A target folder's ``target.json`` (schema ``fcnedge.target``) and the ``extras`` copied beside it (e.g. the
+    export's report), written into the work folder: published with it, never after it."""
+    import shutil
+
+    from fcnedge.fsutil import atomic_write_json
+    from fcnedge.results import versioned
+
+    atomic_write_json(work / "target.json", versioned("target", report))
+    for extra in extras:
+        shutil.copyfile(extra, work / extra.name)
 
 
 def fixed_shape_copy(src: Path, dst: Path, shape: tuple[int, int]) -> None:

@@ -8,7 +8,6 @@ tile, ``runtime/providers.py``) and ``target.json`` with the engine's ids agains
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fcnedge.errors import OutputExistsError, ParityError, ProviderUnavailableError
-from fcnedge.fsutil import atomic_write_json, work_dir_for
-from fcnedge.results import versioned
+from fcnedge.errors import ParityError, ProviderUnavailableError
+from fcnedge.exporters.targets import write_target_json
+from fcnedge.fsutil import staged_folder
 
 __all__ = ["PARITY_MIN", "check_tensorrt", "to_tensorrt"]
 
@@ -66,11 +65,7 @@ def to_tensorrt(
     from fcnedge.specs import Provider, ProviderSpec
 
     check_tensorrt()
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise OutputExistsError(f"{out_dir} exists: pass --force to replace it, or choose another -o")
-    work = work_dir_for(out_dir)
-    try:
+    with staged_folder(Path(out_dir), force=force) as work:
         model = work / "model.onnx"
         shutil.copyfile(src, model)
         spec = ProviderSpec(providers=(Provider.TENSORRT,), trt_cache=work / "engine")
@@ -93,14 +88,6 @@ def to_tensorrt(
             "parity": parity,
             "worst_agreement_vs_onnx_on_cpu": min(parity),
         }
-        atomic_write_json(work / "target.json", versioned("target", report))
-        for extra in extras:  # e.g. the export's report: published with the folder, never after it
-            shutil.copyfile(extra, work / extra.name)
+        write_target_json(work, report, extras)
         del trt, ref
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(work, out_dir)
-        return report
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+    return report

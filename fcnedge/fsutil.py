@@ -239,6 +239,28 @@ def work_dir_for(out_dir: Path) -> Path:
 
 
 @contextlib.contextmanager
+def staged_folder(out_dir: Path, *, force: bool) -> Iterator[Path]:
+    """Build a folder in a work folder beside ``out_dir``; only when the block finishes does it replace
+    ``out_dir`` (one rename; with ``force`` an old folder goes only then). An error leaves nothing behind.
+
+    Raises:
+        OutputExistsError: ``out_dir`` exists and not ``force``.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise OutputExistsError(f"{out_dir} exists: pass --force to replace it, or choose another -o")
+    work = work_dir_for(out_dir)
+    try:
+        yield work
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(work, out_dir)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def temp_dir(parent: Path, what: str) -> Iterator[Path]:
     """A recognisable temporary folder in ``parent`` (same file system as the output: renames are atomic), also
     used as Python's temp dir meanwhile so libraries that make their own (ONNX Runtime's quantiser) make them
