@@ -19,12 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import ExportError, MissingDependencyError
-from fcnedge.exporters.targets import write_target_json
+from fcnedge.exporters.targets import PARITY_MIN, agreements, worst, write_target_json
 from fcnedge.fsutil import staged_folder
 
 log = logging.getLogger(__name__)
 
-PARITY_MIN = 0.995  # the share of pixels whose class id must match, per frame (the runtime's parity rule)
 
 __all__ = ["PARITY_MIN", "to_openvino_ir"]
 
@@ -34,10 +33,6 @@ def _metadata(path: Path) -> dict[str, str]:
 
     proto = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in proto.metadata_props if p.key.startswith("fcnedge")}
-
-
-def _agreement(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> float:
-    return float(np.mean(a == b))
 
 
 def to_openvino_ir(
@@ -71,21 +66,11 @@ def to_openvino_ir(
         ir = open_predictor(xml, providers="openvino", threads=threads)
         ref_ov = open_predictor(src, providers="openvino", threads=threads)
         ref_ort = open_predictor(src, providers="cpu", threads=threads)
-        rows: list[dict[str, Any]] = []
-        for i, frame in enumerate(frames):
-            ids = ir.predict(frame)
-            rows.append(
-                {
-                    "frame": i,
-                    "shape": list(frame.shape[:2]),
-                    "agreement_vs_onnx_on_openvino": _agreement(ids, ref_ov.predict(frame)),
-                    "agreement_vs_onnx_on_onnxruntime": _agreement(ids, ref_ort.predict(frame)),
-                }
-            )
-        worst = min(float(r["agreement_vs_onnx_on_openvino"]) for r in rows)
-        if worst < PARITY_MIN:
+        rows = agreements(ir, {"onnx_on_openvino": ref_ov, "onnx_on_onnxruntime": ref_ort}, frames)
+        on_ov = worst(rows, "onnx_on_openvino")
+        if on_ov < PARITY_MIN:
             raise ExportError(
-                f"the OpenVINO IR of {src.name} agrees with the ONNX file on only {100 * worst:.2f} % of a frame's "
+                f"the OpenVINO IR of {src.name} agrees with the ONNX file on only {100 * on_ov:.2f} % of a frame's "
                 f"pixels (needs {100 * PARITY_MIN:.1f} %): nothing written; report it with the model"
             )
         support = [
@@ -99,8 +84,8 @@ def to_openvino_ir(
             "precision": "int8 (QDQ)" if _quantised(src) else "fp32",
             "meta_in": "rt_info " + "/".join(RT_INFO),
             "parity": rows,
-            "worst_agreement_vs_onnx_on_openvino": worst,
-            "worst_agreement_vs_onnx_on_onnxruntime": min(float(r["agreement_vs_onnx_on_onnxruntime"]) for r in rows),
+            "worst_agreement_vs_onnx_on_openvino": on_ov,
+            "worst_agreement_vs_onnx_on_onnxruntime": worst(rows, "onnx_on_onnxruntime"),
             "devices": support,
             "openvino": ov.__version__,
         }

@@ -34,9 +34,8 @@ from fcnedge.fsutil import staged_folder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PARITY_MIN", "WHOLE_ON", "to_ort_mobile"]
+__all__ = ["WHOLE_ON", "summary", "to_ort_mobile"]
 
-PARITY_MIN = 0.995  # per frame, the share of pixels whose class id must match (the runtime's parity rule)
 # the execution providers that must take the model as one partition, per precision
 WHOLE_ON = {
     "fp32": ("nnapi", "coreml-nn", "coreml-mlprogram"),
@@ -109,7 +108,7 @@ def to_ort_mobile(
         ConfigError: ``shape`` off the stride.
         ExportError, ParityError: conversion failed or the ``.ort`` file's ids differ (nothing is written).
     """
-    from fcnedge.exporters.targets import fixed_shape_copy, readiness, write_target_json
+    from fcnedge.exporters.targets import PARITY_MIN, agreements, fixed_shape_copy, readiness, worst, write_target_json
     from fcnedge.runtime.open import open_predictor
 
     with staged_folder(Path(out_dir), force=force) as work:
@@ -120,19 +119,8 @@ def to_ort_mobile(
         _convert_to_ort(fixed, work)
         mobile = open_predictor(work / "model.ort", threads=threads, tile=shape)
         same = open_predictor(src, threads=threads, tile=shape)
-        parity: list[dict[str, Any]] = []
-        for i, frame in enumerate(frames):
-            ids = mobile.predict(frame)
-            parity.append(
-                {
-                    "frame": i,
-                    "shape": list(frame.shape[:2]),
-                    "agreement_vs_source_onnx": float(np.mean(ids == same.predict(frame))),
-                    "agreement_vs_reference": float(np.mean(ids == reference.predict(frame))),
-                }
-            )
-        worst_src = min(float(r["agreement_vs_source_onnx"]) for r in parity)
-        worst_ref = min(float(r["agreement_vs_reference"]) for r in parity)
+        parity = agreements(mobile, {"source_onnx": same, "reference": reference}, frames)
+        worst_src, worst_ref = worst(parity, "source_onnx"), worst(parity, "reference")
         if worst_src < PARITY_MIN or (precision != "int8" and worst_ref < PARITY_MIN):
             from fcnedge.errors import ParityError
 

@@ -27,7 +27,18 @@ from fcnedge.errors import ConfigError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Readiness", "fixed_shape_copy", "readiness", "write_target_json"]
+__all__ = [
+    "PARITY_MIN",
+    "Readiness",
+    "agreements",
+    "check_fixed_shape",
+    "fixed_shape_copy",
+    "readiness",
+    "worst",
+    "write_target_json",
+]
+
+PARITY_MIN = 0.995  # per frame, the share of pixels whose class id a converted model must share (every target)
 
 MOBILE_EPS = (
     ("nnapi", "ORT Mobile, NNAPI (Android)", None),
@@ -55,6 +66,26 @@ class Readiness:
         return d
 
 
+def agreements(candidate: Any, references: dict[str, Any], frames: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per frame: its index, shape and, for each named reference predictor, the share of pixels whose class id
+    ``candidate`` gives too (``agreement_vs_<name>``): the parity rows of every target's ``target.json``."""
+    import numpy as np
+
+    rows: list[dict[str, Any]] = []
+    for i, frame in enumerate(frames):
+        ids = candidate.predict(frame)
+        row: dict[str, Any] = {"frame": i, "shape": list(frame.shape[:2])}
+        for name, ref in references.items():
+            row[f"agreement_vs_{name}"] = float(np.mean(ids == ref.predict(frame)))
+        rows.append(row)
+    return rows
+
+
+def worst(rows: Sequence[dict[str, Any]], name: str) -> float:
+    """The lowest ``agreement_vs_<name>`` of :func:`agreements`' rows."""
+    return min(float(r[f"agreement_vs_{name}"]) for r in rows)
+
+
 def write_target_json(work: Path, report: dict[str, Any], extras: Sequence[Path] = ()) -> None:
     """A target folder's ``target.json`` (schema ``fcnedge.target``) and the ``extras`` copied beside it (e.g. the
     export's report), written into the work folder: published with it, never after it."""
@@ -68,6 +99,17 @@ def write_target_json(work: Path, report: dict[str, Any], extras: Sequence[Path]
         shutil.copyfile(extra, work / extra.name)
 
 
+def check_fixed_shape(shape: tuple[int, int]) -> None:
+    """Raise unless ``shape`` (a target's fixed input, ``--shape``) has positive sides on the FCNs' stride, 32.
+
+    Raises:
+        ConfigError: a side that is not a positive multiple of 32.
+    """
+    h, w = shape
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise ConfigError(f"--shape {h}x{w} is off the stride: give sides that are multiples of 32, e.g. 384x480")
+
+
 def fixed_shape_copy(src: Path, dst: Path, shape: tuple[int, int]) -> None:
     """``src`` with its image input fixed to (1, 3, H, W) and the shapes inferred through the graph.
 
@@ -77,9 +119,8 @@ def fixed_shape_copy(src: Path, dst: Path, shape: tuple[int, int]) -> None:
     import onnx
     from onnxruntime.tools.onnx_model_utils import fix_output_shapes, make_input_shape_fixed
 
+    check_fixed_shape(shape)
     h, w = shape
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        raise ConfigError(f"--shape {h}x{w} is off the stride: give sides that are multiples of 32, e.g. 384x480")
     model = onnx.load(str(src))
     make_input_shape_fixed(model.graph, model.graph.input[0].name, [1, 3, h, w])
     model = onnx.shape_inference.infer_shapes(model, strict_mode=False)

@@ -17,12 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fcnedge.errors import ParityError, ProviderUnavailableError
-from fcnedge.exporters.targets import write_target_json
+from fcnedge.exporters.targets import PARITY_MIN, agreements, worst, write_target_json
 from fcnedge.fsutil import staged_folder
 
-__all__ = ["PARITY_MIN", "check_tensorrt", "to_tensorrt"]
-
-PARITY_MIN = 0.995  # per frame (TensorRT builds with fp16 enabled)
+__all__ = ["check_tensorrt", "to_tensorrt"]
 
 
 def check_tensorrt() -> None:
@@ -71,10 +69,11 @@ def to_tensorrt(
         spec = ProviderSpec(providers=(Provider.TENSORRT,), trt_cache=work / "engine")
         trt = open_predictor(model, providers=spec, tile=shape)
         ref = open_predictor(src, providers="cpu", threads=threads, tile=shape)
-        parity = [float(np.mean(trt.predict(f) == ref.predict(f))) for f in frames]
-        if min(parity) < PARITY_MIN:
+        parity = agreements(trt, {"onnx_on_cpu": ref}, frames)
+        on_cpu = worst(parity, "onnx_on_cpu")
+        if on_cpu < PARITY_MIN:
             raise ParityError(
-                f"the TensorRT engine agrees with the ONNX file on only {100 * min(parity):.2f} % of a frame's pixels "
+                f"the TensorRT engine agrees with the ONNX file on only {100 * on_cpu:.2f} % of a frame's pixels "
                 f"(needs {100 * PARITY_MIN:.1f} %): nothing written"
             )
         engines = sorted(p.name for p in (work / "engine").iterdir()) if (work / "engine").is_dir() else []
@@ -86,7 +85,7 @@ def to_tensorrt(
             "files": ["model.onnx", *(f"engine/{e}" for e in engines)],
             "profile": {"min": [1, 3, 32, 32], "opt": [1, 3, *shape], "max": [8, 3, *shape]},
             "parity": parity,
-            "worst_agreement_vs_onnx_on_cpu": min(parity),
+            "worst_agreement_vs_onnx_on_cpu": on_cpu,
         }
         write_target_json(work, report, extras)
         del trt, ref

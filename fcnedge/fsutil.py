@@ -227,6 +227,20 @@ def atomic_write_json(path: Path, obj: Any, *, indent: int = 2) -> None:
     atomic_write_text(path, json.dumps(finite_json(obj), indent=indent, allow_nan=False, default=str))
 
 
+def check_output_folder(out_dir: Path, *, force: bool) -> None:
+    """Raise unless ``out_dir`` may be written as a folder (callers check before slow work, then build it with
+    :func:`staged_folder`, which checks again).
+
+    Raises:
+        OutputExistsError: it exists and not ``force``.
+        ConfigError: it is a file.
+    """
+    if out_dir.exists() and not force:
+        raise OutputExistsError(f"{out_dir} exists: pass --force to replace it, or choose another -o")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir} is a file and a folder is to be written there: choose another -o")
+
+
 def work_dir_for(out_dir: Path) -> Path:
     """A new hidden folder beside ``out_dir`` to build it in (renamed into place once proven), with the
     permissions a plain ``mkdir`` would give (mkdtemp's 0700 would follow it to its final name)."""
@@ -247,8 +261,7 @@ def staged_folder(out_dir: Path, *, force: bool) -> Iterator[Path]:
         OutputExistsError: ``out_dir`` exists and not ``force``.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise OutputExistsError(f"{out_dir} exists: pass --force to replace it, or choose another -o")
+    check_output_folder(out_dir, force=force)
     work = work_dir_for(out_dir)
     try:
         yield work

@@ -113,7 +113,7 @@ def _sniff(path: Path) -> SourceKind:
         return SourceKind.CHECKPOINT
     if head[:1] == ONNX_MAGIC:
         return SourceKind.ONNX
-    if head8[4:8] == ORT_MAGIC:
+    if is_ort_format(path, head8):
         return SourceKind.ORT_FORMAT
     if head == b"<?xm" and path.suffix.lower() == ".xml":
         return SourceKind.OPENVINO_IR
@@ -123,6 +123,18 @@ def _sniff(path: Path) -> SourceKind:
     )
 
 
+def is_ort_format(path: Path, head: bytes | None = None) -> bool:
+    """Whether ``path`` (or its first bytes, ``head``) is a model in ONNX Runtime's own format (``.ort``). A file
+    that cannot be read is not: the caller's own reading says what is wrong with it."""
+    if head is None:
+        try:
+            with Path(path).open("rb") as fh:
+                head = fh.read(8)
+        except OSError:
+            return False
+    return head[4:8] == ORT_MAGIC
+
+
 def require_onnx_format(path: Path, command: str) -> None:
     """Raise unless ``path`` is an ONNX protobuf: ONNX Runtime's own format (``.ort``, what ``--target ort-mobile``
     writes for phones) runs through the seam but cannot be read by the ONNX tools behind ``command``.
@@ -130,12 +142,7 @@ def require_onnx_format(path: Path, command: str) -> None:
     Raises:
         ConfigError: ``path`` is an ORT-format model.
     """
-    try:
-        with Path(path).open("rb") as fh:
-            ort_format = fh.read(8)[4:8] == ORT_MAGIC
-    except OSError:
-        return  # the command's own reading says what is wrong with the file
-    if ort_format:
+    if is_ort_format(path):
         from fcnedge.errors import ConfigError
 
         raise ConfigError(

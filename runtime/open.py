@@ -23,7 +23,7 @@ from fcnedge.runtime.predictor import TiledPredictor, fit_tile_to_model, scaled_
 from fcnedge.runtime.providers import parse_providers, resolve
 from fcnedge.runtime.session import Session, read_onnx_meta
 from fcnedge.runtime.tune import read_tuned
-from fcnedge.sources import identify, onnx_path
+from fcnedge.sources import identify, is_ort_format, onnx_path
 from fcnedge.specs import Blend, Provider, ProviderSpec, TileSpec, as_enum
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def open_session(
             raise ProviderUnavailableError(f"{path} is an OpenVINO IR: running it needs OpenVINO: {OV_INSTALL}")
         return OpenVINOSession(path, spec, meta=meta, precision=spec.openvino_precision)
     native, ort_spec = engine_for(spec)
-    if native and _is_ort_format(path):
+    if native and is_ort_format(path):
         raise ProviderUnavailableError(
             f"{path} is in ONNX Runtime's own format (.ort), which only ONNX Runtime runs: drop --provider openvino, "
             "or run its model.onnx on OpenVINO"
@@ -104,11 +104,6 @@ def open_session(
     if native:
         return OpenVINOSession(path, spec, meta=meta, precision=spec.openvino_precision)
     return Session(path, ort_spec, meta=meta, tile=tile, optimization=optimization)
-
-
-def _is_ort_format(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(8)[4:8] == b"ORTM"
 
 
 def predictor_for(

@@ -276,9 +276,10 @@ def _is_quantised(path: Path) -> bool:
     ``onnx`` package: there the op types are found as the length-prefixed strings protobuf stores them as
     (field 4 of NodeProto), which float models do not contain."""
     from fcnedge.runtime.session import QUANT_OPS, quantised_ops
+    from fcnedge.sources import is_ort_format
 
     data = Path(path).read_bytes()
-    if data[4:8] == b"ORTM":  # ONNX Runtime's own format (a flatbuffer): op types are plain strings in it
+    if is_ort_format(path, data[:8]):  # ONNX Runtime's own format (a flatbuffer): op types are plain strings in it
         return any(op.encode() in data for op in QUANT_OPS)
     try:
         import onnx

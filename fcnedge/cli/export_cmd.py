@@ -292,12 +292,9 @@ def _check_target(
     uint8_input: bool,
 ) -> RewriteForm:
     """Refuse what a folder target cannot take, before the slow steps; returns the rewrite form it needs."""
-    from fcnedge.errors import OutputExistsError
+    from fcnedge.fsutil import check_output_folder
 
-    if output.exists() and not force:
-        raise OutputExistsError(f"{output} exists: pass --force to replace it, or choose another -o")
-    if output.exists() and not output.is_dir():
-        raise ConfigError(f"--target {target.value} writes a folder and {output} is a file: choose another -o")
+    check_output_folder(output, force=force)
     if runtime_upsampling or uint8_input:
         raise ConfigError(f"--target {target.value} writes the whole model: drop --runtime-upsampling/--uint8-input")
     if target is Target.TENSORRT:
@@ -386,8 +383,7 @@ def _export_target(
 
                 rep = to_tensorrt(onnx_file, output, spec.export_shape, frames, force=force, threads=threads,
                                   extras=extras)  # fmt: skip
-                out.print(f"wrote {output}/model.onnx, engine/ and target.json: ids agree with the ONNX file on "
-                          f"{100 * rep['worst_agreement_vs_onnx_on_cpu']:.3f} % of pixels")  # fmt: skip
+                _print_tensorrt(output, rep)
 
 
 @cli_errors
@@ -469,9 +465,10 @@ def convert_cmd(
     if target is not Target.ONNX:
         output = output or Path(target.value)
         _check_target(target, output, force, True, RewriteForm.AUTO, runtime_upsampling, uint8_input)
+        from fcnedge.exporters.targets import check_fixed_shape
+
         hw = parse_hw(shape, what="--shape")
-        if hw[0] % 32 or hw[1] % 32:  # the stride of every fcnedge FCN
-            raise ConfigError(f"--shape {shape} is off the stride: give sides that are multiples of 32, e.g. 384x480")
+        check_fixed_shape(hw)
         frames = _proof_frames(data)
         with console.status(f"building --target {target.value}..."):
             if target is Target.OPENVINO:
@@ -485,9 +482,7 @@ def convert_cmd(
             else:
                 from fcnedge.exporters.tensorrt_engine import to_tensorrt
 
-                rep = to_tensorrt(src.path, output, hw, frames, force=force, threads=threads)
-                out.print(f"wrote {output}/model.onnx, engine/ and target.json: ids agree with the ONNX file on "
-                          f"{100 * rep['worst_agreement_vs_onnx_on_cpu']:.3f} % of pixels")  # fmt: skip
+                _print_tensorrt(output, to_tensorrt(src.path, output, hw, frames, force=force, threads=threads))
         return
     if data is not None:
         raise ConfigError("--data proves a conversion to another target: add --target (e.g. openvino) or drop --data")
@@ -532,6 +527,13 @@ def _convert_ort_mobile(
         rep = to_ort_mobile(dcr, output, hw, frames, ref, reference_name=f"the source {src.name}", force=force,
                             threads=threads)  # fmt: skip
     out.print(f"wrote {output}/ (model.ort, model.onnx, required_operators.config, target.json): {summary(rep)}")
+
+
+def _print_tensorrt(output: Path, report: dict[str, Any]) -> None:
+    out.print(
+        f"wrote {output}/model.onnx, engine/ and target.json: ids agree with the ONNX file on "
+        f"{100 * report['worst_agreement_vs_onnx_on_cpu']:.3f} % of pixels"
+    )
 
 
 def _print_openvino(output: Path, src: Path, report: dict[str, Any]) -> None:

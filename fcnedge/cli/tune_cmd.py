@@ -128,9 +128,10 @@ def _fast_form(path: Path) -> tuple[Optional[Path], str]:
         import onnx  # noqa: F401
     except ImportError:
         return None, "not timed: making it needs the onnx package (pip install 'fcnedge[torch]')"
-    with path.open("rb") as fh:
-        if fh.read(8)[4:8] == b"ORTM":
-            return None, "not timed: an .ort file is timed as it is (its fast form would be an .onnx)"
+    from fcnedge.sources import is_ort_format
+
+    if is_ort_format(path):
+        return None, "not timed: an .ort file is timed as it is (its fast form would be an .onnx)"
     from fcnedge.errors import FcnEdgeError
     from fcnedge.exporters.standalone import fast_form
     from fcnedge.sources import cache_dir
